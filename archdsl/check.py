@@ -1,0 +1,192 @@
+"""Graph to checked model: binds arguments, infers every shape, counts parameters.
+
+This pass applies the layer table and nothing else decides a shape. Errors are
+collected, not raised, so one run reports every layer that is wrong; a layer
+whose input is already wrong is skipped rather than reported again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from .diagnostics import DiagnosticSink, Span
+from .expand import UNKNOWN
+from .ir import Graph, GraphNode, Layer, Model, WrittenArg
+from .layers import LAYERS, RECURRENT, Params, bind
+from .shapes import RANK_NAMES, Shape, ShapeError, describe
+
+MAX_DIM = 2**31 - 1
+_KNOWN_WORDS = tuple(LAYERS)
+
+
+def input_shape(arg: WrittenArg, sink: DiagnosticSink) -> Shape | None:
+    """The sample shape written after 'input', validated."""
+    parts = arg.value if isinstance(arg.value, tuple) else (arg.value,)
+    if not 1 <= len(parts) <= 4:
+        sink.error(
+            "A307",
+            f"an input has 1 to 4 axes ({', '.join(RANK_NAMES.values())}) but got {len(parts)}",
+            arg.span,
+            "batch axis excluded, channels last: e.g. 'input 64x64x3'",
+        )
+        return None
+    for part in parts:
+        if isinstance(part, bool) or isinstance(part, float) or (isinstance(part, int) and not 0 < part <= MAX_DIM):
+            sink.error(
+                "A307",
+                f"an input size must be a positive whole number or a name, got {part}",
+                arg.span,
+                "write a symbolic name such as 'seq' for a size known only at run time",
+            )
+            return None
+    return tuple(parts)  # type: ignore[return-value]
+
+
+def _written(source_lines: list[str], span: Span) -> str:
+    """The layer as the user wrote it, for messages: `lstm 32`."""
+    if span.line != span.end_line or not 1 <= span.line <= len(source_lines):
+        return ""
+    text = source_lines[span.line - 1][span.column - 1 : span.end_column - 1]
+    return text.split(" as ")[0].strip()
+
+
+def _fresh(base: str, taken: set[str]) -> str:
+    k = 1
+    while f"{base}_{k}" in taken:
+        k += 1
+    name = f"{base}_{k}"
+    taken.add(name)
+    return name
+
+
+def check_graph(graph: Graph, sink: DiagnosticSink, source: str) -> Model | None:
+    """The checked model for one graph, or None when it has errors (they are in `sink`)."""
+    lines = source.splitlines()
+    first = graph.nodes[0] if graph.nodes else None
+    if first is None or first.type != "input":
+        return None
+    shape = input_shape(first.args[0], sink)
+    shapes: dict[str, Shape | None] = {first.name: shape}
+    checked: dict[str, Layer] = {}
+    taken = {node.name for node in graph.nodes}
+    result: list[Layer] = []
+    ok = shape is not None
+    for node in graph.nodes[1:]:
+        if node.type == UNKNOWN:
+            shapes[node.name] = None
+            ok = False
+            continue
+        layer_or_none = _check_node(node, shapes, checked, taken, sink, lines, result)
+        shapes[node.name] = layer_or_none.output_shape if layer_or_none else None
+        if layer_or_none is None:
+            ok = False
+            continue
+        checked[node.name] = layer_or_none
+        result.append(layer_or_none)
+    if not ok or shape is None:
+        return None
+    total = sum((layer.params for layer in result), Params())
+    return Model(
+        name=graph.name,
+        input_name=first.name,
+        input_shape=shape,
+        layers=tuple(result),
+        span=graph.span,
+        source_file=graph.span.file,
+        params=total,
+    )
+
+
+def _check_node(
+    node: GraphNode,
+    shapes: Mapping[str, Shape | None],
+    checked: Mapping[str, Layer],
+    taken: set[str],
+    sink: DiagnosticSink,
+    lines: list[str],
+    result: list[Layer],
+) -> Layer | None:
+    spec = LAYERS[node.type]
+    config, errors = bind(
+        spec,
+        [(a.value, a.span) for a in node.args],
+        [(k.name, k.value, k.span) for k in node.keywords],
+        node.span,
+        _KNOWN_WORDS,
+    )
+    for error in errors:
+        sink.error(error.code, error.message, error.span or node.span, error.hint)
+    input_shapes = [shapes.get(name) for name in node.inputs]
+    if errors or any(s is None for s in input_shapes):
+        return None
+    inputs: tuple[Shape, ...] = tuple(input_shapes)  # type: ignore[arg-type]
+    input_names = node.inputs
+
+    if node.type == "dense" and len(inputs[0]) >= 3:
+        flatten = _insert_flatten(node, inputs[0], taken, sink)
+        if flatten is None:
+            return None
+        result.append(flatten)
+        inputs, input_names = (flatten.output_shape,), (flatten.name,)
+
+    work: dict[str, Any] = {**config, "_name": spec.name}
+    try:
+        work = spec.resolve(work, inputs)
+        output = spec.infer(work, inputs)
+        params = spec.params(work, inputs, output)
+    except ShapeError as error:
+        message, hint = error.message, error.hint
+        producer = checked.get(node.inputs[0]) if node.inputs else None
+        if error.wanted == "sequence" and producer is not None and producer.type in RECURRENT:
+            if not producer.config["seq"]:
+                label = _written(lines, node.span) or node.type
+                message = (
+                    f"{label} needs a sequence, but the {producer.type} before it returns only its last step: "
+                    f"add 'seq' to it"
+                )
+                written = _written(lines, producer.span) or producer.type
+                hint = f"write '{written} seq' at line {producer.span.line}"
+        sink.error(error.code, message, node.span, hint)
+        return None
+    work.pop("_name", None)
+    return Layer(
+        name=node.name,
+        type=node.type,
+        config=MappingProxyType(work),
+        inputs=input_names,
+        input_shapes=inputs,
+        output_shape=output,
+        params=params,
+        span=node.span,
+        scope=node.scope,
+    )
+
+
+def _insert_flatten(node: GraphNode, shape: Shape, taken: set[str], sink: DiagnosticSink) -> Layer | None:
+    """LANGUAGE.md: dense on an image or volume flattens it first, and check says so."""
+    flatten = LAYERS["flatten"]
+    try:
+        output = flatten.infer({}, (shape,))
+    except ShapeError as error:
+        sink.error(
+            error.code,
+            f"dense needs a vector, and {describe(shape)} cannot be flattened: it has a symbolic size",
+            node.span,
+            "use globalavgpool before dense to drop the spatial axes",
+        )
+        return None
+    return Layer(
+        name=_fresh("flatten", taken),
+        type="flatten",
+        config=MappingProxyType({}),
+        inputs=node.inputs,
+        input_shapes=(shape,),
+        output_shape=output,
+        params=Params(),
+        span=node.span,
+        scope=node.scope,
+        notes=(f"inserted before {node.name}: dense takes a vector",),
+        inserted=True,
+    )

@@ -1,0 +1,183 @@
+"""Source positions, diagnostics and their rendering.
+
+Every error archdsl reports about a spec goes through here, so that the CLI, the
+JSON output and the Python API all say the same thing in the same words.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+# Stable error codes. The first digit is the stage that finds the error:
+# 1 reading and syntax, 2 names, blocks and arguments, 3 shapes and structure,
+# 4 program level (models, selection), 5 limits. docs/errors.md lists them all.
+CODES: dict[str, str] = {
+    "A100": "the file cannot be read",
+    "A101": "unexpected character",
+    "A102": "unexpected token",
+    "A103": "unexpected end of input",
+    "A104": "the file is not valid UTF-8",
+    "A201": "unknown layer or block",
+    "A202": "unknown keyword argument",
+    "A203": "invalid argument value",
+    "A204": "too many or misplaced positional arguments",
+    "A205": "missing argument",
+    "A206": "argument given twice",
+    "A207": "invalid or reserved name",
+    "A208": "duplicate definition",
+    "A209": "recursive block",
+    "A210": "invalid integer expression",
+    "A211": "unknown word",
+    "A301": "layer cannot accept its input shape",
+    "A302": "output size would be zero or negative",
+    "A303": "branches must be merged",
+    "A304": "merge without branches",
+    "A305": "merged shapes do not agree",
+    "A306": "input misplaced",
+    "A307": "invalid input shape",
+    "A401": "no model in the file",
+    "A402": "several models, none selected",
+    "A403": "unknown model",
+    "A404": "a bare chain beside models",
+    "A501": "nesting too deep",
+    "A502": "spec too large",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A range in a source file; lines and columns count from 1, end is exclusive."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def cover(self, other: Span) -> Span:
+        """The smallest span holding both, for nodes built from several tokens."""
+        start = min((self.line, self.column), (other.line, other.column))
+        end = max((self.end_line, self.end_column), (other.end_line, other.end_column))
+        return Span(self.file, start[0], start[1], end[0], end[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span
+    hint: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+            "file": self.span.file,
+            "line": self.span.line,
+            "column": self.span.column,
+            "end_line": self.span.end_line,
+            "end_column": self.span.end_column,
+        }
+
+
+class ArchError(Exception):
+    """A spec that archdsl cannot accept; carries every diagnostic found.
+
+    The attributes of the first diagnostic are repeated on the exception so that
+    the common case (`except ArchError as e: e.line`) needs no indexing.
+    """
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], source: str | None = None):
+        if not diagnostics:
+            raise ValueError("ArchError needs at least one diagnostic")
+        self.diagnostics = tuple(diagnostics)
+        self.source = source
+        first = self.diagnostics[0]
+        self.code = first.code
+        self.message = first.message
+        self.hint = first.hint
+        self.file = first.span.file
+        self.line = first.span.line
+        self.column = first.span.column
+        self.end_line = first.span.end_line
+        self.end_column = first.span.end_column
+        super().__init__(f"{self.file}:{self.line}:{self.column}: error: {self.message}")
+
+    def render(self, color: bool = False) -> str:
+        return render_all(self.diagnostics, self.source, color=color)
+
+    def to_json(self) -> dict[str, object]:
+        return {"errors": [d.to_json() for d in self.diagnostics]}
+
+
+class DiagnosticSink:
+    """Collects diagnostics during a pass so that one run reports them all."""
+
+    def __init__(self) -> None:
+        self.items: list[Diagnostic] = []
+
+    def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+        assert code in CODES, code
+        assert isinstance(span, Span), span
+        self.items.append(Diagnostic(code, message, span, hint))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self, source: str | None) -> None:
+        if self.items:
+            ordered = sorted(self.items, key=lambda d: (d.span.line, d.span.column))
+            raise ArchError(ordered, source)
+
+
+def fail(code: str, message: str, span: Span, hint: str | None = None, source: str | None = None):
+    raise ArchError([Diagnostic(code, message, span, hint)], source)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """The closest known spelling, for 'did you mean' hints; None when nothing is close."""
+    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _caret_line(line_text: str, span: Span) -> str:
+    start = max(span.column - 1, 0)
+    if span.end_line == span.line:
+        width = max(span.end_column - span.column, 1)
+    else:
+        width = max(len(line_text) - start, 1)
+    # Keep tabs so the caret lines up under the same characters.
+    pad = "".join("\t" if ch == "\t" else " " for ch in line_text[:start])
+    return pad + "^" * width
+
+
+def render(diagnostic: Diagnostic, source: str | None, color: bool = False) -> str:
+    """rustc-style text: the location line, the source line, a caret, a help line."""
+    span = diagnostic.span
+    bold, red, blue, cyan, reset = ("\x1b[1m", "\x1b[31m", "\x1b[34m", "\x1b[36m", "\x1b[0m")
+    if not color:
+        bold = red = blue = cyan = reset = ""
+    head = (
+        f"{bold}{span.file}:{span.line}:{span.column}:{reset} "
+        f"{red}{bold}error:{reset}{bold} {diagnostic.message}{reset} [{diagnostic.code}]"
+    )
+    lines = [head]
+    text_lines = source.splitlines() if source is not None else []
+    if 1 <= span.line <= len(text_lines):
+        line_text = text_lines[span.line - 1].rstrip("\r")
+        gutter = str(span.line)
+        lines.append(f"{blue}{gutter} |{reset} {line_text}")
+        lines.append(f"{blue}{' ' * len(gutter)} |{reset} {red}{_caret_line(line_text, span)}{reset}")
+    if diagnostic.hint:
+        lines.append(f"{cyan}help:{reset} {diagnostic.hint}")
+    return "\n".join(lines)
+
+
+def render_all(diagnostics: Iterable[Diagnostic], source: str | None, color: bool = False) -> str:
+    parts = [render(d, source, color) for d in diagnostics]
+    count = len(parts)
+    summary = f"{count} error{'s' if count != 1 else ''} found"
+    return "\n\n".join(parts) + ("\n\n" + summary if count > 1 else "")

@@ -1,0 +1,510 @@
+"""Syntax tree to graph: blocks, repetition and residual sugar become plain layers.
+
+The result is one flat graph per model whose layers have unique, deterministic,
+valid Python names: the user's `as NAME`, or `{type}_{k}` counted per type in
+the order the layers appear.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from . import ast
+from .diagnostics import DiagnosticSink, Span, did_you_mean
+from .ir import ArgValue, Graph, GraphNode, WrittenArg, WrittenKeyword
+from .layers import LAYERS
+from .names import reserved_reason
+
+MAX_REPEAT = 10_000
+MAX_LAYERS = 100_000
+MAX_BLOCK_DEPTH = 100
+UNKNOWN = "?"  # the type of a node that could not be expanded; later passes skip it
+DEFAULT_MODEL_NAME = "Model"
+
+
+class _Abort(Exception):
+    """Stops expanding one model after an error that leaves nothing sensible to continue with."""
+
+
+class _ValueError(Exception):
+    def __init__(self, code: str, message: str, span: Span, hint: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.span, self.hint = code, message, span, hint
+
+
+@dataclass
+class _Pending:
+    id: int
+    type: str
+    args: tuple[WrittenArg, ...]
+    keywords: tuple[WrittenKeyword, ...]
+    inputs: tuple[int, ...]
+    span: Span
+    scope: tuple[str, ...]
+    alias: str | None = None
+    alias_span: Span | None = None
+
+
+@dataclass
+class _ModelState:
+    nodes: list[_Pending] = field(default_factory=list)
+    block_calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    has_input: bool = False
+
+
+Env = dict[str, WrittenArg]
+Current = tuple[int, ...] | None
+
+
+def evaluate(value: ast.Value, env: Env) -> WrittenArg:
+    """A written value with block parameters substituted and arithmetic done."""
+    if isinstance(value, ast.Number):
+        return WrittenArg(value.value, value.span)
+    if isinstance(value, ast.Word):
+        return env.get(value.name, WrittenArg(value.name, value.span))
+    if isinstance(value, ast.Dims):
+        parts: list[ArgValue] = []
+        for part in value.parts:
+            resolved = evaluate(part, env).value
+            if isinstance(resolved, tuple):
+                parts.extend(resolved)
+            elif isinstance(resolved, float):
+                raise _ValueError("A203", f"a size must be a whole number, got {resolved}", part.span)
+            else:
+                parts.append(resolved)
+        return WrittenArg(tuple(parts), value.span)
+    return WrittenArg(_integer(value, env), value.span)
+
+
+def _integer(value: ast.Value, env: Env) -> int:
+    if isinstance(value, ast.Number):
+        if isinstance(value.value, float):
+            raise _ValueError("A210", f"integer expressions take whole numbers, got {value.text}", value.span)
+        return value.value
+    if isinstance(value, ast.Word):
+        if value.name not in env:
+            near = did_you_mean(value.name, env)
+            raise _ValueError(
+                "A210",
+                f"unknown name '{value.name}' in an expression",
+                value.span,
+                f"did you mean '{near}'?" if near else "expressions may use the block's parameters and whole numbers",
+            )
+        bound = env[value.name].value
+        if not isinstance(bound, int):
+            raise _ValueError(
+                "A210",
+                f"'{value.name}' is {bound!r} here, but an expression needs a whole number",
+                value.span,
+            )
+        return bound
+    if isinstance(value, ast.Negate):
+        return -_integer(value.operand, env)
+    if isinstance(value, ast.BinOp):
+        left, right = _integer(value.left, env), _integer(value.right, env)
+        if value.op == "+":
+            return left + right
+        if value.op == "-":
+            return left - right
+        if value.op == "*":
+            result = left * right
+            if abs(result) > 10**12:
+                raise _ValueError("A210", f"{left} * {right} is too large for a size", value.span)
+            return result
+        if right == 0:
+            raise _ValueError("A210", "division by zero", value.span)
+        return left // right
+    raise _ValueError("A210", "dims cannot be used in an integer expression", value.span)
+
+
+class _Expander:
+    def __init__(self, blocks: dict[str, ast.BlockDef], sink: DiagnosticSink):
+        self.blocks = blocks
+        self.sink = sink
+        self.known = sorted(set(LAYERS) | set(blocks))
+
+    # -- nodes ---------------------------------------------------------------
+    def _add(self, state: _ModelState, **fields) -> tuple[int, ...]:
+        if len(state.nodes) >= MAX_LAYERS:
+            self.sink.error(
+                "A502",
+                f"the model expands to more than {MAX_LAYERS:,} layers",
+                fields["span"],
+                "lower a repetition count",
+            )
+            raise _Abort
+        node = _Pending(id=len(state.nodes), **fields)
+        state.nodes.append(node)
+        return (node.id,)
+
+    def _poison(self, state: _ModelState, span: Span, scope, inputs: tuple[int, ...] = ()) -> tuple[int, ...]:
+        return self._add(state, type=UNKNOWN, args=(), keywords=(), inputs=inputs, span=span, scope=scope)
+
+    def chain(self, chain: ast.Chain, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
+        for node in chain.nodes:
+            current = self.node(node, current, env, scope, stack, state)
+        return current
+
+    def node(self, node: ast.Node, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
+        if isinstance(node, ast.Input):
+            return self.input(node, current, env, scope, state)
+        if current is None:
+            self.sink.error(
+                "A306",
+                "a model must begin with its input",
+                node.span,
+                "start the chain with 'input SHAPE', e.g. 'input 28x28x1 -> ...'",
+            )
+            current = self._poison(state, node.span, scope)
+        if isinstance(node, ast.Layer):
+            return self.layer(node, current, env, scope, stack, state)
+        if isinstance(node, ast.Group):
+            return self.group(node, current, env, scope, stack, state)
+        if isinstance(node, ast.Residual):
+            body = self.chain(node.body, self._single(current, node.span, scope, state), env, scope, stack, state)
+            body = self._single(body, node.span, scope, state)
+            return self._add(
+                state,
+                type="add",
+                args=(),
+                keywords=(),
+                inputs=(*body, *self._single(current, node.span, scope, state)),
+                span=node.span,
+                scope=scope,
+            )
+        assert isinstance(node, ast.Repeat)
+        try:
+            count = evaluate(node.count, env)
+        except _ValueError as error:
+            self.sink.error(error.code, error.message, error.span, error.hint)
+            return self._poison(state, node.span, scope, current)
+        if not isinstance(count.value, int) or isinstance(count.value, bool) or not 1 <= count.value <= MAX_REPEAT:
+            self.sink.error(
+                "A203" if not isinstance(count.value, int) or count.value < 1 else "A502",
+                f"a repetition count must be a whole number from 1 to {MAX_REPEAT:,}, got {count.value}",
+                count.span,
+            )
+            return self._poison(state, node.span, scope, current)
+        for _ in range(count.value):
+            current = self.node(node.node, current, env, scope, stack, state)
+        return current
+
+    def _single(self, current: Current, span: Span, scope, state: _ModelState) -> tuple[int, ...]:
+        assert current is not None
+        if len(current) == 1:
+            return current
+        self.sink.error(
+            "A303",
+            f"the {len(current)} branches before this are never merged",
+            span,
+            "join them with a merge layer such as 'concat' or 'add' first",
+        )
+        return self._poison(state, span, scope, current)
+
+    def input(self, node: ast.Input, current: Current, env: Env, scope, state: _ModelState) -> Current:
+        if current is not None or state.has_input or scope:
+            self.sink.error(
+                "A306",
+                "'input' can only begin a model",
+                node.span,
+                "a model has exactly one input, written first",
+            )
+            return current if current is not None else self._poison(state, node.span, scope)
+        state.has_input = True
+        try:
+            shape = evaluate(node.shape, env)
+        except _ValueError as error:
+            self.sink.error(error.code, error.message, error.span, error.hint)
+            return self._poison(state, node.span, scope)
+        return self._add(state, type="input", args=(shape,), keywords=(), inputs=(), span=node.span, scope=scope)
+
+    def group(self, node: ast.Group, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
+        start = self._single(current, node.span, scope, state)
+        outputs: list[int] = []
+        for branch in node.branches:
+            result = self.chain(branch, start, env, scope, stack, state)
+            outputs.extend(self._single(result, branch.span, scope, state))
+        return tuple(outputs)
+
+    def layer(self, node: ast.Layer, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
+        assert current is not None
+        if node.name in self.blocks:
+            return self.call(node, current, env, scope, stack, state)
+        spec = LAYERS.get(node.name)
+        if spec is None:
+            near = did_you_mean(node.name, self.known)
+            self.sink.error(
+                "A201",
+                f"unknown layer '{node.name}'" + (f" — did you mean '{near}'?" if near else ""),
+                node.name_span,
+                f"replace it with '{near}'" if near else "see 'archdsl layers' for the layers there are",
+            )
+            return self._poison(state, node.span, scope, current)
+        if spec.merge and len(current) == 1:
+            self.sink.error(
+                "A304",
+                f"{node.name} merges the branches of a group, but nothing before it branches",
+                node.name_span,
+                f"write the branches in a group first: '( A | B ) -> {node.name}'",
+            )
+            return self._poison(state, node.span, scope, current)
+        if not spec.merge:
+            current = self._single(current, node.span, scope, state)
+        try:
+            args = tuple(evaluate(a, env) for a in node.args)
+            keywords = tuple(
+                WrittenKeyword(k.name, evaluate(k.value, env).value, k.span) for k in node.keywords
+            )
+        except _ValueError as error:
+            self.sink.error(error.code, error.message, error.span, error.hint)
+            return self._poison(state, node.span, scope, current)
+        if node.alias is not None:
+            reason = reserved_reason(node.alias)
+            if reason:
+                self.sink.error(
+                    "A207",
+                    f"the layer name '{node.alias}' {reason}",
+                    node.alias_span or node.span,
+                    f"pick another name, e.g. '{node.alias}_layer'",
+                )
+        return self._add(
+            state,
+            type=node.name,
+            args=args,
+            keywords=keywords,
+            inputs=current,
+            span=node.span,
+            scope=scope,
+            alias=node.alias if node.alias is not None and not reserved_reason(node.alias) else None,
+            alias_span=node.alias_span,
+        )
+
+    def call(self, node: ast.Layer, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
+        block = self.blocks[node.name]
+        if node.name in stack:
+            cycle = " -> ".join((*stack[stack.index(node.name):], node.name))
+            self.sink.error(
+                "A209",
+                f"block '{node.name}' calls itself ({cycle})",
+                node.name_span,
+                "a block cannot use itself, directly or through another block",
+            )
+            return self._poison(state, node.span, scope, current)
+        if len(stack) >= MAX_BLOCK_DEPTH:
+            self.sink.error("A501", f"blocks call each other more than {MAX_BLOCK_DEPTH} deep", node.span)
+            raise _Abort
+        bound = self.bind_call(block, node, env)
+        if bound is None:
+            return self._poison(state, node.span, scope, current)
+        state.block_calls[block.name] += 1
+        label = node.alias or f"{block.name}_{state.block_calls[block.name]}"
+        return self.chain(block.body, current, bound, (*scope, label), (*stack, block.name), state)
+
+    def bind_call(self, block: ast.BlockDef, node: ast.Layer, env: Env) -> Env | None:
+        bound: Env = {}
+        ok = True
+        names = [p.name for p in block.params]
+        try:
+            if len(node.args) > len(block.params):
+                extra = node.args[len(block.params)]
+                self.sink.error(
+                    "A204",
+                    f"block {block.name} takes {len(block.params)} argument{'s' if len(block.params) != 1 else ''} "
+                    f"({', '.join(names) or 'none'}) but got {len(node.args)}",
+                    extra.span,
+                    f"{block.name} is defined at line {block.span.line}",
+                )
+                ok = False
+            for param, value in zip(block.params, node.args):
+                bound[param.name] = evaluate(value, env)
+            for keyword in node.keywords:
+                if keyword.name not in names:
+                    near = did_you_mean(keyword.name, names)
+                    self.sink.error(
+                        "A202",
+                        f"block {block.name} has no parameter '{keyword.name}'",
+                        keyword.span,
+                        f"did you mean '{near}'?" if near else f"its parameters are: {', '.join(names) or 'none'}",
+                    )
+                    ok = False
+                elif keyword.name in bound:
+                    self.sink.error("A206", f"{block.name} {keyword.name} is given twice", keyword.span)
+                    ok = False
+                else:
+                    bound[keyword.name] = evaluate(keyword.value, env)
+            for param in block.params:
+                if param.name in bound:
+                    continue
+                if param.default is None:
+                    self.sink.error(
+                        "A205",
+                        f"block {block.name} needs {param.name}",
+                        node.span,
+                        f"call it as '{block.name} {' '.join(names)}' with a value for each parameter without a default",
+                    )
+                    ok = False
+                else:
+                    bound[param.name] = evaluate(param.default, {})
+        except _ValueError as error:
+            self.sink.error(error.code, error.message, error.span, error.hint)
+            return None
+        return bound if ok else None
+
+    # -- models --------------------------------------------------------------
+    def model(self, name: str, body: ast.Chain, span: Span, name_span: Span) -> Graph | None:
+        state = _ModelState()
+        errors_before = len(self.sink.items)
+        try:
+            current = self.chain(body, None, {}, (), (), state)
+            if current is not None and len(current) > 1:
+                self.sink.error(
+                    "A303",
+                    f"the model ends with {len(current)} branches that are never merged",
+                    body.nodes[-1].span,
+                    "end the group with a merge layer such as 'concat' or 'add'",
+                )
+        except _Abort:
+            return None
+        if len(self.sink.items) > errors_before and not state.nodes:
+            return None
+        return Graph(name, tuple(_finalize(state.nodes, self.sink)), span, name_span)
+
+
+def _finalize(pending: list[_Pending], sink: DiagnosticSink) -> list[GraphNode]:
+    """Give every node its final name: user names first, then `{type}_{k}`."""
+    names: dict[int, str] = {}
+    taken: set[str] = {"input"}
+    by_alias: dict[str, list[_Pending]] = defaultdict(list)
+    for node in pending:
+        if node.alias:
+            by_alias[node.alias].append(node)
+    for alias, nodes in by_alias.items():
+        spans: list[Span] = []
+        for node in nodes:
+            if node.alias_span not in spans:
+                spans.append(node.alias_span)  # type: ignore[arg-type]
+        if len(spans) > 1:
+            first = spans[0]
+            sink.error(
+                "A208",
+                f"the layer name '{alias}' is used twice",
+                spans[1],
+                f"it is already the name of the layer at line {first.line}; layer names must be unique",
+            )
+        if len(nodes) == 1:
+            chosen = [alias]
+        else:
+            # The same written name expanded several times (repetition, a block called twice).
+            chosen = [f"{alias}_{k}" for k in range(1, len(nodes) + 1)]
+        for node, name in zip(nodes, chosen):
+            if name in taken:
+                sink.error("A208", f"the layer name '{name}' is used twice", node.alias_span or node.span)
+            names[node.id] = name
+            taken.add(name)
+    counters: dict[str, int] = defaultdict(int)
+    for node in pending:
+        if node.id in names:
+            continue
+        if node.type == "input":
+            names[node.id] = "input"
+            continue
+        base = "unknown" if node.type == UNKNOWN else node.type
+        while True:
+            counters[base] += 1
+            candidate = f"{base}_{counters[base]}"
+            if candidate not in taken:
+                break
+        names[node.id] = candidate
+        taken.add(candidate)
+    return [
+        GraphNode(
+            name=names[node.id],
+            type=node.type,
+            args=node.args,
+            keywords=node.keywords,
+            inputs=tuple(names[i] for i in node.inputs),
+            span=node.span,
+            scope=node.scope,
+            named_by_user=node.alias is not None,
+        )
+        for node in pending
+    ]
+
+
+def expand(module: ast.Module, sink: DiagnosticSink) -> tuple[list[Graph], list[str]]:
+    """Every model of the file as a graph, and the names of its blocks."""
+    blocks: dict[str, ast.BlockDef] = {}
+    models: list[tuple[str, ast.Chain, Span, Span]] = []
+    bare: list[ast.BareChain] = []
+    seen_models: dict[str, ast.ModelDef] = {}
+    for statement in module.statements:
+        if isinstance(statement, ast.BlockDef):
+            _define_block(statement, blocks, sink)
+        elif isinstance(statement, ast.ModelDef):
+            reason = reserved_reason(statement.name)
+            if reason:
+                sink.error(
+                    "A207",
+                    f"the model name '{statement.name}' {reason}",
+                    statement.name_span,
+                    f"pick another name, e.g. '{statement.name.capitalize()}Net'",
+                )
+            elif statement.name in seen_models:
+                sink.error(
+                    "A208",
+                    f"model '{statement.name}' is defined twice",
+                    statement.name_span,
+                    f"the first definition is at line {seen_models[statement.name].span.line}",
+                )
+            else:
+                seen_models[statement.name] = statement
+                models.append((statement.name, statement.body, statement.span, statement.name_span))
+        else:
+            bare.append(statement)
+    if bare and (seen_models or len(bare) > 1):
+        sink.error(
+            "A404",
+            "a file holds either one bare chain or named models, not both" if seen_models
+            else "a file holds at most one bare chain",
+            bare[-1].span if len(bare) > 1 else bare[0].span,
+            "wrap each chain in 'model Name { ... }'",
+        )
+    elif bare:
+        models.append((DEFAULT_MODEL_NAME, bare[0].body, bare[0].span, bare[0].span))
+    if not models and not sink:
+        last = module.statements[-1].span if module.statements else Span(module.filename, 1, 1, 1, 1)
+        sink.error(
+            "A401",
+            "the file defines no model" + (" (only blocks)" if blocks else ""),
+            Span(last.file, last.line, last.column, last.line, last.column + 1),
+            "write a chain such as 'input 28x28x1 -> conv2d 32 -> dense 10', or 'model Name { ... }'",
+        )
+    expander = _Expander(blocks, sink)
+    graphs = [g for g in (expander.model(*m) for m in models) if g is not None]
+    return graphs, list(blocks)
+
+
+def _define_block(block: ast.BlockDef, blocks: dict[str, ast.BlockDef], sink: DiagnosticSink) -> None:
+    if block.name in LAYERS:
+        sink.error(
+            "A207",
+            f"the block name '{block.name}' is already a layer",
+            block.name_span,
+            f"pick another name, e.g. '{block.name}_block'",
+        )
+        return
+    if block.name in blocks:
+        sink.error(
+            "A208",
+            f"block '{block.name}' is defined twice",
+            block.name_span,
+            f"the first definition is at line {blocks[block.name].span.line}",
+        )
+        return
+    seen: set[str] = set()
+    for param in block.params:
+        if param.name in seen:
+            sink.error("A208", f"block {block.name} has two parameters named '{param.name}'", param.span)
+        seen.add(param.name)
+    blocks[block.name] = block

@@ -1,0 +1,751 @@
+"""THE layer table: every layer type archdsl knows, in one place.
+
+Each entry says which arguments the layer takes (and their defaults), how it
+changes a shape, and how many parameters Keras and PyTorch give it. Adding a
+layer type means one entry here and one function per target; nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from ..shapes import (
+    Dim,
+    Shape,
+    ShapeError,
+    conv_output_length,
+    deconv_output_length,
+    describe,
+    format_dims,
+    product,
+    sym_add,
+    sym_mul,
+)
+from .spec import ACTIVATIONS, REQUIRED, Arg, LayerSpec, Params
+
+Config = Mapping[str, Any]
+
+# What each rank is called when a layer asks for one.
+WANTED = {
+    1: "a vector (features)",
+    2: "a sequence (steps, features)",
+    3: "an image (height, width, channels)",
+    4: "a volume (depth, height, width, channels)",
+}
+
+
+# ---------------------------------------------------------------- argument checks
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be positive"
+
+
+def _rate(value: float) -> str | None:
+    return None if 0 <= value < 1 else "must be in [0, 1)"
+
+
+def _non_negative(value: Any) -> str | None:
+    parts = value if isinstance(value, tuple) else (value,)
+    return None if all(p >= 0 for p in parts) else "must not be negative"
+
+
+def _positive_float(value: float) -> str | None:
+    return None if value > 0 else "must be positive"
+
+
+def _momentum(value: float) -> str | None:
+    return None if 0 <= value <= 1 else "must be in [0, 1]"
+
+
+ACTIVATION = Arg("activation", "activation", None, doc="applied to the output")
+PADDING = Arg("padding", "padding", "valid", doc="'valid' (no padding) or 'same' (output = ceil(input / stride))")
+BIAS = Arg("bias", "bool", True, doc="add a bias vector")
+
+
+def _kernel(default: Any = 3) -> Arg:
+    return Arg("kernel", "dims", default, positional=True, doc="kernel size, one per spatial axis (3 means 3x3 in 2-D)")
+
+
+STRIDE = Arg("stride", "dims", 1, doc="step of the window, one per spatial axis")
+DILATION = Arg("dilation", "dims", 1, doc="spacing of the kernel taps")
+
+
+# ---------------------------------------------------------------- shape helpers
+
+
+def _rank_hint(name: str, shape: Shape, wanted: int) -> str | None:
+    got = len(shape)
+    if wanted == 2 and got == 3 and all(isinstance(d, int) for d in shape):
+        h, w, c = shape
+        return f"turn the image into a sequence first, e.g. 'reshape {h}x{w * c}', or use conv2d layers"
+    if wanted == 2 and got == 1:
+        return "token ids need an 'embedding' first; other vectors need 'reshape Nx1' to become a sequence"
+    if wanted == 3 and got == 2:
+        return f"for sequences use the 1-D layer ({name.replace('2d', '1d')}), or 'reshape' to an image"
+    if wanted == 3 and got == 1:
+        return "reshape the vector into an image first, e.g. 'reshape 28x28x1'"
+    if wanted == 3 and got == 4:
+        return f"for volumes use the 3-D layer ({name.replace('2d', '3d')})"
+    if wanted == 4:
+        return "volumes have 4 axes: depth x height x width x channels"
+    return None
+
+
+def require_rank(name: str, shape: Shape, *ranks: int) -> None:
+    if len(shape) in ranks:
+        return
+    wanted = " or ".join(WANTED[r].split(" (")[0] if len(ranks) > 1 else WANTED[r] for r in ranks)
+    raise ShapeError(
+        f"{name} needs {wanted} but got {describe(shape)}",
+        _rank_hint(name, shape, ranks[0]),
+        wanted="sequence" if ranks == (2,) else None,
+    )
+
+
+def known_last(name: str, shape: Shape, what: str = "features") -> int:
+    last = shape[-1]
+    if not isinstance(last, int):
+        raise ShapeError(
+            f"{name} needs a known number of {what}, but the last axis of {describe(shape)} is '{last}'",
+            "only the steps of a sequence (or spatial sizes) may be symbolic",
+        )
+    return last
+
+
+def spatial(name: str, arg: str, value: int | tuple[int, ...], axes: int) -> tuple[int, ...]:
+    """An int stands for the same size on every spatial axis."""
+    if isinstance(value, int):
+        return (value,) * axes
+    if len(value) != axes:
+        raise ShapeError(
+            f"{name} {arg} has {len(value)} sizes ({format_dims(value)}) but the input has {axes} spatial "
+            f"ax{'is' if axes == 1 else 'es'}",
+            f"write {format_dims((value[0],) * axes)} or a single number",
+            code="A203",
+        )
+    return value
+
+
+def _check_lengths(name: str, what: str, before: Shape, after: list[Dim], window: tuple[int, ...]) -> None:
+    if any(isinstance(d, int) and d <= 0 for d in after):
+        raise ShapeError(
+            f"{name} {format_dims(window)} {what} leaves no output: the input is only {format_dims(before)}",
+            "use 'same' padding, a smaller window, or remove a downsampling layer before it",
+            code="A302",
+        )
+
+
+# ---------------------------------------------------------------- convolutions
+
+
+def _conv_resolve(axes: int, dilation: bool = True):
+    def resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
+        name = config["_name"]
+        out = dict(config)
+        out["kernel"] = spatial(name, "kernel", config["kernel"], axes)
+        out["stride"] = spatial(name, "stride", config["stride"], axes)
+        if dilation:
+            out["dilation"] = spatial(name, "dilation", config["dilation"], axes)
+            if any(s > 1 for s in out["stride"]) and any(d > 1 for d in out["dilation"]):
+                raise ShapeError(
+                    f"{name} cannot combine stride {format_dims(out['stride'])} with dilation "
+                    f"{format_dims(out['dilation'])}",
+                    "Keras allows a stride above 1 or a dilation above 1, not both",
+                    code="A203",
+                )
+        return out
+
+    return resolve
+
+
+def _conv_infer(axes: int, out_channels):
+    def infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+        name = config["_name"]
+        (shape,) = inputs
+        require_rank(name, shape, axes + 1)
+        channels = known_last(name, shape, "channels")
+        groups = config.get("groups", 1)
+        if channels % groups or config.get("filters", groups) % groups:
+            raise ShapeError(
+                f"{name} groups={groups} must divide both the input channels ({channels}) "
+                f"and the filters ({config.get('filters')})",
+                code="A203",
+            )
+        dilation = config.get("dilation", (1,) * axes)
+        lengths = [
+            conv_output_length(d, k, config["padding"], s, r)
+            for d, k, s, r in zip(shape[:-1], config["kernel"], config["stride"], dilation, strict=True)
+        ]
+        _check_lengths(name, "kernel", shape[:-1], lengths, config["kernel"])
+        return (*lengths, out_channels(config, channels))
+
+    return infer
+
+
+def _conv_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    channels = inputs[0][-1]
+    assert isinstance(channels, int)
+    weights = math.prod(config["kernel"]) * (channels // config.get("groups", 1)) * config["filters"]
+    total = weights + (config["filters"] if config["bias"] else 0)
+    return Params(total, total)
+
+
+def _conv(axes: int) -> LayerSpec:
+    return LayerSpec(
+        name=f"conv{axes}d",
+        summary=f"{axes}-D convolution",
+        category="convolution",
+        example=f"conv{axes}d 32 {'x'.join(['3'] * axes)} same relu",
+        args=(
+            Arg("filters", "int", REQUIRED, positional=True, check=_positive, doc="number of output channels"),
+            _kernel(),
+            ACTIVATION,
+            PADDING,
+            STRIDE,
+            DILATION,
+            Arg("groups", "int", 1, check=_positive, doc="grouped convolution: channels split into this many groups"),
+            BIAS,
+        ),
+        resolve=_conv_resolve(axes),
+        infer=_conv_infer(axes, lambda config, channels: config["filters"]),
+        params=_conv_params,
+    )
+
+
+def _separable_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    channels = inputs[0][-1]
+    assert isinstance(channels, int)
+    depthwise = math.prod(config["kernel"]) * channels * config["multiplier"]
+    pointwise = channels * config["multiplier"] * config["filters"]
+    total = depthwise + pointwise + (config["filters"] if config["bias"] else 0)
+    return Params(total, total)
+
+
+def _depthwise_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    channels = inputs[0][-1]
+    assert isinstance(channels, int)
+    outputs = channels * config["multiplier"]
+    total = math.prod(config["kernel"]) * outputs + (outputs if config["bias"] else 0)
+    return Params(total, total)
+
+
+MULTIPLIER = Arg("multiplier", "int", 1, check=_positive, doc="depthwise channel multiplier")
+
+
+def _transpose_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    name = config["_name"]
+    (shape,) = inputs
+    require_rank(name, shape, 3)
+    known_last(name, shape, "channels")
+    lengths = [
+        deconv_output_length(d, k, config["padding"], s)
+        for d, k, s in zip(shape[:-1], config["kernel"], config["stride"], strict=True)
+    ]
+    return (*lengths, config["filters"])
+
+
+def _transpose_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    channels = inputs[0][-1]
+    assert isinstance(channels, int)
+    total = math.prod(config["kernel"]) * channels * config["filters"] + (config["filters"] if config["bias"] else 0)
+    return Params(total, total)
+
+
+# ---------------------------------------------------------------- pooling, resizing
+
+
+def _pool_resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
+    name = config["_name"]
+    (shape,) = inputs
+    require_rank(name, shape, 2, 3, 4)
+    axes = len(shape) - 1
+    out = dict(config)
+    out["pool"] = spatial(name, "pool size", config["pool"], axes)
+    out["stride"] = spatial(name, "stride", config["stride"] if config["stride"] is not None else out["pool"], axes)
+    return out
+
+
+def _pool_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    (shape,) = inputs
+    lengths = [
+        conv_output_length(d, p, config["padding"], s)
+        for d, p, s in zip(shape[:-1], config["pool"], config["stride"], strict=True)
+    ]
+    _check_lengths(config["_name"], "pool", shape[:-1], lengths, config["pool"])
+    return (*lengths, shape[-1])
+
+
+def _pool(name: str, summary: str) -> LayerSpec:
+    return LayerSpec(
+        name=name,
+        summary=summary,
+        category="pooling",
+        example=f"{name} 2x2",
+        args=(
+            Arg("pool", "dims", 2, positional=True, doc="window size, one per spatial axis"),
+            PADDING,
+            Arg("stride", "dims", None, doc="defaults to the pool size"),
+        ),
+        resolve=_pool_resolve,
+        infer=_pool_infer,
+    )
+
+
+def _global_pool_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    (shape,) = inputs
+    require_rank(config["_name"], shape, 2, 3, 4)
+    return (shape[-1],)
+
+
+def _spatial_resolve(arg: str):
+    def resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
+        name = config["_name"]
+        (shape,) = inputs
+        require_rank(name, shape, 2, 3, 4)
+        return {**config, arg: spatial(name, arg, config[arg], len(shape) - 1)}
+
+    return resolve
+
+
+def _upsample_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    (shape,) = inputs
+    return (*(sym_mul(d, s) for d, s in zip(shape[:-1], config["size"], strict=True)), shape[-1])
+
+
+def _zeropad_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    (shape,) = inputs
+    return (*(sym_add(d, 2 * p) for d, p in zip(shape[:-1], config["padding"], strict=True)), shape[-1])
+
+
+# ---------------------------------------------------------------- core
+
+
+def _dense_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    (shape,) = inputs
+    require_rank("dense", shape, 1, 2)
+    known_last("dense", shape)
+    return (*shape[:-1], config["units"])
+
+
+def _dense_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    features = inputs[0][-1]
+    assert isinstance(features, int)
+    total = features * config["units"] + (config["units"] if config["bias"] else 0)
+    return Params(total, total)
+
+
+def _flatten_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    (shape,) = inputs
+    unknown = [d for d in shape if not isinstance(d, int)]
+    if unknown:
+        raise ShapeError(
+            f"flatten needs every size known, but {describe(shape)} has '{unknown[0]}'",
+            "a variable-length axis cannot be flattened: use globalavgpool or an RNN to drop it",
+        )
+    return (product(shape),)
+
+
+def _reshape_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    (shape,) = inputs
+    target = config["target"]
+    if any(d == 0 or d < -1 for d in target):
+        raise ShapeError(f"reshape {format_dims(target)}: sizes must be positive (or one -1)", code="A203")
+    if sum(1 for d in target if d == -1) > 1:
+        raise ShapeError(f"reshape {format_dims(target)}: only one size may be -1", code="A203")
+    if not all(isinstance(d, int) for d in shape):
+        raise ShapeError(
+            f"reshape needs every input size known, but got {describe(shape)}",
+            "reshape works on fixed-size samples",
+        )
+    total = math.prod(shape)  # type: ignore[arg-type]
+    known = math.prod(d for d in target if d != -1)
+    if -1 in target:
+        if total % known:
+            raise ShapeError(
+                f"cannot reshape {describe(shape)} ({total} values) into {format_dims(target)}: "
+                f"{total} is not a multiple of {known}",
+            )
+        return tuple(total // known if d == -1 else d for d in target)
+    if known != total:
+        raise ShapeError(
+            f"cannot reshape {describe(shape)} ({total} values) into {format_dims(target)} ({known} values)",
+            "the number of values must stay the same; one size may be -1 to have it computed",
+        )
+    return tuple(target)
+
+
+def _norm_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    (shape,) = inputs
+    known_last(config["_name"], shape, "channels")
+    return shape
+
+
+def _batchnorm_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    channels = inputs[0][-1]
+    assert isinstance(channels, int)
+    # Keras counts gamma, beta and the two moving statistics; PyTorch keeps the latter as buffers.
+    return Params(4 * channels, 2 * channels)
+
+
+def _layernorm_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    channels = inputs[0][-1]
+    assert isinstance(channels, int)
+    return Params(2 * channels, 2 * channels)
+
+
+def _embedding_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    (shape,) = inputs
+    if len(shape) != 1:
+        raise ShapeError(
+            f"embedding needs a sequence of token ids (steps) but got {describe(shape)}",
+            "give the model an input of one axis, such as 'input seq' or 'input 100'",
+        )
+    return (shape[0], config["dim"])
+
+
+def _embedding_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    total = config["vocab"] * config["dim"]
+    return Params(total, total)
+
+
+# ---------------------------------------------------------------- recurrent
+
+# Gates per cell: LSTM has 4 (i, f, c, o), GRU 3 (z, r, h), a simple RNN 1.
+_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def _rnn_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    name = config["_name"]
+    (shape,) = inputs
+    require_rank(name, shape, 2)
+    known_last(name, shape)
+    units = config["units"] * (2 if config["bidirectional"] else 1)
+    return (shape[0], units) if config["seq"] else (units,)
+
+
+def _rnn_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    name = config["_name"]
+    features = inputs[0][-1]
+    assert isinstance(features, int)
+    units = config["units"]
+    gates = _GATES[name]
+    weights = gates * units * (features + units)
+    if name == "gru":
+        # reset_after=True: Keras keeps an input and a recurrent bias, as PyTorch does.
+        keras = torch = weights + 2 * gates * units
+    else:
+        # Keras has one bias vector per cell, PyTorch two (b_ih and b_hh).
+        keras, torch = weights + gates * units, weights + 2 * gates * units
+    directions = 2 if config["bidirectional"] else 1
+    return Params(keras * directions, torch * directions)
+
+
+def _rnn(name: str, summary: str, extra: tuple[Arg, ...] = ()) -> LayerSpec:
+    return LayerSpec(
+        name=name,
+        summary=summary,
+        category="recurrent",
+        example=f"{name} 64 seq",
+        args=(
+            Arg("units", "int", REQUIRED, positional=True, check=_positive, doc="size of the hidden state"),
+            Arg("seq", "bool", False, doc="return the whole sequence, not only the last step"),
+            Arg("bidirectional", "bool", False, doc="run both directions and concatenate them"),
+            *extra,
+        ),
+        flags=("seq", "bidirectional"),
+        infer=_rnn_infer,
+        params=_rnn_params,
+    )
+
+
+# ---------------------------------------------------------------- attention
+
+
+def _attention_resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
+    (shape,) = inputs
+    require_rank("attention", shape, 2)
+    features = known_last("attention", shape)
+    heads = config["heads"]
+    key_dim = config["key_dim"]
+    if key_dim is None:
+        if features % heads:
+            raise ShapeError(
+                f"attention over {features} features cannot be split into {heads} heads",
+                f"choose heads that divide {features}",
+                code="A203",
+            )
+        key_dim = features // heads
+    if key_dim * heads != features:
+        raise ShapeError(
+            f"attention key_dim={key_dim} x heads={heads} must equal the {features} features",
+            "so that PyTorch's nn.MultiheadAttention can hold the same weights; leave key_dim out to have it computed",
+            code="A203",
+        )
+    return {**config, "key_dim": key_dim}
+
+
+def _attention_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    features = inputs[0][-1]
+    assert isinstance(features, int)
+    inner = config["heads"] * config["key_dim"]
+    # query, key and value projections with biases, then the output projection.
+    total = 3 * (features * inner + inner) + inner * features + features
+    return Params(total, total)
+
+
+# ---------------------------------------------------------------- merges
+
+
+def _same_shapes(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    name = config["_name"]
+    if name == "subtract" and len(inputs) != 2:
+        raise ShapeError(f"subtract needs exactly 2 branches but got {len(inputs)}", code="A305")
+    first = inputs[0]
+    for other in inputs[1:]:
+        if other != first:
+            raise ShapeError(
+                f"{name} needs branches of the same shape, but got "
+                + " and ".join(format_dims(s) for s in inputs),
+                "make every branch end in the same shape (a 1x1 conv2d can change the channels)",
+                code="A305",
+            )
+    return first
+
+
+def _concat_resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
+    rank = len(inputs[0])
+    axis = config["axis"]
+    if axis == 0 or not -rank <= axis <= rank:
+        raise ShapeError(
+            f"concat axis={axis} is not an axis of {describe(inputs[0])}",
+            f"axes count from 1 (the batch axis 0 cannot be joined) up to {rank}, or from -1 backwards",
+            code="A203",
+        )
+    return {**config, "axis": axis if axis < 0 else axis - rank - 1}
+
+
+def _concat_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    axis = config["axis"]  # negative, counted from the channels axis
+    ranks = {len(s) for s in inputs}
+    mismatch = len(ranks) > 1 or any(
+        len({s[i] for s in inputs}) > 1 for i in range(len(inputs[0])) if i != len(inputs[0]) + axis
+    )
+    if mismatch:
+        raise ShapeError(
+            f"concat needs branches that agree on every axis but axis {axis}, but got "
+            + " and ".join(format_dims(s) for s in inputs),
+            "use 'same' padding in every branch so their sizes agree",
+            code="A305",
+        )
+    joined: Dim = inputs[0][axis]
+    for s in inputs[1:]:
+        d = s[axis]
+        joined = joined + d if isinstance(joined, int) and isinstance(d, int) else f"{joined}+{d}"
+    shape = list(inputs[0])
+    shape[axis] = joined
+    return tuple(shape)
+
+
+def _merge(name: str, summary: str) -> LayerSpec:
+    return LayerSpec(name=name, summary=summary, category="merge", merge=True, infer=_same_shapes,
+                     example=f"( conv2d 64 same | identity ) -> {name}")
+
+
+def _activation(name: str, summary: str, args: tuple[Arg, ...] = ()) -> LayerSpec:
+    return LayerSpec(name=name, summary=summary, category="activation", args=args, example=name)
+
+
+LAYER_TABLE: tuple[LayerSpec, ...] = (
+    LayerSpec(
+        name="dense",
+        summary="fully connected layer; per step on sequences; flattens images first",
+        category="core",
+        example="dense 64 relu",
+        args=(
+            Arg("units", "int", REQUIRED, positional=True, check=_positive, doc="number of outputs"),
+            ACTIVATION,
+            BIAS,
+        ),
+        infer=_dense_infer,
+        params=_dense_params,
+    ),
+    _conv(1),
+    _conv(2),
+    _conv(3),
+    LayerSpec(
+        name="sepconv2d",
+        summary="depthwise separable 2-D convolution",
+        category="convolution",
+        example="sepconv2d 64 3x3 same relu",
+        args=(
+            Arg("filters", "int", REQUIRED, positional=True, check=_positive, doc="number of output channels"),
+            _kernel(),
+            ACTIVATION,
+            PADDING,
+            STRIDE,
+            DILATION,
+            MULTIPLIER,
+            BIAS,
+        ),
+        resolve=_conv_resolve(2),
+        infer=_conv_infer(2, lambda config, channels: config["filters"]),
+        params=_separable_params,
+    ),
+    LayerSpec(
+        name="dwconv2d",
+        summary="depthwise 2-D convolution (one filter per input channel)",
+        category="convolution",
+        example="dwconv2d 3x3 same",
+        args=(_kernel(), ACTIVATION, PADDING, STRIDE, DILATION, MULTIPLIER, BIAS),
+        resolve=_conv_resolve(2),
+        infer=_conv_infer(2, lambda config, channels: channels * config["multiplier"]),
+        params=_depthwise_params,
+    ),
+    LayerSpec(
+        name="conv2dtranspose",
+        summary="transposed 2-D convolution (learned upsampling)",
+        category="convolution",
+        example="conv2dtranspose 32 3x3 stride=2 same",
+        args=(
+            Arg("filters", "int", REQUIRED, positional=True, check=_positive, doc="number of output channels"),
+            _kernel(),
+            ACTIVATION,
+            PADDING,
+            STRIDE,
+            BIAS,
+        ),
+        resolve=_conv_resolve(2, dilation=False),
+        infer=_transpose_infer,
+        params=_transpose_params,
+    ),
+    _pool("maxpool", "max pooling (1-D, 2-D or 3-D from the input)"),
+    _pool("avgpool", "average pooling (1-D, 2-D or 3-D from the input)"),
+    LayerSpec(name="globalavgpool", summary="average over every spatial axis", category="pooling",
+              infer=_global_pool_infer, example="globalavgpool"),
+    LayerSpec(name="globalmaxpool", summary="maximum over every spatial axis", category="pooling",
+              infer=_global_pool_infer, example="globalmaxpool"),
+    LayerSpec(name="flatten", summary="one vector per sample", category="core", infer=_flatten_infer,
+              example="flatten"),
+    LayerSpec(
+        name="dropout",
+        summary="randomly zeroes inputs while training",
+        category="regularization",
+        example="dropout 0.5",
+        args=(Arg("rate", "float", REQUIRED, positional=True, check=_rate, doc="fraction of inputs dropped"),),
+    ),
+    LayerSpec(
+        name="batchnorm",
+        summary="batch normalization over the channels axis",
+        category="normalization",
+        example="batchnorm",
+        args=(
+            Arg("momentum", "float", 0.99, check=_momentum, doc="Keras' momentum of the moving statistics"),
+            Arg("epsilon", "float", 1e-3, check=_positive_float, doc="added to the variance"),
+        ),
+        infer=_norm_infer,
+        params=_batchnorm_params,
+    ),
+    LayerSpec(
+        name="layernorm",
+        summary="layer normalization over the last axis",
+        category="normalization",
+        example="layernorm",
+        args=(Arg("epsilon", "float", 1e-3, check=_positive_float, doc="added to the variance"),),
+        infer=_norm_infer,
+        params=_layernorm_params,
+    ),
+    _activation("relu", "max(x, 0)"),
+    _activation("relu6", "min(max(x, 0), 6)"),
+    _activation(
+        "leakyrelu",
+        "x, or alpha*x below 0",
+        (Arg("alpha", "float", 0.3, positional=True, check=_non_negative, doc="slope below 0 (Keras default 0.3)"),),
+    ),
+    _activation("elu", "exponential linear unit"),
+    _activation("selu", "scaled exponential linear unit"),
+    _activation("gelu", "Gaussian error linear unit (exact, not tanh-approximated)"),
+    _activation("silu", "x * sigmoid(x), also called swish"),
+    _activation("sigmoid", "1 / (1 + exp(-x))"),
+    _activation("tanh", "hyperbolic tangent"),
+    _activation("softmax", "softmax over the last (channels) axis"),
+    _rnn("lstm", "long short-term memory"),
+    _rnn("gru", "gated recurrent unit (Keras reset_after=True)"),
+    _rnn(
+        "rnn",
+        "simple recurrent layer",
+        (Arg("activation", "choice", "tanh", choices=("tanh", "relu"), doc="tanh or relu"),),
+    ),
+    LayerSpec(
+        name="embedding",
+        summary="token ids to vectors",
+        category="core",
+        example="embedding 10000 64",
+        args=(
+            Arg("vocab", "int", REQUIRED, positional=True, check=_positive, doc="number of distinct token ids"),
+            Arg("dim", "int", REQUIRED, positional=True, check=_positive, doc="size of each vector"),
+        ),
+        infer=_embedding_infer,
+        params=_embedding_params,
+    ),
+    LayerSpec(
+        name="reshape",
+        summary="the same values in a new shape",
+        category="core",
+        example="reshape 7x7x64",
+        args=(Arg("target", "shape", REQUIRED, positional=True, doc="new shape per sample; one size may be -1"),),
+        infer=_reshape_infer,
+    ),
+    LayerSpec(
+        name="upsample",
+        summary="nearest-neighbour upsampling (1-D, 2-D or 3-D from the input)",
+        category="resizing",
+        example="upsample 2",
+        args=(Arg("size", "dims", 2, positional=True, doc="scale per spatial axis"),),
+        resolve=_spatial_resolve("size"),
+        infer=_upsample_infer,
+    ),
+    LayerSpec(
+        name="zeropad",
+        summary="zeros around the spatial axes (1-D, 2-D or 3-D from the input)",
+        category="resizing",
+        example="zeropad 1",
+        args=(Arg("padding", "dims", 1, positional=True, check=_non_negative, doc="zeros on each side, per axis"),),
+        resolve=_spatial_resolve("padding"),
+        infer=_zeropad_infer,
+    ),
+    LayerSpec(name="identity", summary="passes its input on", category="core", example="identity"),
+    _merge("add", "sum of the branches"),
+    _merge("subtract", "first branch minus the second"),
+    _merge("multiply", "product of the branches"),
+    _merge("average", "mean of the branches"),
+    LayerSpec(
+        name="concat",
+        summary="joins the branches along an axis (channels by default)",
+        category="merge",
+        merge=True,
+        example="( conv2d 32 1x1 | conv2d 32 3x3 same ) -> concat",
+        args=(Arg("axis", "axis", -1, doc="Keras axis: -1 is channels; 1 is the first axis of a sample"),),
+        resolve=_concat_resolve,
+        infer=_concat_infer,
+    ),
+    LayerSpec(
+        name="attention",
+        summary="multi-head self-attention over a sequence",
+        category="attention",
+        example="attention heads=4",
+        args=(
+            Arg("heads", "int", REQUIRED, positional=True, check=_positive, doc="number of attention heads"),
+            Arg("key_dim", "int", None, check=_positive, doc="size per head; defaults to features / heads"),
+        ),
+        resolve=_attention_resolve,
+        infer=lambda config, inputs: (require_rank("attention", inputs[0], 2), inputs[0])[1],
+        params=_attention_params,
+    ),
+)
+
+LAYERS: dict[str, LayerSpec] = {spec.name: spec for spec in LAYER_TABLE}
+ACTIVATION_LAYERS = tuple(name for name in ACTIVATIONS if name in LAYERS)
+RECURRENT = frozenset(_GATES)

@@ -1,0 +1,42 @@
+"""Which names from a spec may reach generated code.
+
+Model names become Python classes and layer names become attributes and
+Keras layer names; a spec may come from anyone, so a name that could shadow or
+break what the generated code relies on is refused with a clear error rather
+than emitted (or renamed behind the user's back).
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+MAX_NAME_LENGTH = 64
+
+# Names the generated modules define or import themselves.
+GENERATED_CODE_NAMES = frozenset(
+    {
+        "self", "x", "y", "torch", "nn", "F", "keras", "layers", "ops", "np", "numpy", "tf",
+        "inputs", "outputs", "model", "build_model", "forward", "main", "batch", "math",
+        "super", "cls", "args", "kwargs",
+    }
+)  # fmt: skip
+
+
+def reserved_reason(name: str) -> str | None:
+    """Why `name` cannot be used for a model or layer, or None when it can."""
+    if not NAME_PATTERN.match(name):
+        return "is not a valid name (letters, digits and '_', not starting with a digit)"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"is longer than {MAX_NAME_LENGTH} characters"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return "is a Python keyword"
+    if name.startswith("__"):
+        return "starts with '__', which Python reserves"
+    if name in GENERATED_CODE_NAMES:
+        return "is a name the generated code uses itself"
+    if hasattr(builtins, name):
+        return "is a Python builtin"
+    return None

@@ -1,0 +1,121 @@
+"""Pure shape arithmetic, as Keras' `operation_utils` does it.
+
+Shapes are per sample, channels LAST, batch axis excluded. A dimension is an
+int or, when unknown until run time, a string: the user's symbolic name or an
+expression built from it (`seq-2`), so a symbolic dimension flows through.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+Dim = int | str
+Shape = tuple[Dim, ...]
+
+RANK_NAMES = {1: "a vector", 2: "a sequence", 3: "an image", 4: "a volume"}
+
+
+class ShapeError(Exception):
+    """A layer cannot take the shape it is given; `wanted` names what it needed."""
+
+    def __init__(self, message: str, hint: str | None = None, wanted: str | None = None, code: str = "A301"):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.wanted = wanted
+        self.code = code
+
+
+def format_dims(shape: Sequence[Dim]) -> str:
+    """`62x62x32`, or `seq x 8` when a size is a name (as the user would write it)."""
+    joiner = "x" if all(isinstance(d, int) for d in shape) else " x "
+    return joiner.join(str(d) for d in shape)
+
+
+def describe(shape: Shape) -> str:
+    """`62x62x32 (an image)`: the shape as the user writes it, and what it is."""
+    name = RANK_NAMES.get(len(shape), f"a rank-{len(shape)} tensor")
+    return f"{format_dims(shape)} ({name})"
+
+
+def keras_shape(shape: Shape) -> tuple[int | None, ...]:
+    """With the batch axis and symbolic dims as Keras prints them (None)."""
+    return (None, *(d if isinstance(d, int) else None for d in shape))
+
+
+def display_shape(shape: Shape) -> str:
+    """Like Keras' summary, keeping symbolic names: `(None, seq, 64)`."""
+    return "(" + ", ".join(["None", *(str(d) for d in shape)]) + ")"
+
+
+def is_known(dim: Dim) -> bool:
+    return isinstance(dim, int)
+
+
+def _sym(text: str) -> str:
+    return text if text.isidentifier() else f"({text})"
+
+
+def sym_add(dim: Dim, amount: int) -> Dim:
+    if isinstance(dim, int):
+        return dim + amount
+    if amount == 0:
+        return dim
+    return f"{dim}{'+' if amount > 0 else '-'}{abs(amount)}"
+
+
+def sym_mul(dim: Dim, factor: int) -> Dim:
+    if isinstance(dim, int):
+        return dim * factor
+    return dim if factor == 1 else f"{_sym(dim)}*{factor}"
+
+
+def sym_ceil_div(dim: Dim, divisor: int) -> Dim:
+    if isinstance(dim, int):
+        return -(-dim // divisor)
+    return dim if divisor == 1 else f"ceil({dim}/{divisor})"
+
+
+def sym_floor_div(dim: Dim, divisor: int) -> Dim:
+    if isinstance(dim, int):
+        return dim // divisor
+    return dim if divisor == 1 else f"{_sym(dim)}//{divisor}"
+
+
+def conv_output_length(length: Dim, kernel: int, padding: str, stride: int, dilation: int = 1) -> Dim:
+    """Keras' conv_output_length: valid shrinks by the dilated kernel, same only strides."""
+    effective = (kernel - 1) * dilation + 1
+    if padding == "same":
+        return sym_ceil_div(length, stride)
+    if isinstance(length, int):
+        return (length - effective) // stride + 1
+    return sym_add(sym_floor_div(sym_add(length, -effective), stride), 1) if stride > 1 else sym_add(length, 1 - effective)
+
+
+def deconv_output_length(length: Dim, kernel: int, padding: str, stride: int) -> Dim:
+    """Keras' deconv_output_length without output_padding."""
+    if padding == "same":
+        return sym_mul(length, stride)
+    return sym_add(sym_mul(length, stride), max(kernel - stride, 0))
+
+
+def same_padding(length: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow's 'same' padding (before, after): the extra pixel goes at the end."""
+    effective = (kernel - 1) * dilation + 1
+    out = math.ceil(length / stride)
+    total = max((out - 1) * stride + effective - length, 0)
+    return total // 2, total - total // 2
+
+
+def product(dims: Sequence[Dim]) -> Dim:
+    if all(isinstance(d, int) for d in dims):
+        return math.prod(dims)  # type: ignore[arg-type]
+    return "*".join(_sym(str(d)) for d in dims)
+
+
+def channels_first(shape: Shape) -> Shape:
+    """PyTorch's layout of a channels-last sample shape: channels before the spatial axes."""
+    if len(shape) < 2:
+        return shape
+    return (shape[-1], *shape[:-1])
