@@ -33,7 +33,6 @@ def select_model(program: Program, name: str | None) -> Model:
                     f"pass --model NAME (one of: {names})",
                 )
             ],
-            program.source,
         )
     for model in models:
         if model.name == name:
@@ -49,5 +48,4 @@ def select_model(program: Program, name: str | None) -> Model:
                 f"the file has: {names}",
             )
         ],
-        program.source,
     )

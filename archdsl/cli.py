@@ -1,0 +1,136 @@
+"""The `archdsl` command: argument parsing, I/O and exit codes, no logic of its own.
+
+Exit status: 0 ok, 1 the spec has errors, 2 the command line is wrong,
+3 an internal error (a bug in archdsl). Generated output is the only thing on
+stdout; diagnostics go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+from . import __version__
+from .api import decode_source, parse, read_source
+from .diagnostics import ArchError
+from .ir import Model, Program
+from .selection import SelectionError
+
+EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out as written."""
+
+
+def _use_color(stream, args: argparse.Namespace) -> bool:
+    if getattr(args, "no_color", False) or os.environ.get("NO_COLOR"):
+        return False
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def load_program(path: str) -> Program:
+    if path == "-":
+        return parse(decode_source(sys.stdin.buffer.read(), "<stdin>"), "<stdin>")
+    return parse(read_source(path), path)
+
+
+def selected_models(program: Program, name: str | None) -> list[Model]:
+    """`check` looks at every model unless one is named."""
+    return list(program.models) if name is None else [program.model(name)]
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    program = load_program(args.file)
+    models = selected_models(program, args.model)
+    if args.json:
+        json.dump({"models": [m.to_json() for m in models]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    from .table_view import print_check_tables
+
+    print_check_tables(models, program.filename, color=_use_color(sys.stdout, args))
+    return EXIT_OK
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from .table_view import print_layer_table
+
+    print_layer_table(color=_use_color(sys.stdout, args))
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"check": cmd_check, "layers": cmd_layers}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="archdsl",
+        description="Check .arch neural-network specs and generate Keras and PyTorch code from them.",
+    )
+    parser.add_argument("--version", action="version", version=f"archdsl {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--no-color", action="store_true", help="plain text even on a terminal (also NO_COLOR)")
+    common.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    check = sub.add_parser(
+        "check", parents=[common], help="check a spec and show the shape and parameters of every layer"
+    )
+    check.add_argument("file", metavar="FILE", help="the .arch file, or - for standard input")
+    check.add_argument("--model", metavar="NAME", help="check only this model (default: every model)")
+    check.add_argument("--json", action="store_true", help="machine-readable output (errors too, on stdout)")
+
+    sub.add_parser("layers", parents=[common], help="list the layers the language knows")
+    return parser
+
+
+def _report_spec_error(error: ArchError, args: argparse.Namespace) -> int:
+    code = EXIT_USAGE if isinstance(error, SelectionError) else EXIT_SPEC
+    if getattr(args, "json", False):
+        json.dump(error.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stderr.write(error.render(color=_use_color(sys.stderr, args)) + "\n")
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ArchError as error:
+        return _report_spec_error(error, args)
+    except UsageError as error:
+        sys.stderr.write(f"archdsl: error: {error}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("archdsl: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`archdsl check x | head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(
+            f"archdsl: internal error: {type(error).__name__}: {error}\n"
+            "this is a bug in archdsl; please report it with the spec that caused it"
+            + ("" if args.debug else " (run with --debug for the traceback)")
+            + "\n"
+        )
+        return EXIT_INTERNAL
+
+
+def run() -> None:
+    sys.exit(main())
