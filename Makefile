@@ -14,8 +14,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+DEMO_SPEC ?= examples/card_cnn.arch
+DEMO_OUT := out
+
 demo: $(STAMP)
-	$(ARCHDSL) check examples/card_cnn.arch
+	$(ARCHDSL) check $(DEMO_SPEC)
+	@mkdir -p $(DEMO_OUT)
+	$(ARCHDSL) generate $(DEMO_SPEC) --target keras -o $(DEMO_OUT)/model_keras.py
+	$(ARCHDSL) generate $(DEMO_SPEC) --target torch -o $(DEMO_OUT)/model_torch.py
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) $(DEMO_OUT)/model_keras.py
+	$(PY) $(DEMO_OUT)/model_torch.py
 	$(ARCHDSL) check examples/card_rnn.arch
 
 test: $(STAMP)
@@ -24,6 +32,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check archdsl tests
 	$(VENV)/bin/ruff format --check archdsl tests
+
+golden: $(STAMP)
+	$(PY) -m tests.golden_update
 
 wheel: $(STAMP)
 	$(PY) -m build --wheel --outdir dist .

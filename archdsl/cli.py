@@ -8,13 +8,15 @@ stdout; diagnostics go to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 
-from . import __version__
+from .version import __version__
 from .api import decode_source, parse, read_source
 from .diagnostics import ArchError
 from .ir import Model, Program
@@ -25,6 +27,10 @@ EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 class UsageError(Exception):
     """A command line that cannot be carried out as written."""
+
+
+class OutputError(Exception):
+    """An output file that cannot be written: reported like a spec error (exit 1)."""
 
 
 def _use_color(stream, args: argparse.Namespace) -> bool:
@@ -60,6 +66,46 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def write_output(text: str, destination: str | None, inputs: Sequence[str] = ()) -> None:
+    """stdout, or a file replaced atomically: a failure never leaves half a file behind."""
+    if destination is None or destination == "-":
+        sys.stdout.write(text)
+        return
+    target = os.path.abspath(destination)
+    for source in inputs:
+        if source != "-" and os.path.exists(source) and os.path.exists(target) and os.path.samefile(source, target):
+            raise UsageError(f"refusing to overwrite the input file '{destination}' with generated code")
+    if os.path.isdir(target):
+        raise UsageError(f"'{destination}' is a directory; give a file name such as model.py")
+    folder = os.path.dirname(target)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=".archdsl-", suffix=".tmp", dir=folder)
+    except OSError as error:
+        raise OutputError(f"cannot write '{destination}': {error.strerror or error}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise OutputError(f"cannot write '{destination}': {error.strerror or error}") from None
+        raise
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import generate
+
+    program = load_program(args.file)
+    model = program.model(args.model)
+    write_output(generate(model, args.target), args.output, [args.file])
+    if args.output not in (None, "-"):
+        sys.stderr.write(f"wrote {args.output} ({args.target}, model {model.name})\n")
+    return EXIT_OK
+
+
 def cmd_layers(args: argparse.Namespace) -> int:
     from .table_view import print_layer_table
 
@@ -67,7 +113,11 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"check": cmd_check, "layers": cmd_layers}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "check": cmd_check,
+    "generate": cmd_generate,
+    "layers": cmd_layers,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", metavar="FILE", help="the .arch file, or - for standard input")
     check.add_argument("--model", metavar="NAME", help="check only this model (default: every model)")
     check.add_argument("--json", action="store_true", help="machine-readable output (errors too, on stdout)")
+
+    generate = sub.add_parser("generate", parents=[common], help="generate Keras or PyTorch code for a model")
+    generate.add_argument("file", metavar="FILE", help="the .arch file, or - for standard input")
+    generate.add_argument(
+        "--target", "-t", required=True, choices=["keras", "torch"], help="the framework to generate code for"
+    )
+    generate.add_argument("--model", metavar="NAME", help="the model to generate (needed when the file has several)")
+    generate.add_argument("-o", "--output", metavar="PATH", help="write to PATH (atomically) instead of stdout")
 
     sub.add_parser("layers", parents=[common], help="list the layers the language knows")
     return parser
@@ -113,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         sys.stderr.write(f"archdsl: error: {error}\n")
         return EXIT_USAGE
+    except OutputError as error:
+        sys.stderr.write(f"archdsl: error: {error}\n")
+        return EXIT_SPEC
     except KeyboardInterrupt:
         sys.stderr.write("archdsl: interrupted\n")
         return 130

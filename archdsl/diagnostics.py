@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 # Stable error codes. The first digit is the stage that finds the error:
 # 1 reading and syntax, 2 names, blocks and arguments, 3 shapes and structure,
-# 4 program level (models, selection), 5 limits. docs/errors.md lists them all.
+# 4 program level (models, selection), 5 limits, 6 code generation. docs/errors.md lists them all.
 CODES: dict[str, str] = {
     "A100": "the file cannot be read",
     "A101": "unexpected character",
@@ -43,6 +43,7 @@ CODES: dict[str, str] = {
     "A404": "a bare chain beside models",
     "A501": "nesting too deep",
     "A502": "spec too large",
+    "A601": "the target cannot express this layer exactly",
 }
 
 

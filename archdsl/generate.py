@@ -1,0 +1,45 @@
+"""Checked model to source code, and to live framework objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .diagnostics import ArchError, Diagnostic
+from .ir import Model
+from .render import render_module
+from .targets import keras as keras_target
+from .targets import torch as torch_target
+from .targets.common import UnsupportedError
+
+TARGETS = {"keras": keras_target, "torch": torch_target}
+TARGET_ALIASES = {"pytorch": "torch", "tf": "keras", "tensorflow": "keras"}
+
+
+def target_module(target: str):
+    name = TARGET_ALIASES.get(target, target)
+    if name not in TARGETS:
+        raise ValueError(f"unknown target '{target}': choose one of {', '.join(TARGETS)}")
+    return TARGETS[name]
+
+
+def generate(model: Model, target: str) -> str:
+    """The source of a runnable Python module that builds `model` in `target`."""
+    module = target_module(target)
+    try:
+        view = module.view(model)
+    except UnsupportedError as error:
+        layer = next((layer for layer in model.layers if layer.name == error.layer_name), None)
+        span = layer.span if layer is not None else model.span
+        raise ArchError(
+            [Diagnostic("A601", f"{module.NAME}: {error.message}", span, error.hint)]
+        ) from None
+    return render_module(module.NAME, view)
+
+
+def build(model: Model, target: str) -> Any:
+    """A live `keras.Model` or `torch.nn.Module` for `model`: imports the framework only now."""
+    module = target_module(target)
+    source = generate(model, target)
+    namespace: dict[str, Any] = {"__name__": f"archdsl_generated_{module.NAME}"}
+    exec(compile(source, f"<archdsl {module.NAME} {model.name}>", "exec"), namespace)  # noqa: S102
+    return namespace["build_model"]()

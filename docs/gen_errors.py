@@ -1,0 +1,189 @@
+"""Keeps docs/errors.md in step with what archdsl prints.
+
+Every section of docs/errors.md has one or more examples, each followed by a
+```text block holding what archdsl prints for it:
+
+- an ```arch block is a spec: it is written to `example.arch` in an empty folder
+  and `archdsl check example.arch` is run there; the block shows its stderr;
+- a ```python block is run (in an empty folder) and must raise archdsl.ArchError;
+  the block shows `error.render()`, which is what the command line prints too.
+
+An ```arch ok block is a corrected spec: it is not run here, and the tests check
+that it parses.
+
+    .venv/bin/python docs/gen_errors.py           # rewrite the ```text blocks
+    .venv/bin/python docs/gen_errors.py --check   # exit 1 if any is out of date
+
+tests/test_error_docs.py uses the same functions to compare the doc with archdsl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+REPO = DOCS.parent
+ERRORS_MD = DOCS / "errors.md"
+EXAMPLE_FILE = "example.arch"
+
+HEADING = re.compile(r"^## (A\d{3}) — (.+)$", re.MULTILINE)
+FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+EXAMPLE_KINDS = ("arch", "python")
+
+
+@dataclass
+class Example:
+    """One failing example of a section and the ```text block after it."""
+
+    code: str
+    kind: str  # "arch" (a spec) or "python" (code that raises ArchError)
+    source: str
+    printed: str  # the body of the ```text block, as the doc has it
+    printed_start: int  # offsets of that body in the doc
+    printed_end: int
+
+
+@dataclass
+class Section:
+    code: str
+    title: str
+    body: str
+    examples: list[Example] = field(default_factory=list)
+    fixed: list[str] = field(default_factory=list)  # ```arch ok blocks
+
+
+def _info(fence: re.Match[str]) -> list[str]:
+    return fence.group(1).split()
+
+
+def parse_doc(text: str) -> list[Section]:
+    """The sections of errors.md with their examples, in the order written."""
+    headings = list(HEADING.finditer(text))
+    sections: list[Section] = []
+    for index, heading in enumerate(headings):
+        start = heading.end()
+        end = headings[index + 1].start() if index + 1 < len(headings) else len(text)
+        section = Section(heading.group(1), heading.group(2).strip(), text[start:end])
+        pending: tuple[str, str] | None = None
+        for fence in FENCE.finditer(text, start, end):
+            info = _info(fence)
+            kind = info[0] if info else ""
+            if kind == "arch" and info[1:] == ["ok"]:
+                section.fixed.append(fence.group(2))
+            elif kind in EXAMPLE_KINDS:
+                if pending is not None:
+                    raise ValueError(f"{section.code}: an example has no ```text block after it")
+                pending = (kind, fence.group(2))
+            elif kind == "text":
+                if pending is None:
+                    raise ValueError(f"{section.code}: a ```text block follows no example")
+                section.examples.append(
+                    Example(section.code, pending[0], pending[1], fence.group(2), fence.start(2), fence.end(2))
+                )
+                pending = None
+        if pending is not None:
+            raise ValueError(f"{section.code}: an example has no ```text block after it")
+        sections.append(section)
+    return sections
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["NO_COLOR"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def check_spec(source: str) -> subprocess.CompletedProcess[str]:
+    """`archdsl check example.arch` on the spec, run as a user runs it, in an empty folder."""
+    with tempfile.TemporaryDirectory(prefix="archdsl-errors-") as folder:
+        Path(folder, EXAMPLE_FILE).write_text(source, encoding="utf-8")
+        return subprocess.run(
+            [sys.executable, "-m", "archdsl", "check", EXAMPLE_FILE],
+            cwd=folder,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
+def raise_python(source: str):
+    """Run a ```python example in an empty folder; the ArchError it raises."""
+    from archdsl import ArchError
+
+    with tempfile.TemporaryDirectory(prefix="archdsl-errors-") as folder, contextlib.chdir(folder):
+        try:
+            exec(compile(source, "<docs/errors.md>", "exec"), {"__name__": "__errors_md__"})
+        except ArchError as error:
+            return error
+    raise AssertionError(f"the example raised no ArchError:\n{source}")
+
+
+def printed(example: Example) -> str:
+    """What archdsl prints for the example now, as the ```text block should hold it."""
+    if example.kind == "arch":
+        result = check_spec(example.source)
+        if result.returncode != 1 or result.stdout:
+            raise AssertionError(
+                f"{example.code}: 'archdsl check' exited {result.returncode}, not 1\n{result.stdout}{result.stderr}"
+            )
+        message = result.stderr
+    else:
+        message = raise_python(example.source).render()
+    return message.rstrip("\n") + "\n"
+
+
+def printed_all(examples: list[Example]) -> list[str]:
+    """`printed` for every example: the ```arch ones run side by side, the ```python ones here."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        specs = {id(e): pool.submit(printed, e) for e in examples if e.kind == "arch"}
+        others = {id(e): printed(e) for e in examples if e.kind != "arch"}
+        return [specs[id(e)].result() if id(e) in specs else others[id(e)] for e in examples]
+
+
+def all_examples(text: str) -> list[Example]:
+    return [example for section in parse_doc(text) for example in section.examples]
+
+
+def regenerate(text: str) -> str:
+    """The doc with every ```text block rewritten from archdsl's current output."""
+    examples = all_examples(text)
+    parts: list[str] = []
+    position = 0
+    for example, message in zip(examples, printed_all(examples), strict=True):
+        parts.append(text[position : example.printed_start])
+        parts.append(message)
+        position = example.printed_end
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only say whether docs/errors.md is up to date")
+    args = parser.parse_args(argv)
+    old = ERRORS_MD.read_text(encoding="utf-8")
+    new = regenerate(old)
+    if args.check:
+        if new != old:
+            print("docs/errors.md is out of date: run python docs/gen_errors.py", file=sys.stderr)
+            return 1
+        return 0
+    if new != old:
+        ERRORS_MD.write_text(new, encoding="utf-8")
+        print("docs/errors.md updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

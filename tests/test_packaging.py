@@ -1,0 +1,154 @@
+"""An installed wheel works on its own, outside the source tree.
+
+The wheel is built from this checkout, installed into a fresh virtual environment
+(its dependencies come from the configured package index), and used from a
+directory that is not the checkout, so that nothing can be found by accident
+beside the package: the grammar and templates must travel inside the wheel.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import archdsl
+
+pytest.importorskip("build", reason="the 'build' package builds the wheel")
+
+REPO = Path(__file__).resolve().parent.parent
+CARD_CNN = REPO / "examples" / "card_cnn.arch"
+
+
+@dataclass(frozen=True)
+class Installed:
+    wheel: Path
+    venv: Path
+    python: Path
+    archdsl: Path
+    workdir: Path
+    env: dict[str, str]
+
+    def run(self, *args: str | os.PathLike[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [os.fspath(a) for a in args],
+            cwd=self.workdir,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment without anything that could point Python back at the checkout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "__PYVENV"))}
+    env["NO_COLOR"] = "1"
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
+
+
+def _build_wheel(outdir: Path, env: dict[str, str]) -> Path:
+    base = [sys.executable, "-m", "build", "--wheel", "--outdir", str(outdir)]
+    # An isolated build fetches hatchling from the index; if that is not possible, the
+    # hatchling installed beside this interpreter builds the same wheel.
+    for extra in ([], ["--no-isolation"]):
+        result = subprocess.run(
+            [*base, *extra, str(REPO)], cwd=outdir, env=env, capture_output=True, text=True, timeout=300
+        )
+        wheels = sorted(outdir.glob("archdsl-*.whl"))
+        if result.returncode == 0 and wheels:
+            return wheels[-1]
+    pytest.fail(f"building the wheel failed:\n{result.stdout}\n{result.stderr}")
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    root = tmp_path_factory.mktemp("packaging")
+    env = _clean_env()
+    dist = root / "dist"
+    dist.mkdir()
+    wheel = _build_wheel(dist, env)
+
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env, timeout=120)
+    bindir = venv / ("Scripts" if os.name == "nt" else "bin")
+    python = bindir / ("python.exe" if os.name == "nt" else "python")
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", str(wheel)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, f"pip install of the wheel failed:\n{install.stdout}\n{install.stderr}"
+
+    workdir = root / "elsewhere"
+    workdir.mkdir()
+    shutil.copy(CARD_CNN, workdir / "card_cnn.arch")
+    script = bindir / ("archdsl.exe" if os.name == "nt" else "archdsl")
+    return Installed(wheel, venv, python, script, workdir, env)
+
+
+def test_wheel_carries_grammar_and_templates(installed: Installed) -> None:
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        names = wheel.namelist()
+    assert "archdsl/grammars/arch.lark" in names
+    assert any(name.startswith("archdsl/templates/") for name in names), names
+    assert "archdsl/__init__.py" in names
+    # Nothing from the source tree's top level leaks in beside the package.
+    assert not any(name.startswith(("grammars/", "templates/", "tests/", "examples/")) for name in names)
+
+
+def test_installed_package_is_the_one_imported(installed: Installed) -> None:
+    result = installed.run(installed.python, "-c", "import archdsl; print(archdsl.__file__)")
+    assert result.returncode == 0, result.stderr
+    location = Path(result.stdout.strip()).resolve()
+    assert location.is_relative_to(installed.venv.resolve()), location
+    assert not location.is_relative_to(REPO), location
+
+
+def test_installed_check_prints_the_table(installed: Installed) -> None:
+    result = installed.run(installed.archdsl, "check", "card_cnn.arch")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    out = result.stdout
+    assert "Model  (card_cnn.arch)" in out
+    assert "conv2d_1" in out
+    assert "(None, 62, 62, 32)" in out
+    assert "flatten_1" in out
+    assert "307,850" in out
+
+
+def test_installed_check_reports_errors(installed: Installed) -> None:
+    result = installed.run(installed.archdsl, "check", "-", stdin="input 64x64x1 -> conv2d 32 -> lstm 64\n")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "<stdin>:1:31: error: lstm needs a sequence" in result.stderr
+    assert "[A301]" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_installed_version(installed: Installed) -> None:
+    result = installed.run(installed.archdsl, "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"archdsl {archdsl.__version__}"
+
+
+def test_installed_import_pulls_in_no_framework(installed: Installed) -> None:
+    code = (
+        "import archdsl, sys; archdsl.parse('input 4 -> dense 2'); "
+        "print(sorted(m for m in ('tensorflow','keras','torch','numpy') if m in sys.modules))"
+    )
+    result = installed.run(installed.python, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
