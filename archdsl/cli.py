@@ -106,6 +106,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verification import verify_model
+
+    program = load_program(args.file)
+    models = selected_models(program, args.model)
+    reports = [verify_model(model, args.seed, args.atol, args.rtol) for model in models]
+    from .table_view import print_verify_reports
+
+    print_verify_reports(reports, color=_use_color(sys.stdout, args))
+    return EXIT_OK if all(report.ok for report in reports) else EXIT_SPEC
+
+
 def cmd_layers(args: argparse.Namespace) -> int:
     from .table_view import print_layer_table
 
@@ -116,8 +128,19 @@ def cmd_layers(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "generate": cmd_generate,
+    "verify": cmd_verify,
     "layers": cmd_layers,
 }
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--model", metavar="NAME", help="the model to generate (needed when the file has several)")
     generate.add_argument("-o", "--output", metavar="PATH", help="write to PATH (atomically) instead of stdout")
+
+    verify = sub.add_parser(
+        "verify", parents=[common], help="prove the generated Keras and PyTorch models compute the same function"
+    )
+    verify.add_argument("file", metavar="FILE", help="the .arch file, or - for standard input")
+    verify.add_argument("--model", metavar="NAME", help="verify only this model (default: every model)")
+    verify.add_argument("--seed", type=int, default=0, help="seed of the random weights and inputs (default 0)")
+    verify.add_argument("--atol", type=_non_negative_float, default=1e-5, help="absolute tolerance (default 1e-5)")
+    verify.add_argument("--rtol", type=_non_negative_float, default=1e-4,
+                        help="tolerance relative to the largest Keras activation of a layer (default 1e-4)")
 
     sub.add_parser("layers", parents=[common], help="list the layers the language knows")
     return parser

@@ -65,3 +65,41 @@ def print_layer_table(color: bool) -> None:
         )
         table.add_row(spec.name, spec.example, args, spec.summary)
     console.print(table)
+
+
+def print_verify_reports(reports, color: bool) -> None:
+    from rich import box
+    from rich.table import Table
+
+    console = _console(color)
+    for index, report in enumerate(reports):
+        if index:
+            console.print()
+        table = Table(
+            title=f"{report.model}: Keras and PyTorch on the same weights and inputs (seed {report.seed})",
+            box=box.SIMPLE_HEAD,
+            title_justify="left",
+            min_width=90,
+        )
+        table.add_column("Layer", no_wrap=True)
+        table.add_column("Type", no_wrap=True)
+        table.add_column("Max abs error", justify="right")
+        table.add_column("Max rel error", justify="right")
+        table.add_column("Agrees", justify="center")
+        for layer in report.layers:
+            mark = "[green]yes[/green]" if layer.ok else "[red bold]NO[/red bold]"
+            table.add_row(layer.name, layer.type, f"{layer.max_abs:.2e}", f"{layer.max_rel:.2e}", mark)
+        console.print(table)
+        tolerance = f"atol={report.atol:g}, rtol={report.rtol:g}"
+        first = report.first_mismatch
+        if first is None:
+            worst = max((layer.max_rel for layer in report.layers), default=0.0)
+            console.print(
+                f"[green]ok[/green]: all {len(report.layers)} layers agree within {tolerance} "
+                f"(largest relative error {worst:.1e})"
+            )
+        else:
+            console.print(
+                f"[red bold]mismatch[/red bold]: the outputs first disagree at layer {first.name} ({first.type}): "
+                f"max abs error {first.max_abs:.2e} > {tolerance}"
+            )

@@ -490,6 +490,7 @@ class LayerCode:
     init: list[str]
     forward: list[str]
     flatten_keeps_channels_first: bool = False
+    layout: str = FLAT
 
 
 @dataclass
@@ -511,7 +512,8 @@ def input_layout(model: Model) -> str:
     return STEPS_FIRST
 
 
-def build(model: Model) -> TorchModule:
+def build(model: Model, probe: bool = False) -> TorchModule:
+    """The module's lines; with `probe`, forward also reports each layer's output (for verify)."""
     first_layout = input_layout(model)
     names = variables(model, "x")
     layouts: dict[str, str] = {model.input_name: first_layout}
@@ -537,8 +539,8 @@ def build(model: Model) -> TorchModule:
             else:
                 lines = statement(f"{out} = ", source, indent=2, comment="identity")
             layouts[layer.name] = in_layouts[0]
-            forward += lines
-            per_layer.append(LayerCode(layer, [], lines))
+            forward += lines + _probe_line(probe, layer, names[layer.name])
+            per_layer.append(LayerCode(layer, [], lines, layout=in_layouts[0]))
             continue
         code = renderer(layer, xs, model, effective, names[layer.inputs[0]])
         layouts[layer.name] = code.layout
@@ -557,15 +559,19 @@ def build(model: Model) -> TorchModule:
             value = step.value.format(out=out) if isinstance(step.value, str) else step.value
             layer_lines += statement(f"{step.target.format(out=out)} = ", value, indent=2, comment=comment)
         init += init_lines
-        forward += layer_lines
-        per_layer.append(LayerCode(layer, init_lines, layer_lines, layer.type == "flatten"
-                                   and flatten_keeps_channels_first(model, layer)))  # fmt: skip
+        forward += layer_lines + _probe_line(probe, layer, out)
+        keeps_order = layer.type == "flatten" and flatten_keeps_channels_first(model, layer)
+        per_layer.append(LayerCode(layer, init_lines, layer_lines, keeps_order, code.layout))
     result = names[model.output_name] if model.layers else names[model.input_name]
     input_var = names[model.input_name]
     tokens = is_token_input(model)
     last_layout = layouts[model.output_name]
     view = _module_view(model, init, forward, result, input_var, first_layout, last_layout, tokens)
     return TorchModule(view, per_layer, first_layout)
+
+
+def _probe_line(probe: bool, layer: Layer, variable: str) -> list[str]:
+    return [f'        self._archdsl_probe("{layer.name}", {variable})'] if probe else []
 
 
 def _module_view(model: Model, init, forward, result, input_var, first_layout, out_layout, tokens) -> ModuleView:
