@@ -106,6 +106,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import build_diff
+    from .diff_render import render_diff
+
+    program = load_program(args.file)
+    model = program.model(args.model)
+    to_terminal = args.output in (None, "-")
+    color = to_terminal and _use_color(sys.stdout, args)
+    text = render_diff(build_diff(model), args.format, color=color)
+    write_output(text, args.output, [args.file])
+    return EXIT_OK
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verification import verify_model
 
@@ -129,6 +142,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "generate": cmd_generate,
     "verify": cmd_verify,
+    "diff": cmd_diff,
     "layers": cmd_layers,
 }
 
@@ -169,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--model", metavar="NAME", help="the model to generate (needed when the file has several)")
     generate.add_argument("-o", "--output", metavar="PATH", help="write to PATH (atomically) instead of stdout")
+
+    diff = sub.add_parser("diff", parents=[common], help="the Keras and PyTorch code of a model, side by side")
+    diff.add_argument("file", metavar="FILE", help="the .arch file, or - for standard input")
+    diff.add_argument("--model", metavar="NAME", help="the model to show (needed when the file has several)")
+    diff.add_argument(
+        "--format", "-f", default="side-by-side", choices=["side-by-side", "unified", "markdown", "html"],
+        help="side-by-side (default), unified, markdown or html",
+    )
+    diff.add_argument("-o", "--output", metavar="PATH", help="write to PATH (atomically) instead of stdout")
 
     verify = sub.add_parser(
         "verify", parents=[common], help="prove the generated Keras and PyTorch models compute the same function"

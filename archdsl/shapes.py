@@ -49,6 +49,11 @@ def display_shape(shape: Shape) -> str:
     return "(" + ", ".join(["None", *(str(d) for d in shape)]) + ")"
 
 
+def batch_shape(shape: Shape) -> str:
+    """With the batch axis written N, as in the generated code's comments: `(N, 64, 64, 1)`."""
+    return "(" + ", ".join(["N", *(str(d) for d in shape)]) + ")"
+
+
 def is_known(dim: Dim) -> bool:
     return isinstance(dim, int)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..ir import Layer, Model
-from ..shapes import display_shape
+from ..shapes import batch_shape
 from .common import ModuleView, docstring_lines, example_shape, is_token_input, variables, vocabulary
 from .pycode import Call, Raw, call, literal, statement
 
@@ -231,14 +231,19 @@ def layer_lines(layer: Layer, names: dict[str, str]) -> list[str]:
     return statement(f"{names[layer.name]} = ", constructor(layer), applied, indent=1)
 
 
+def input_lines(model: Model) -> list[str]:
+    """`inputs = keras.Input(...)`: symbolic sizes are None, token ids are integers."""
+    shape = tuple(d if isinstance(d, int) else None for d in model.input_shape)
+    kwargs: dict[str, object] = {"shape": shape}
+    if is_token_input(model):
+        kwargs["dtype"] = "int32"
+    return statement("inputs = ", call("keras.Input", **kwargs, name=model.input_name), indent=1)
+
+
 def view(model: Model) -> ModuleView:
     names = variables(model, "inputs", "outputs")
     tokens = is_token_input(model)
-    shape = tuple(d if isinstance(d, int) else None for d in model.input_shape)
-    input_kwargs: dict[str, object] = {"shape": shape}
-    if tokens:
-        input_kwargs["dtype"] = "int32"
-    body = statement("inputs = ", call("keras.Input", **input_kwargs, name=model.input_name), indent=1)
+    body = input_lines(model)
     for layer in model.layers:
         body += layer_lines(layer, names)
     outputs = names[model.output_name] if model.layers else "inputs"
@@ -256,9 +261,9 @@ def view(model: Model) -> ModuleView:
         '    print("parameters:", model.count_params())',
     ]
     kind = "token ids" if tokens else "channels last, as Keras expects"
-    input_text = f"a batch of shape {display_shape(model.input_shape)} ({kind})"
+    input_text = f"a batch of shape {batch_shape(model.input_shape)} ({kind})"
     return ModuleView(
-        docstring=docstring_lines(model, "Keras", input_text, f"{display_shape(model.output_shape)}"),
+        docstring=docstring_lines(model, "Keras", input_text, batch_shape(model.output_shape)),
         imports=["import keras", "from keras import layers"],
         body=body,
         main=main,
