@@ -33,8 +33,8 @@ def reserved_reason(name: str) -> str | None:
         return f"is longer than {MAX_NAME_LENGTH} characters"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return "is a Python keyword"
-    if name.startswith("__"):
-        return "starts with '__', which Python reserves"
+    if name.startswith("_"):
+        return "starts with '_', which archdsl keeps for names of its own in generated code"
     if name in GENERATED_CODE_NAMES:
         return "is a name the generated code uses itself"
     if hasattr(builtins, name):

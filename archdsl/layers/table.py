@@ -141,7 +141,10 @@ def _check_lengths(name: str, what: str, before: Shape, after: list[Dim], window
 # ---------------------------------------------------------------- convolutions
 
 
-def _conv_resolve(axes: int, dilation: bool = True):
+def _conv_resolve(axes: int, dilation: bool = True, strided_dilation: bool = False):
+    """strided_dilation: Keras' DepthwiseConv2D and SeparableConv2D take a stride and a dilation
+    above 1 together (as PyTorch does); Conv1D/2D/3D refuse the pair."""
+
     def resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
         name = config["_name"]
         out = dict(config)
@@ -149,7 +152,8 @@ def _conv_resolve(axes: int, dilation: bool = True):
         out["stride"] = spatial(name, "stride", config["stride"], axes)
         if dilation:
             out["dilation"] = spatial(name, "dilation", config["dilation"], axes)
-            if any(s > 1 for s in out["stride"]) and any(d > 1 for d in out["dilation"]):
+            strided = any(s > 1 for s in out["stride"])
+            if strided and any(d > 1 for d in out["dilation"]) and not strided_dilation:
                 raise ShapeError(
                     f"{name} cannot combine stride {format_dims(out['stride'])} with dilation "
                     f"{format_dims(out['dilation'])}",
@@ -590,7 +594,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
             MULTIPLIER,
             BIAS,
         ),
-        resolve=_conv_resolve(2),
+        resolve=_conv_resolve(2, strided_dilation=True),
         infer=_conv_infer(2, lambda config, channels: config["filters"]),
         params=_separable_params,
     ),
@@ -600,7 +604,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         category="convolution",
         example="dwconv2d 3x3 same",
         args=(_kernel(), ACTIVATION, PADDING, STRIDE, DILATION, MULTIPLIER, BIAS),
-        resolve=_conv_resolve(2),
+        resolve=_conv_resolve(2, strided_dilation=True),
         infer=_conv_infer(2, lambda config, channels: channels * config["multiplier"]),
         params=_depthwise_params,
     ),

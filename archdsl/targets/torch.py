@@ -282,14 +282,16 @@ def pool(layer: Layer, xs: list[str], model: Model) -> Code:
         kwargs["stride"] = _one(c["stride"])
     padding, pre_pad = _padding(layer, c["pool"], c["stride"])
     x = xs[0]
+    if pre_pad is not None and kind == "avg":
+        # Keras averages only the real values; PyTorch cannot pad unevenly, so divide the
+        # average over the zero-padded input by the share of each window that is real.
+        share = call(f"F.avg_pool{axes}d", Raw(f"F.pad(torch.ones_like({x}[:1, :1]), {pre_pad})"),
+                     _one(c["pool"]), **kwargs)  # fmt: skip
+        value = call(f"F.avg_pool{axes}d", Raw(f"F.pad({x}, {pre_pad})"), _one(c["pool"]), **kwargs)
+        steps = [Step("_share", share, "the share of each window inside the input"), Step("{out}", value),
+                 Step("{out}", "{out} / _share")]  # fmt: skip
+        return Code(None, steps, CHANNELS_FIRST)
     if pre_pad is not None:
-        if kind == "avg":
-            raise UnsupportedError(
-                layer.name,
-                "avgpool with 'same' padding that is uneven on this input: Keras leaves the padding out of each "
-                "average, which PyTorch's avg_pool cannot do with uneven padding",
-                "use an input size divisible by the stride, or 'valid' padding",
-            )
         x = f'F.pad({x}, {pre_pad}, value=float("-inf"))'
     kwargs.update(padding)
     if kind == "avg" and padding:
@@ -522,7 +524,7 @@ def build(model: Model, probe: bool = False) -> TorchModule:
     per_layer: list[LayerCode] = []
     for layer in model.layers:
         renderer = RENDERERS.get(layer.type)
-        if renderer is None:
+        if renderer is None and layer.type != "identity":
             raise AssertionError(f"the PyTorch target has no rendering for layer type '{layer.type}'")
         in_layouts = [layouts[name] for name in layer.inputs]
         want = wanted_layout(layer)
@@ -542,6 +544,7 @@ def build(model: Model, probe: bool = False) -> TorchModule:
             forward += lines + _probe_line(probe, layer, names[layer.name])
             per_layer.append(LayerCode(layer, [], lines, layout=in_layouts[0]))
             continue
+        assert renderer is not None
         code = renderer(layer, xs, model, effective, names[layer.inputs[0]])
         layouts[layer.name] = code.layout
         init_lines: list[str] = []
