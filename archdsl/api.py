@@ -9,7 +9,7 @@ from .check import check_graph
 from .diagnostics import ArchError, Diagnostic, DiagnosticSink, Span
 from .expand import expand
 from .ir import Program
-from .syntax import parse_module
+from .syntax import deep_recursion, parse_module, too_deep
 
 MAX_SOURCE_BYTES = 10 * 1024 * 1024
 
@@ -18,7 +18,11 @@ def parse(text: str, filename: str = "<string>") -> Program:
     """Parse, expand and check a spec; raises ArchError listing every problem found."""
     module = parse_module(text, filename)
     sink = DiagnosticSink()
-    graphs, blocks = expand(module, sink)
+    try:
+        with deep_recursion():
+            graphs, blocks = expand(module, sink)
+    except RecursionError:
+        raise too_deep(filename, text) from None
     models = [check_graph(graph, sink, text) for graph in graphs]
     sink.raise_if_any(text)
     return Program(filename, text, tuple(m for m in models if m is not None), tuple(blocks))

@@ -18,6 +18,10 @@ from .layers import LAYERS, RECURRENT, Params, bind
 from .shapes import RANK_NAMES, Shape, ShapeError, describe
 
 MAX_DIM = 2**31 - 1
+_SHAPE_KEEPING = frozenset(
+    {"dropout", "identity", "batchnorm", "layernorm", "relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu",
+     "sigmoid", "tanh", "softmax"}
+)  # fmt: skip
 _KNOWN_WORDS = tuple(LAYERS)
 
 
@@ -139,6 +143,9 @@ def _check_node(
     except ShapeError as error:
         message, hint = error.message, error.hint
         producer = checked.get(node.inputs[0]) if node.inputs else None
+        # Look through layers that keep the shape (dropout, activations) for the RNN that dropped the steps.
+        while producer is not None and producer.type in _SHAPE_KEEPING and producer.inputs:
+            producer = checked.get(producer.inputs[0])
         if error.wanted == "sequence" and producer is not None and producer.type in RECURRENT:
             if not producer.config["seq"]:
                 label = _written(lines, node.span) or node.type
@@ -147,7 +154,8 @@ def _check_node(
                     f"add 'seq' to it"
                 )
                 written = _written(lines, producer.span) or producer.type
-                hint = f"write '{written} seq' at line {producer.span.line}"
+                fixed = written.replace("seq=false", "seq=true") if "seq=false" in written else f"{written} seq"
+                hint = f"write '{fixed}' at line {producer.span.line}"
         sink.error(error.code, message, node.span, hint)
         return None
     work.pop("_name", None)

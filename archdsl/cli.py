@@ -45,6 +45,17 @@ def load_program(path: str) -> Program:
     return parse(read_source(path), path)
 
 
+@contextlib.contextmanager
+def _source_for_errors(program: Program):
+    """Errors found after parsing (a target that cannot express a layer) still show the source line."""
+    try:
+        yield
+    except ArchError as error:
+        if error.source is None:
+            raise ArchError(error.diagnostics, program.source) from None
+        raise
+
+
 def selected_models(program: Program, name: str | None) -> list[Model]:
     """`check` looks at every model unless one is named."""
     return list(program.models) if name is None else [program.model(name)]
@@ -100,7 +111,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     program = load_program(args.file)
     model = program.model(args.model)
-    write_output(generate(model, args.target), args.output, [args.file])
+    with _source_for_errors(program):
+        text = generate(model, args.target)
+    write_output(text, args.output, [args.file])
     if args.output not in (None, "-"):
         sys.stderr.write(f"wrote {args.output} ({args.target}, model {model.name})\n")
     return EXIT_OK
@@ -114,7 +127,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     model = program.model(args.model)
     to_terminal = args.output in (None, "-")
     color = to_terminal and _use_color(sys.stdout, args)
-    text = render_diff(build_diff(model), args.format, color=color)
+    with _source_for_errors(program):
+        text = render_diff(build_diff(model), args.format, color=color)
     write_output(text, args.output, [args.file])
     return EXIT_OK
 

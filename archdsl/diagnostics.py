@@ -130,7 +130,9 @@ class DiagnosticSink:
 
     def raise_if_any(self, source: str | None) -> None:
         if self.items:
-            ordered = sorted(self.items, key=lambda d: (d.span.line, d.span.column))
+            # The same problem found twice (a block expanded twice) is reported once.
+            unique = list(dict.fromkeys(self.items))
+            ordered = sorted(unique, key=lambda d: (d.span.line, d.span.column))
             raise ArchError(ordered, source)
 
 
@@ -168,7 +170,10 @@ def render(diagnostic: Diagnostic, source: str | None, color: bool = False) -> s
     lines = [head]
     text_lines = source.splitlines() if source is not None else []
     if 1 <= span.line <= len(text_lines):
-        line_text = text_lines[span.line - 1].rstrip("\r")
+        # Control characters would garble a terminal: show them as '?', one column each.
+        line_text = "".join(
+            ch if ch == "\t" or ch.isprintable() else "?" for ch in text_lines[span.line - 1].rstrip("\r")
+        )
         gutter = str(span.line)
         lines.append(f"{blue}{gutter} |{reset} {line_text}")
         lines.append(f"{blue}{' ' * len(gutter)} |{reset} {red}{_caret_line(line_text, span)}{reset}")

@@ -266,7 +266,7 @@ class _Expander:
                     "A207",
                     f"the layer name '{node.alias}' {reason}",
                     node.alias_span or node.span,
-                    f"pick another name, e.g. '{node.alias}_layer'",
+                    f"pick another name, e.g. '{_suggest(node.alias)}'",
                 )
         return self._add(
             state,
@@ -297,8 +297,17 @@ class _Expander:
         bound = self.bind_call(block, node, env)
         if bound is None:
             return self._poison(state, node.span, scope, current)
-        state.block_calls[block.name] += 1
-        label = node.alias or f"{block.name}_{state.block_calls[block.name]}"
+        if node.alias is not None:
+            reason = reserved_reason(node.alias)
+            if reason:
+                self.sink.error(
+                    "A207", f"the block call name '{node.alias}' {reason}", node.alias_span or node.span,
+                    f"pick another name, e.g. '{_suggest(node.alias)}'",
+                )
+            label = node.alias
+        else:
+            state.block_calls[block.name] += 1
+            label = f"{block.name}_{state.block_calls[block.name]}"
         return self.chain(block.body, current, bound, (*scope, label), (*stack, block.name), state)
 
     def bind_call(self, block: ast.BlockDef, node: ast.Layer, env: Env) -> Env | None:
@@ -345,7 +354,8 @@ class _Expander:
                     )
                     ok = False
                 else:
-                    bound[param.name] = evaluate(param.default, {})
+                    # A default may use the parameters before it: block b(n, m=n).
+                    bound[param.name] = evaluate(param.default, dict(bound))
         except _ValueError as error:
             self.sink.error(error.code, error.message, error.span, error.hint)
             return None
@@ -430,6 +440,11 @@ def _finalize(pending: list[_Pending], sink: DiagnosticSink) -> list[GraphNode]:
         )
         for node in pending
     ]
+
+
+def _suggest(name: str) -> str:
+    base = name.strip("_") or "layer"
+    return f"{base}_layer" if reserved_reason(f"{base}_layer") is None else "head"
 
 
 def expand(module: ast.Module, sink: DiagnosticSink) -> tuple[list[Graph], list[str]]:

@@ -79,7 +79,7 @@ def sym_mul(dim: Dim, factor: int) -> Dim:
 def sym_ceil_div(dim: Dim, divisor: int) -> Dim:
     if isinstance(dim, int):
         return -(-dim // divisor)
-    return dim if divisor == 1 else f"ceil({dim}/{divisor})"
+    return dim if divisor == 1 else f"ceil({_sym(dim)}/{divisor})"
 
 
 def sym_floor_div(dim: Dim, divisor: int) -> Dim:

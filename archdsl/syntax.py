@@ -7,7 +7,9 @@ diagnostics that say what was found, what was expected and how to fix it.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sys
 from collections.abc import Iterator
 from functools import cache
 
@@ -48,7 +50,10 @@ RESERVED_WORDS = frozenset({"block", "model", "input", "residual", "as", "x"})
 _VALUE_STARTS = frozenset({"NAME", "NUMBER", "DIMS", "LPAR", "MINUS"})
 _OPENERS = {"LPAR": "RPAR", "LBRACE": "RBRACE"}
 _MAX_SYNTAX_ERRORS = 20
+_MAX_NUMBER_DIGITS = 15
 MAX_NESTING = 200
+# Lark's transformer and the expansion recurse once per level of brackets and operators.
+RECURSION_LIMIT = 20_000
 
 
 class _NewlinePostlexer:
@@ -229,7 +234,7 @@ def _check_nesting(text: str, filename: str) -> None:
     """Refuse absurd nesting before Lark and the recursive passes see it."""
     depth = 0
     line, column = 1, 0
-    for ch in text:
+    for ch in re.sub(r"#[^\n]*", lambda m: " " * len(m.group()), text):
         column += 1
         if ch == "\n":
             line, column = line + 1, 0
@@ -298,6 +303,11 @@ class _ToSyntax(Transformer):
     def number(self, meta, children):
         (token,) = children
         text = str(token)
+        if len(text) > _MAX_NUMBER_DIGITS:
+            raise ArchError(
+                [Diagnostic("A502", f"the number {text[:12]}... has {len(text)} digits", self._tok_span(token),
+                            "sizes are limited to 2,147,483,647")],
+            )
         value: int | float = int(text) if re.fullmatch(r"[0-9]+", text) else float(text)
         return ast.Number(value, text, self._tok_span(token))
 
@@ -313,6 +323,9 @@ class _ToSyntax(Transformer):
     def dims_literal(self, meta, children):
         (token,) = children
         span = self._tok_span(token)
+        for part in str(token).split("x"):
+            self.number(meta, [Token("NUMBER", part.lstrip("-"), token.start_pos, token.line, token.column,
+                                     token.end_line, token.end_column)])  # fmt: skip
         parts = tuple(ast.Number(int(p), p, span) for p in str(token).split("x"))
         return ast.Dims(parts, span)
 
@@ -406,7 +419,29 @@ def parse_module(text: str, filename: str = "<string>") -> ast.Module:
     """Parse one file into its syntax tree; raises ArchError with every syntax error."""
     tree = parse_tree(text, filename)
     try:
-        statements = _ToSyntax(filename).transform(tree)
+        with deep_recursion():
+            statements = _ToSyntax(filename).transform(tree)
     except VisitError as error:  # an exception inside a callback: unwrap it
         raise error.orig_exc from None
+    except RecursionError:
+        raise too_deep(filename, text) from None
     return ast.Module(filename, statements)
+
+
+@contextlib.contextmanager
+def deep_recursion():
+    """Room for specs nested up to MAX_NESTING, and for long expressions, in the recursive passes."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, RECURSION_LIMIT))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
+
+def too_deep(filename: str, text: str) -> ArchError:
+    return ArchError(
+        [Diagnostic("A501", "the spec nests too deeply to process (brackets or a very long expression)",
+                    Span(filename, 1, 1, 1, 2), "split long expressions, or use blocks for repeated structure")],
+        text,
+    )

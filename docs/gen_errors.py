@@ -4,7 +4,8 @@ Every section of docs/errors.md has one or more examples, each followed by a
 ```text block holding what archdsl prints for it:
 
 - an ```arch block is a spec: it is written to `example.arch` in an empty folder
-  and `archdsl check example.arch` is run there; the block shows its stderr;
+  and `archdsl check example.arch` is run there (through the command's entry point,
+  `archdsl.cli.main`, in a child process); the block shows its stderr;
 - a ```python block is run (in an empty folder) and must raise archdsl.ArchError;
   the block shows `error.render()`, which is what the command line prints too.
 
@@ -21,12 +22,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,18 +104,53 @@ def _env() -> dict[str, str]:
     return env
 
 
-def check_spec(source: str) -> subprocess.CompletedProcess[str]:
-    """`archdsl check example.arch` on the spec, run as a user runs it, in an empty folder."""
+# Runs in a child process: for each spec, `archdsl check example.arch` through the console
+# script's own entry point (archdsl.cli.main), in a fresh empty folder, capturing what it
+# writes and its exit status. One process for all of them: starting archdsl once per
+# example costs far more than checking it.
+_DRIVER = """
+import contextlib, io, json, sys, tempfile
+from pathlib import Path
+from archdsl.cli import main
+
+results = []
+for source in json.load(sys.stdin):
+    with tempfile.TemporaryDirectory(prefix="archdsl-errors-") as folder, contextlib.chdir(folder):
+        Path(folder, "example.arch").write_text(source, encoding="utf-8")
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = main(["check", "example.arch"])
+            except SystemExit as exit:
+                status = exit.code
+        results.append([status, out.getvalue(), err.getvalue()])
+json.dump(results, sys.stdout)
+"""
+
+
+def check_specs(sources: list[str]) -> list[subprocess.CompletedProcess[str]]:
+    """`archdsl check example.arch` on each spec, each in an empty folder, as a user runs it."""
+    if not sources:
+        return []
     with tempfile.TemporaryDirectory(prefix="archdsl-errors-") as folder:
-        Path(folder, EXAMPLE_FILE).write_text(source, encoding="utf-8")
-        return subprocess.run(
-            [sys.executable, "-m", "archdsl", "check", EXAMPLE_FILE],
+        child = subprocess.run(
+            [sys.executable, "-c", _DRIVER],
+            input=json.dumps(sources),
             cwd=folder,
             env=_env(),
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=300,
+            check=False,
         )
+    if child.returncode != 0:
+        raise RuntimeError(f"running the examples failed:\n{child.stderr}")
+    command = ["archdsl", "check", EXAMPLE_FILE]
+    return [subprocess.CompletedProcess(command, status, out, err) for status, out, err in json.loads(child.stdout)]
+
+
+def check_spec(source: str) -> subprocess.CompletedProcess[str]:
+    return check_specs([source])[0]
 
 
 def raise_python(source: str):
@@ -129,26 +165,27 @@ def raise_python(source: str):
     raise AssertionError(f"the example raised no ArchError:\n{source}")
 
 
+def _message(example: Example, result: subprocess.CompletedProcess[str]) -> str:
+    if result.returncode != 1 or result.stdout:
+        raise AssertionError(
+            f"{example.code}: 'archdsl check' exited {result.returncode}, not 1\n{result.stdout}{result.stderr}"
+        )
+    return result.stderr.rstrip("\n") + "\n"
+
+
 def printed(example: Example) -> str:
     """What archdsl prints for the example now, as the ```text block should hold it."""
-    if example.kind == "arch":
-        result = check_spec(example.source)
-        if result.returncode != 1 or result.stdout:
-            raise AssertionError(
-                f"{example.code}: 'archdsl check' exited {result.returncode}, not 1\n{result.stdout}{result.stderr}"
-            )
-        message = result.stderr
-    else:
-        message = raise_python(example.source).render()
-    return message.rstrip("\n") + "\n"
+    return printed_all([example])[0]
 
 
 def printed_all(examples: list[Example]) -> list[str]:
-    """`printed` for every example: the ```arch ones run side by side, the ```python ones here."""
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        specs = {id(e): pool.submit(printed, e) for e in examples if e.kind == "arch"}
-        others = {id(e): printed(e) for e in examples if e.kind != "arch"}
-        return [specs[id(e)].result() if id(e) in specs else others[id(e)] for e in examples]
+    """`printed` for every example, the ```arch ones checked in one go."""
+    specs = [e for e in examples if e.kind == "arch"]
+    checked = dict(zip(map(id, specs), check_specs([e.source for e in specs]), strict=True))
+    return [
+        _message(e, checked[id(e)]) if e.kind == "arch" else raise_python(e.source).render().rstrip("\n") + "\n"
+        for e in examples
+    ]
 
 
 def all_examples(text: str) -> list[Example]:

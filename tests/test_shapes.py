@@ -146,25 +146,20 @@ def same_dim(expected: int | str, actual: int | str) -> bool:
 
 
 def same_shape(expected: tuple, actual: tuple) -> bool:
-    return len(expected) == len(actual) and all(same_dim(e, a) for e, a in zip(expected, actual))
+    return len(expected) == len(actual) and all(same_dim(e, a) for e, a in zip(expected, actual, strict=True))
 
 
 # ---------------------------------------------------------------- the fixture
 
 # Known bugs in archdsl, by the spec of the entry that shows them.
-KNOWN_BUGS: dict[str, str] = {
-    "input 4x4x4x2 -> zeropad padding=0x1x2": (
-        "BUG: zeropad rejects a padding of 0 on an axis ('must be positive'), though its own check "
-        "allows non-negative sizes and Keras' ZeroPadding3D((0, 1, 2)) is valid"
-    ),
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _params(entries: list[Entry]):
     for entry in entries:
         marks = []
         if entry.spec in KNOWN_BUGS:
-            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[entry.spec]))
+            marks.append(pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason=KNOWN_BUGS[entry.spec]))
         yield pytest.param(entry, id=f"shapes.txt:{entry.line}", marks=marks)
 
 
@@ -249,11 +244,6 @@ def test_symbolic_shapes_keep_their_names() -> None:
     assert [layer.output_shape for layer in model.layers] == [("seq", 16), ("seq", 4)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: shapes.sym_ceil_div writes ceil({dim}/{n}) without brackets, so a strided 'same' layer "
-    "after a size like 'seq-2' gives 'ceil(seq-2/2)', which reads as ceil(seq - 1)",
-)
 def test_strided_same_after_a_symbolic_expression() -> None:
     model = archdsl.parse("input seq x 8 -> conv1d 4 3 -> conv1d 4 3 same stride=2").model()
     assert same_shape(("ceil((seq-2)/2)", 4), model.output_shape), model.output_shape

@@ -15,6 +15,7 @@ from ..diagnostics import Span, did_you_mean
 from .spec import ACTIVATIONS, BOOLEAN_WORDS, PADDINGS, REQUIRED, Arg, BindError, LayerSpec
 
 Value = int | float | str | tuple
+MAX_VALUE = 2**31 - 1  # what the frameworks can index
 
 
 def show(value: Value) -> str:
@@ -40,8 +41,6 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span) -> Any:
         parts = value if isinstance(value, tuple) else (value,)
         if not all(isinstance(p, int) for p in parts):
             raise BindError("A203", f"{where} must be whole numbers such as 3 or 3x3, got {show(value)}", span=span)
-        if arg.kind == "dims" and not all(p > 0 for p in parts):
-            raise BindError("A203", f"{where} must be positive, got {show(value)}", span=span)
         result = value if arg.kind == "dims" else tuple(parts)
     elif arg.kind == "activation":
         if value in ("none", "linear"):
@@ -74,6 +73,9 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span) -> Any:
         result = value
     else:  # pragma: no cover - a table entry with a kind nobody reads
         raise AssertionError(f"unknown argument kind {arg.kind}")
+    numbers = result if isinstance(result, tuple) else (result,)
+    if any(isinstance(n, (int, float)) and not isinstance(n, bool) and abs(n) > MAX_VALUE for n in numbers):
+        raise BindError("A203", f"{where} is too large: {show(value)}", f"sizes are limited to {MAX_VALUE:,}", span)
     if arg.check is not None:
         problem = arg.check(result)
         if problem:

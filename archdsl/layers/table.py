@@ -47,6 +47,11 @@ def _rate(value: float) -> str | None:
     return None if 0 <= value < 1 else "must be in [0, 1)"
 
 
+def _positive_sizes(value: Any) -> str | None:
+    parts = value if isinstance(value, tuple) else (value,)
+    return None if all(p > 0 for p in parts) else "must be positive"
+
+
 def _non_negative(value: Any) -> str | None:
     parts = value if isinstance(value, tuple) else (value,)
     return None if all(p >= 0 for p in parts) else "must not be negative"
@@ -66,11 +71,14 @@ BIAS = Arg("bias", "bool", True, doc="add a bias vector")
 
 
 def _kernel(default: Any = 3) -> Arg:
-    return Arg("kernel", "dims", default, positional=True, doc="kernel size, one per spatial axis (3 means 3x3 in 2-D)")
+    return Arg(
+        "kernel", "dims", default, positional=True, check=_positive_sizes,
+        doc="kernel size, one per spatial axis (3 means 3x3 in 2-D)",
+    )
 
 
-STRIDE = Arg("stride", "dims", 1, doc="step of the window, one per spatial axis")
-DILATION = Arg("dilation", "dims", 1, doc="spacing of the kernel taps")
+STRIDE = Arg("stride", "dims", 1, check=_positive_sizes, doc="step of the window, one per spatial axis")
+DILATION = Arg("dilation", "dims", 1, check=_positive_sizes, doc="spacing of the kernel taps")
 
 
 # ---------------------------------------------------------------- shape helpers
@@ -289,9 +297,9 @@ def _pool(name: str, summary: str) -> LayerSpec:
         category="pooling",
         example=f"{name} 2x2",
         args=(
-            Arg("pool", "dims", 2, positional=True, doc="window size, one per spatial axis"),
+            Arg("pool", "dims", 2, positional=True, check=_positive_sizes, doc="window size, one per spatial axis"),
             PADDING,
-            Arg("stride", "dims", None, doc="defaults to the pool size"),
+            Arg("stride", "dims", None, check=_positive_sizes, doc="defaults to the pool size"),
         ),
         resolve=_pool_resolve,
         infer=_pool_infer,
@@ -539,7 +547,8 @@ def _concat_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
     )
     if mismatch:
         raise ShapeError(
-            f"concat needs branches that agree on every axis but axis {axis}, but got "
+            f"concat needs branches that agree on every axis but the joined one (axis {len(inputs[0]) + axis + 1}), "
+            "but got "
             + " and ".join(format_dims(s) for s in inputs),
             "use 'same' padding in every branch so their sizes agree",
             code="A305",
@@ -707,7 +716,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         summary="nearest-neighbour upsampling (1-D, 2-D or 3-D from the input)",
         category="resizing",
         example="upsample 2",
-        args=(Arg("size", "dims", 2, positional=True, doc="scale per spatial axis"),),
+        args=(Arg("size", "dims", 2, positional=True, check=_positive_sizes, doc="scale per spatial axis"),),
         resolve=_spatial_resolve("size"),
         infer=_upsample_infer,
     ),

@@ -1,0 +1,586 @@
+"""Errors: every code with its place and words, several at once, rendering, JSON, hostile input."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import archdsl
+from archdsl import cli
+from archdsl.diagnostics import CODES
+from archdsl.selection import SelectionError
+
+
+def error_of(text: str, filename: str = "t.arch") -> archdsl.ArchError:
+    with pytest.raises(archdsl.ArchError) as info:
+        archdsl.parse(text, filename)
+    return info.value
+
+
+def load_error(path: Path) -> archdsl.ArchError:
+    with pytest.raises(archdsl.ArchError) as info:
+        archdsl.load(path)
+    return info.value
+
+
+# ---------------------------------------------------------------- one case per code
+
+
+@dataclass(frozen=True)
+class Case:
+    code: str
+    spec: str
+    line: int
+    column: int
+    message: str
+    hint: str | None = None  # a fragment; None: not checked
+
+    @property
+    def id(self) -> str:
+        return f"{self.code}-{self.message[:24]}"
+
+
+SPEC_CASES = [
+    Case("A101", "input 10 -> dense 5 @ 3", 1, 21, "unexpected character '@'"),
+    Case("A101", 'input 10 -> dense "x"', 1, 19, "unexpected character '\"'", "no strings"),
+    Case("A101", "input 10 -> dense 5: relu", 1, 20, "unexpected character ':'", "key=value"),
+    Case("A102", "input 10 dense 5", 1, 10, "unexpected name 'dense': expected '->'", "join layers with '->'"),
+    Case(
+        "A102",
+        "model A {\n  input 10 -> dense 5\nmodel B {\n  input 10\n}",
+        3,
+        1,
+        "unexpected 'model'",
+        "missing its closing '}'",
+    ),
+    Case("A102", "input 10 -> dense 3 ) -> relu", 1, 21, "unexpected ')'", "closes nothing"),
+    Case("A102", "block x(c) = dense c", 1, 7, "unexpected 'x': expected a name", "reserved word"),
+    Case("A103", "input 32x32x64 -> ( conv2d 3 | conv2d 4", 1, 40, "unexpected end of file", "close the '('"),
+    Case("A103", "model A {\n  input 10 -> dense 3\n", 2, 22, "unexpected end of file: expected '}'", "close the '{'"),
+    Case("A103", "input 10 ->", 1, 12, "unexpected end of file: expected a name"),
+    Case(
+        "A201",
+        "input 64x64x1 -> conv2 32",
+        1,
+        18,
+        "unknown layer 'conv2' — did you mean 'conv2d'?",
+        "replace it with 'conv2d'",
+    ),
+    Case("A201", "input 10 -> qwertyuiop", 1, 13, "unknown layer 'qwertyuiop'", "archdsl layers"),
+    Case(
+        "A202",
+        "input 32x32x3 -> conv2d 32 strides=2",
+        1,
+        28,
+        "conv2d has no argument 'strides'",
+        "did you mean 'stride'?",
+    ),
+    Case("A202", "block a(c) = dense c\ninput 10 -> a 3 z=4", 2, 17, "block a has no parameter 'z'", "c"),
+    Case("A203", "input 10 -> dense 0", 1, 19, "dense units must be positive, got 0"),
+    Case("A203", "input 10 -> dropout 1.5", 1, 21, "dropout rate must be in [0, 1), got 1.5"),
+    Case("A203", "input 10x10x3 -> conv2d 3.5", 1, 25, "conv2d filters must be a whole number, got 3.5"),
+    Case("A203", "input 10x10x3 -> conv2d 3 padding=full", 1, 27, "must be 'same' or 'valid', got full"),
+    Case("A203", "input 10x10x3 -> conv2d 3 activation=swish", 1, 27, "unknown activation 'swish'", "relu"),
+    Case("A203", "input 10 -> (dense 3) * 0", 1, 25, "a repetition count must be a whole number"),
+    Case("A204", "input 10 -> dense 5 6", 1, 21, "dense does not take another number here: 6", "key=value"),
+    Case(
+        "A204",
+        "block a(c) = dense c\ninput 10 -> a 3 4",
+        2,
+        17,
+        "block a takes 1 argument (c) but got 2",
+        "defined at line 1",
+    ),
+    Case("A205", "input 10 -> dense 3 -> dense", 1, 24, "dense needs units", "for example: dense 64"),
+    Case("A205", "block a(c, d) = dense c\ninput 10 -> a 3", 2, 13, "block a needs d"),
+    Case("A206", "input 10 -> dense 5 units=3", 1, 21, "dense units is given twice", "remove one"),
+    Case("A206", "input 10x10x3 -> conv2d 3 relu tanh", 1, 32, "conv2d activation is given twice"),
+    Case("A206", "block a(c) = dense c\ninput 10 -> a 3 c=4", 2, 17, "c is given twice"),
+    Case(
+        "A207",
+        "input 10 -> dense 5 as self",
+        1,
+        24,
+        "the layer name 'self' is a name the generated code uses",
+        "pick another name",
+    ),
+    Case("A207", "model class { input 10 -> dense 5 }", 1, 7, "the model name 'class' is a Python keyword"),
+    Case("A207", "block dense(c) = relu\ninput 10 -> relu", 1, 7, "the block name 'dense' is already a layer"),
+    Case("A208", "input 10 -> dense 5 as fc -> dense 3 as fc", 1, 41, "the layer name 'fc' is used twice", "line 1"),
+    Case(
+        "A208",
+        "model A { input 10 }\nmodel A { input 10 }",
+        2,
+        7,
+        "model 'A' is defined twice",
+        "first definition is at line 1",
+    ),
+    Case("A208", "block a(c) = dense c\nblock a(c) = relu\ninput 10 -> a 3", 2, 7, "block 'a' is defined twice"),
+    Case("A208", "block a(c, c) = dense c\ninput 10 -> a 3", 1, 12, "two parameters named 'c'"),
+    Case("A209", "block a(c) = b c\nblock b(c) = a c\ninput 10 -> a 3", 2, 14, "block 'a' calls itself (a -> b -> a)"),
+    Case("A210", "block a(c) = dense (c // 0)\ninput 10 -> a 3", 1, 21, "division by zero"),
+    Case("A210", "block a(c) = dense (c + z)\ninput 10 -> a 3", 1, 25, "unknown name 'z' in an expression"),
+    Case("A210", "block a(c) = dense (c*2)\ninput 10 -> a 3x3", 1, 21, "an expression needs a whole number"),
+    Case("A211", "input 10 -> dense 5 foo", 1, 21, "dense does not understand 'foo'", "understands the words"),
+    Case("A211", "input 10 -> dense 5 conv2d", 1, 21, "dense does not understand 'conv2d'", "forget '->'"),
+    Case(
+        "A301",
+        "input 64x64x1 -> conv2d 32 -> lstm 64",
+        1,
+        31,
+        "lstm needs a sequence (steps, features) but got 62x62x32 (an image)",
+        "reshape 62x1984",
+    ),
+    Case(
+        "A301",
+        "input 10 -> conv2d 8",
+        1,
+        13,
+        "conv2d needs an image (height, width, channels) but got 10 (a vector)",
+        "reshape 28x28x1",
+    ),
+    Case("A301", "input 784 -> reshape 27x-1", 1, 14, "cannot reshape 784 (a vector) (784 values) into 27x-1"),
+    Case(
+        "A302",
+        "input 5x5x3 -> conv2d 8 7x7",
+        1,
+        16,
+        "conv2d 7x7 kernel leaves no output: the input is only 5x5",
+        "'same' padding",
+    ),
+    Case(
+        "A303",
+        "input 10 -> (dense 5 | dense 6) -> dense 3",
+        1,
+        36,
+        "the 2 branches before this are never merged",
+        "merge layer",
+    ),
+    Case("A303", "input 10 -> (dense 5 | dense 6)", 1, 13, "the model ends with 2 branches that are never merged"),
+    Case(
+        "A304",
+        "input 10 -> add",
+        1,
+        13,
+        "add merges the branches of a group, but nothing before it branches",
+        "( A | B ) -> add",
+    ),
+    Case(
+        "A305", "input 10 -> (dense 5 | dense 6) -> add", 1, 36, "add needs branches of the same shape, but got 5 and 6"
+    ),
+    Case("A305", "input 10 -> (dense 4 | dense 4 | dense 4) -> subtract", 1, 46, "subtract needs exactly 2 branches"),
+    Case("A306", "input 10 -> dense 5 -> input 10", 1, 24, "'input' can only begin a model"),
+    Case("A306", "dense 5", 1, 1, "a model must begin with its input", "input SHAPE"),
+    Case("A307", "input 1x2x3x4x5 -> dense 3", 1, 7, "an input has 1 to 4 axes", "channels last"),
+    Case("A307", "input 0 -> dense 3", 1, 7, "an input size must be a positive whole number or a name, got 0"),
+    Case("A401", "block a(c) = dense c", 1, 1, "the file defines no model (only blocks)"),
+    Case("A401", "", 1, 1, "the file defines no model"),
+    Case(
+        "A404",
+        "model A { input 10 }\ninput 10 -> dense 5",
+        2,
+        1,
+        "a file holds either one bare chain or named models, not both",
+        "model Name",
+    ),
+    Case("A404", "input 10 -> dense 5\ninput 10 -> dense 3", 2, 1, "a file holds at most one bare chain"),
+    Case("A501", "input 10 -> " + "(" * 500 + "dense 3" + ")" * 500, 1, 213, "brackets nest deeper than 200 levels"),
+    Case(
+        "A501",
+        "\n".join(f"block b{i}(c) = b{i + 1} c" for i in range(120)) + "\nblock b120(c) = dense c\ninput 10 -> b0 3",
+        100,
+        16,
+        "blocks call each other more than 100 deep",
+    ),
+    Case("A502", "input 10 -> (dense 5) * 10001", 1, 25, "a repetition count must be a whole number from 1 to 10,000"),
+    Case("A502", "input 10 -> ((dense 5) * 1000) * 1000", 1, 15, "the model expands to more than 100,000 layers"),
+]
+
+
+@pytest.mark.parametrize("case", SPEC_CASES, ids=[c.id for c in SPEC_CASES])
+def test_error_code_position_and_words(case: Case) -> None:
+    error = error_of(case.spec)
+    assert (error.code, error.line, error.column) == (case.code, case.line, case.column), error.render()
+    assert case.message in error.message, error.render()
+    if case.hint is not None:
+        assert error.hint is not None and case.hint in error.hint, error.render()
+    assert error.file == "t.arch"
+    assert error.end_line >= error.line
+    assert error.end_line > error.line or error.end_column > error.column
+
+
+def test_selection_errors() -> None:
+    program = archdsl.parse("model A { input 10 }\nmodel Bee { input 10 }", "t.arch")
+    with pytest.raises(SelectionError) as info:
+        program.model()
+    assert (info.value.code, info.value.line) == ("A402", 1)
+    assert info.value.message == "the file has 2 models (A, Bee): choose one"
+    with pytest.raises(SelectionError) as info:
+        program.model("Be")
+    assert info.value.code == "A403"
+    assert info.value.message == "no model named 'Be' — did you mean 'Bee'?"
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.arch"
+    error = load_error(missing)
+    assert (error.code, error.line, error.column) == ("A100", 1, 1)
+    assert error.message == f"no such file: '{missing}'"
+    error = load_error(tmp_path)
+    assert error.code == "A100" and "is a directory" in error.message
+
+    bad = tmp_path / "latin1.arch"
+    bad.write_bytes(b"input 10\n-> dense \xff3\n")
+    error = load_error(bad)
+    assert (error.code, error.line, error.column) == ("A104", 2, 10)
+    assert error.message == "the file is not valid UTF-8 (byte 0xff)"
+    assert error.hint == "save the file as UTF-8"
+
+    binary = tmp_path / "binary.arch"
+    binary.write_bytes(b"input 10\n -> d\x00ense 3\n")
+    error = load_error(binary)
+    assert (error.code, error.line, error.column) == ("A104", 2, 6)
+    assert "NUL byte" in error.message
+
+    huge = tmp_path / "huge.arch"
+    huge.write_bytes(b"# " + b"x" * (10 * 1024 * 1024) + b"\ninput 10\n")
+    error = load_error(huge)
+    assert error.code == "A502" and "specs are limited to" in error.message
+
+
+def test_every_code_is_tested() -> None:
+    """Every code of the stages that read and check a spec (first digit 1 to 5) has a case here.
+
+    Later stages (code generation, A6xx) have their own tests.
+    """
+    tested = {c.code for c in SPEC_CASES} | {"A100", "A104", "A402", "A403"}
+    checking = {code for code in CODES if code[1] in "12345"}
+    assert sorted(checking - tested) == []
+    assert tested <= set(CODES)
+
+
+# ---------------------------------------------------------------- the messages of LANGUAGE.md §5
+
+
+def test_contract_message_lstm_after_an_image() -> None:
+    error = error_of("input 64x64x1 -> conv2d 32 -> lstm 64")
+    assert error.message == "lstm needs a sequence (steps, features) but got 62x62x32 (an image)"
+    assert (error.line, error.column, error.end_column) == (1, 31, 38)  # the lstm that cannot take it
+
+
+def test_contract_message_unknown_layer() -> None:
+    error = error_of("input 64x64x1 -> conv2 32 -> dense 10")
+    assert error.message == "unknown layer 'conv2' — did you mean 'conv2d'?"
+    assert (error.line, error.column, error.end_column) == (1, 18, 23)
+
+
+def test_contract_message_lstm_after_a_last_step_lstm() -> None:
+    error = error_of("input seq x 8 -> lstm 64 -> lstm 32 -> dense 1")
+    assert error.message == (
+        "lstm 32 needs a sequence, but the lstm before it returns only its last step: add 'seq' to it"
+    )
+    assert (error.line, error.column, error.end_column) == (1, 29, 36)
+    assert error.hint == "write 'lstm 64 seq' at line 1"
+
+
+def test_last_step_message_names_the_recurrent_layer_and_its_line() -> None:
+    error = error_of("model T {\n  input seq x 8\n  -> gru 64 bidirectional as enc\n  -> gru 32\n}")
+    assert error.message == (
+        "gru 32 needs a sequence, but the gru before it returns only its last step: add 'seq' to it"
+    )
+    assert (error.line, error.column) == (4, 6)
+    assert error.hint == "write 'gru 64 bidirectional seq' at line 3"
+
+
+def test_last_step_hint_gives_a_valid_spec() -> None:
+    spec = "input seq x 8 -> lstm 64 seq=false -> lstm 32"
+    error = error_of(spec)
+    suggested = re.fullmatch(r"write '(.*)' at line 1", error.hint or "")
+    assert suggested, error.hint
+    fixed = spec.replace("lstm 64 seq=false", suggested.group(1))
+    assert archdsl.parse(fixed).model().output_shape == (32,)
+
+
+# ---------------------------------------------------------------- several errors at once
+
+
+def test_two_broken_models_are_both_reported() -> None:
+    text = (
+        "model A {\n  input 64x64x1 -> conv2d 32 -> lstm 64\n}\n"
+        "model B {\n  input seq x 8 -> lstm 64 -> lstm 32 -> dense 1\n}\n"
+        "model C {\n  input 10 -> dense 3\n}\n"
+    )
+    error = error_of(text)
+    assert [(d.code, d.span.line, d.span.column) for d in error.diagnostics] == [("A301", 2, 33), ("A301", 5, 31)]
+    assert error.render().endswith("\n\n2 errors found")
+
+
+def test_several_bad_arguments_in_one_model() -> None:
+    error = error_of("input 32x32x3 -> conv2d 32 foo bar=1 -> dense 0")
+    assert [(d.code, d.span.column) for d in error.diagnostics] == [("A211", 28), ("A202", 32), ("A203", 47)]
+
+
+def test_errors_are_in_source_order_across_stages() -> None:
+    text = (
+        "model A {\n  input 10 -> dense 3 oops\n  -> lstm 4 units=3 foo=1\n}\n"
+        "model B {\n  input seq x 8 -> conv2 8 -> dense 0\n}\n"
+    )
+    error = error_of(text)
+    assert [(d.code, d.span.line, d.span.column) for d in error.diagnostics] == [
+        ("A211", 2, 23),
+        ("A206", 3, 13),
+        ("A202", 3, 21),
+        ("A201", 6, 20),
+        ("A203", 6, 37),
+    ]
+    assert (error.code, error.line, error.column) == ("A211", 2, 23)  # the first one, on the exception
+
+
+def test_syntax_errors_in_two_models_are_both_reported() -> None:
+    text = "model A {\n  input 10 -> -> dense 5\n}\nmodel B {\n  input 10 -> dense 5 )\n}\n"
+    error = error_of(text)
+    assert [(d.code, d.span.line, d.span.column) for d in error.diagnostics] == [("A102", 2, 15), ("A102", 5, 23)]
+
+
+def test_an_error_after_a_bad_layer_is_not_repeated_downstream() -> None:
+    # conv2 is unknown: the layers after it are skipped rather than reported again.
+    error = error_of("input 64x64x1 -> conv2 32 -> lstm 4 -> dense 3")
+    assert [d.code for d in error.diagnostics] == ["A201"]
+
+
+def test_an_error_in_a_block_called_twice_is_reported_once() -> None:
+    error = error_of("block b(c) = dense c foo\ninput 10 -> b 3 -> b 4")
+    assert [(d.code, d.span.line, d.span.column) for d in error.diagnostics] == [("A211", 1, 22)]
+
+
+# ---------------------------------------------------------------- rendering
+
+RENDER_SPEC = "model M {\n  input 64x64x1\n  -> conv2d 32 -> lstm 64\n}\n"
+
+
+def test_rendered_error() -> None:
+    error = error_of(RENDER_SPEC, "nets/m.arch")
+    assert error.render() == (
+        "nets/m.arch:3:19: error: lstm needs a sequence (steps, features) but got 62x62x32 (an image) [A301]\n"
+        "3 |   -> conv2d 32 -> lstm 64\n"
+        "  |                   ^^^^^^^\n"
+        "help: turn the image into a sequence first, e.g. 'reshape 62x1984', or use conv2d layers"
+    )
+    assert str(error) == (
+        "nets/m.arch:3:19: error: lstm needs a sequence (steps, features) but got 62x62x32 (an image)"
+    )
+
+
+def caret_columns(rendered_block: str) -> tuple[str, int, int]:
+    """The source line and the 1-based columns [start, end) the caret covers."""
+    lines = rendered_block.split("\n")
+    source = re.match(r"(\d+) \| (.*)", lines[1])
+    caret = re.match(r"(\s*)\| (\s*)(\^+)$", lines[2])
+    assert source and caret, rendered_block
+    start = len(caret.group(2)) + 1
+    return source.group(2), start, start + len(caret.group(3))
+
+
+@pytest.mark.parametrize(
+    ("text", "underlined"),
+    [
+        ("input 64x64x1 -> conv2 32", "conv2"),
+        ("input 10 -> dense 5 units=3", "units=3"),
+        ("input 10 -> dense 5 as fc -> dense 3 as fc", "fc"),
+        ("input seq x 8 -> lstm 64 -> lstm 32", "lstm 32"),
+        ("input 10 -> dense 5 @ 3", "@"),
+        ("input 10 dense 5", "dense"),
+    ],
+)
+def test_caret_under_the_right_columns(text: str, underlined: str) -> None:
+    error = error_of(text)
+    first = error.render().split("\n\n")[0]
+    assert first.startswith(f"t.arch:{error.line}:{error.column}: error: {error.message} [{error.code}]\n")
+    source, start, end = caret_columns(first)
+    assert source == text.split("\n")[error.line - 1]
+    assert source[start - 1 : end - 1] == underlined
+    assert text.rfind(underlined) + 1 == start
+
+
+def test_caret_with_tabs_and_wide_line_numbers() -> None:
+    text = "\n" * 11 + "input 10 ->\t dense 5 6"
+    error = error_of(text)
+    lines = error.render().split("\n")
+    assert lines[0].startswith("t.arch:12:22: error:")
+    assert lines[1] == "12 | input 10 ->\t dense 5 6"
+    assert lines[2] == "   | " + " " * 11 + "\t" + " " * 9 + "^"  # the tab is kept, so the caret lines up
+
+
+def test_several_rendered_errors() -> None:
+    error = error_of("input 10 -> dense 5 6 -> dropout 2")
+    blocks = error.render().split("\n\n")
+    assert [b.split("\n")[0] for b in blocks] == [
+        "t.arch:1:21: error: dense does not take another number here: 6 [A204]",
+        "t.arch:1:34: error: dropout rate must be in [0, 1), got 2 [A203]",
+        "2 errors found",
+    ]
+
+
+def test_render_without_source_has_no_source_line(tmp_path: Path) -> None:
+    error = load_error(tmp_path / "nope.arch")
+    assert (
+        error.render()
+        == f"{tmp_path / 'nope.arch'}:1:1: error: no such file: '{tmp_path / 'nope.arch'}' [A100]\nhelp: check the path"
+    )
+
+
+def test_color_only_when_asked() -> None:
+    error = error_of("input 10 -> conv2 3")
+    assert "\x1b[" not in error.render()
+    colored = error.render(color=True)
+    assert "\x1b[31m" in colored and re.sub(r"\x1b\[[0-9;]*m", "", colored) == error.render()
+
+
+# ---------------------------------------------------------------- JSON
+
+JSON_ERROR_KEYS = ["code", "message", "hint", "file", "line", "column", "end_line", "end_column"]
+
+
+def run_main(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_json_errors_have_exactly_the_documented_shape(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.arch"
+    spec.write_text("input 64x64x1 -> conv2 32\n-> dense 10 foo\n", encoding="utf-8")
+    code, out, err = run_main(["check", str(spec), "--json"])
+    assert code == 1 and err == ""
+    data = json.loads(out)
+    assert list(data) == ["errors"]
+    assert [list(e) for e in data["errors"]] == [JSON_ERROR_KEYS, JSON_ERROR_KEYS]
+    assert data["errors"][0] == {
+        "code": "A201",
+        "message": "unknown layer 'conv2' — did you mean 'conv2d'?",
+        "hint": "replace it with 'conv2d'",
+        "file": str(spec),
+        "line": 1,
+        "column": 18,
+        "end_line": 1,
+        "end_column": 23,
+    }
+    assert (data["errors"][1]["code"], data["errors"][1]["line"], data["errors"][1]["column"]) == ("A211", 2, 13)
+
+
+def test_json_error_without_a_hint_has_null() -> None:
+    error = error_of("input 10 -> dense 0")
+    assert error.to_json() == {
+        "errors": [
+            {
+                "code": "A203",
+                "message": "dense units must be positive, got 0",
+                "hint": None,
+                "file": "t.arch",
+                "line": 1,
+                "column": 19,
+                "end_line": 1,
+                "end_column": 20,
+            }
+        ]
+    }
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+def spec_file(tmp_path: Path, data: bytes | str, name: str = "spec.arch") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"", "A401"),
+        (b"\n\n   \n", "A401"),
+        (b"# only\n# comments\n", "A401"),
+        (b"block a(c) = dense c\nblock b() = relu\n", "A401"),
+        (b"input 10 -> " + b"(" * 500 + b"dense 3" + b")" * 500, "A501"),
+        (b"input 10 -> " + b"(" * 500, "A501"),
+        (b"input 10 -> ( dense 3 | dense 4\n", "A103"),
+        (b"input 10 -> ( dense 3 | dense 4\n\nmodel X { input 3 }\n", "A102"),
+        (b"input 10 -> \xc3\x28 dense 3", "A104"),
+        (b"\xff\xfei\x00n\x00", "A104"),
+        (b"input 10 -> dense 3\x00", "A104"),
+        (b"\x00" * 64, "A104"),
+        (b"input 10 -> dense 3 }}}}", "A102"),
+        (b"}{)(", "A102"),
+        (b"input " + b"x " * 1000, "A102"),
+        (b"->" * 1000, "A102"),
+        (b"model M {" * 150, "A102"),
+        (b"model M {" * 250, "A501"),
+        ("input 10 -> dense 3 # ünïcödé 😀 comment\n-> dense ünï".encode(), "A101"),
+        (b"\xef\xbb\xbfinput 10 -> conv2 3", "A201"),  # a UTF-8 BOM is fine, the spec is not
+    ],
+    ids=lambda v: v[:30].decode("utf-8", "replace") if isinstance(v, bytes) else v,
+)
+def test_hostile_files_give_arch_errors(tmp_path: Path, data: bytes, code: str) -> None:
+    error = load_error(spec_file(tmp_path, data))
+    assert error.code == code, error.render()
+    error.render()  # rendering never fails either
+    json.dumps(error.to_json())
+
+
+def test_directory_and_missing_file_give_arch_errors(tmp_path: Path) -> None:
+    assert load_error(tmp_path).code == "A100"
+    assert load_error(tmp_path / "no" / "such.arch").code == "A100"
+
+
+def test_nul_byte_in_a_string_is_an_arch_error() -> None:
+    assert error_of("input 10 -> dense 3 \x00").code in ("A101", "A104")
+
+
+def test_nesting_up_to_the_limit_is_fine() -> None:
+    program = archdsl.parse("input 10 -> " + "(" * 150 + "dense 3" + ")" * 150)
+    assert program.model().output_shape == (3,)
+
+
+def test_brackets_in_comments_do_not_count_as_nesting() -> None:
+    program = archdsl.parse("# " + "(" * 250 + "\ninput 10 -> dense 3  # ((((((\n")
+    assert program.model().output_shape == (3,)
+
+
+def test_deeply_nested_repeats_within_the_limit() -> None:
+    program = archdsl.parse("input 10 -> " + "(" * 199 + "dense 10" + ") * 1" * 199)
+    assert program.model().output_shape == (10,)
+
+
+@pytest.mark.parametrize("where", ["input", "layer", "dims"])
+def test_huge_numbers_do_not_crash(where: str) -> None:
+    huge = "9" * 5000
+    text = {
+        "input": f"input {huge} -> dense 3",
+        "layer": f"input 10 -> dense {huge}",
+        "dims": f"input 8x8x3 -> conv2d 4 {huge}x{huge}",
+    }[where]
+    with pytest.raises(archdsl.ArchError):
+        archdsl.parse(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "input 10 -> (dense 3) * (" + "1+" * 1000 + "1)",
+        "block b(c) = dense (" + "-" * 1000 + "c)\ninput 10 -> b 3",
+    ],
+    ids=["long-sum", "many-negations"],
+)
+def test_long_expressions_do_not_crash(text: str) -> None:
+    try:
+        archdsl.parse(text)
+    except archdsl.ArchError:
+        pass
