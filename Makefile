@@ -17,14 +17,18 @@ install: $(STAMP)
 DEMO_SPEC ?= examples/card_cnn.arch
 DEMO_OUT := out
 
+# The main job on an example: check, generate both targets and run them, diff, verify.
 demo: $(STAMP)
 	$(ARCHDSL) check $(DEMO_SPEC)
 	@mkdir -p $(DEMO_OUT)
 	$(ARCHDSL) generate $(DEMO_SPEC) --target keras -o $(DEMO_OUT)/model_keras.py
 	$(ARCHDSL) generate $(DEMO_SPEC) --target torch -o $(DEMO_OUT)/model_torch.py
-	TF_CPP_MIN_LOG_LEVEL=3 $(PY) $(DEMO_OUT)/model_keras.py
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) $(DEMO_OUT)/model_keras.py 2>/dev/null
 	$(PY) $(DEMO_OUT)/model_torch.py
-	$(ARCHDSL) check examples/card_rnn.arch
+	$(ARCHDSL) diff $(DEMO_SPEC)
+	$(ARCHDSL) diff $(DEMO_SPEC) --format html -o $(DEMO_OUT)/diff.html
+	$(ARCHDSL) verify $(DEMO_SPEC)
+	@echo "demo: the generated code, and the diff as a web page, are in $(DEMO_OUT)/"
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -146,10 +146,12 @@ def notes_for(model: Model, torch_module: torch_target.TorchModule) -> list[str]
                                                          "dwconv2d", "conv2dtranspose", "lstm", "gru", "rnn",
                                                          "batchnorm", "layernorm", "attention")]  # fmt: skip
     if sized:
-        examples = ", ".join(
-            f"{layer.name} reads {layer.input_shape[-1]} {'features' if len(layer.input_shape) < 3 else 'channels'}"
-            for layer in sized[:3]
-        )
+        def reads(layer) -> str:
+            count = layer.input_shape[-1]
+            noun = "feature" if len(layer.input_shape) < 3 else "channel"
+            return f"{layer.name} reads {count} {noun}{'' if count == 1 else 's'}"
+
+        examples = ", ".join(reads(layer) for layer in sized[:3])
         notes.append(
             "Sizes: every PyTorch module is built with its input size, which archdsl computed from the shapes "
             f"({examples}); Keras infers them when the model is built."

@@ -17,6 +17,7 @@ def side_by_side(view: DiffView, color: bool, width: int | None = None) -> str:
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     if width is None:
         width = shutil.get_terminal_size((140, 24)).columns  # COLUMNS, the terminal, or 140 in a pipe
@@ -30,13 +31,15 @@ def side_by_side(view: DiffView, color: bool, width: int | None = None) -> str:
     table.add_column("Layer", overflow="fold", ratio=1, style="bold")
     table.add_column("Keras", overflow="fold", ratio=3)
     table.add_column("PyTorch", overflow="fold", ratio=3)
+    # Code is plain Text: rich would read `[a, b]` as markup and drop it.
     for row in view.rows:
-        table.add_row(f"{row.name}\n{row.type}\n{row.shape}", "\n".join(row.keras), "\n".join(row.torch))
-    table.add_row("rest of the file", "\n".join(view.keras_only), "\n".join(view.torch_only))
+        table.add_row(Text(f"{row.name}\n{row.type}\n{row.shape}"), Text("\n".join(row.keras)),
+                      Text("\n".join(row.torch)))  # fmt: skip
+    table.add_row(Text("rest of the file"), Text("\n".join(view.keras_only)), Text("\n".join(view.torch_only)))
     console.print(table)
     console.print("Differences to know:", style="bold")
     for note in view.notes:
-        console.print(f"- {note}")
+        console.print(Text(f"- {note}"))
     return buffer.getvalue()
 
 

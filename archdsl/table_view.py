@@ -45,12 +45,14 @@ def print_check_tables(models: list[Model], filename: str, color: bool) -> None:
             table.add_row(row.name, row.type, row.shape, f"{row.keras:,}", f"{row.torch:,}", row.note)
         console.print(table)
         for note in param_notes(model):
-            console.print(f"note: {note}")
+            console.print(f"note: {note}", markup=False)
 
 
 def print_layer_table(color: bool) -> None:
     from rich import box
     from rich.table import Table
+
+    from rich.text import Text
 
     console = _console(color)
     table = Table(box=box.SIMPLE_HEAD, title="Layers of the .arch language", title_justify="left")
@@ -63,7 +65,7 @@ def print_layer_table(color: bool) -> None:
             a.name if a.default is REQUIRED else f"{a.name}={'none' if a.default is None else a.default}"
             for a in spec.args
         )
-        table.add_row(spec.name, spec.example, args, spec.summary)
+        table.add_row(Text(spec.name), Text(spec.example), Text(args), Text(spec.summary))
     console.print(table)
 
 

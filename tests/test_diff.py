@@ -1,0 +1,161 @@
+"""`archdsl diff`: both generated files aligned by layer, with notes drawn from the model."""
+
+from __future__ import annotations
+
+import html.parser
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import archdsl
+from archdsl.diff import build_diff, unified
+from archdsl.diff_render import render_diff
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.arch"))
+
+
+def view_of(text: str):
+    return build_diff(archdsl.parse(text).model())
+
+
+def test_one_row_per_layer_plus_the_input():
+    view = build_diff(archdsl.load(ROOT / "examples" / "card_cnn.arch").model())
+    assert [row.name for row in view.rows] == ["input", "conv2d_1", "maxpool_1", "flatten_1", "dense_1"]
+    conv = view.rows[1]
+    assert conv.keras == ('x = layers.Conv2D(32, 3, name="conv2d_1")(inputs)',)
+    assert conv.torch[0] == "self.conv2d_1 = nn.Conv2d(1, 32, kernel_size=3)"
+    assert conv.torch[-1] == "x = self.conv2d_1(x)  # (N, 32, 62, 62)"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_nothing_is_hidden(path):
+    """Every line of both generated files is in a layer row or in the rest of the file."""
+    program = archdsl.load(path)
+    model = program.models[0]
+    view = build_diff(model)
+    for source, rows, rest in (
+        (view.keras_source, [r.keras for r in view.rows], view.keras_only),
+        (view.torch_source, [r.torch for r in view.rows], view.torch_only),
+    ):
+        shown = {line.strip() for row in rows for line in row} | {line.strip() for line in rest}
+        for line in source.splitlines():
+            assert line.strip() in shown, line
+
+
+def test_notes_speak_about_this_model():
+    cnn = view_of("input 64x64x1 -> conv2d 32 -> maxpool -> dense 10")
+    rnn = view_of("input seq x 8 -> lstm 64 -> dense 1")
+    cnn_text, rnn_text = " ".join(cnn.notes), " ".join(rnn.notes)
+    assert "(N, 1, 64, 64), channels first" in cnn_text
+    assert "x.permute(0, 3, 1, 2)" in cnn_text
+    assert "flatten_1" in cnn_text and "(C, H, W)" in cnn_text
+    assert "dense_1 reads 30752 features" in cnn_text
+    assert "LSTM" not in cnn_text and "BatchNorm" not in cnn_text
+    assert "steps first" in rnn_text
+    assert "256 more in PyTorch (lstm_1)" in rnn_text
+    assert "picks the last one by hand" in rnn_text
+    assert "permute" not in rnn_text and "Flatten" not in rnn_text
+
+
+def test_notes_cover_batchnorm_padding_and_transposed_convolutions():
+    notes = " ".join(
+        view_of(
+            "input 8x8x3 -> conv2d 4 3x3 same -> conv2d 4 3x3 stride=2 same -> batchnorm"
+            " -> conv2dtranspose 2 3x3 stride=2 same -> leakyrelu"
+        ).notes
+    )
+    assert "eps=0.001 and momentum=0.01" in notes
+    assert "8 parameters fewer in PyTorch" in notes  # 4 channels: moving mean and variance
+    assert "explicit padding= in PyTorch (conv2d_1)" in notes
+    assert "F.pad in PyTorch where it is uneven (conv2d_2)" in notes
+    assert "Transposed convolutions" in notes
+    assert "0.3" in notes
+
+
+def test_sequence_layout_changes_are_explained():
+    notes = " ".join(view_of("input 20x3 -> conv1d 8 3 -> lstm 4").notes)
+    assert "x.transpose(1, 2)" in notes
+    assert "transposes where one meets the other" in notes
+
+
+def test_unified_is_a_real_unified_diff():
+    view = view_of("input 8 -> dense 4 relu")
+    text = unified(view)
+    assert text.startswith("--- Model_keras.py\n+++ Model_torch.py\n@@ ")
+    assert "-import keras\n" in text and "+import torch\n" in text
+
+
+def test_side_by_side_fits_the_width_and_wraps_long_lines():
+    view = build_diff(archdsl.load(ROOT / "examples" / "inception.arch").model())
+    text = render_diff(view, "side-by-side", color=False, width=100)
+    assert all(len(line) <= 100 for line in text.splitlines())
+    assert "…" not in text  # rich folds long lines; an ellipsis would mean it cut one
+    wide = render_diff(view, "side-by-side", color=False, width=400)
+    for row in view.rows:
+        assert row.name in wide
+        for line in row.keras + row.torch:
+            assert line in wide
+
+
+def test_markdown_table_escapes_code():
+    text = render_diff(view_of("input 4x4x2 -> (conv2d 2 same | identity) -> add"), "markdown")
+    lines = text.splitlines()
+    assert lines[2] == "| Layer | Keras | PyTorch |"
+    assert any(line.startswith("| **add_1**") for line in lines)
+    assert "### Differences to know" in text
+
+
+class _Collector(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[str] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in ("src", "href") and value:
+                self.external.append(value)
+
+
+def test_html_is_one_self_contained_highlighted_page():
+    text = render_diff(build_diff(archdsl.load(ROOT / "examples" / "resnet.arch").model()), "html")
+    parser = _Collector()
+    parser.feed(text)
+    assert parser.external == []  # no stylesheet, script or font to fetch
+    assert "style" in parser.tags and "table" in parser.tags
+    assert 'class="highlight"' in text  # Pygments
+    assert "<script" not in text
+
+
+def test_cli_diff_formats_and_output_file(tmp_path):
+    for fmt in ("side-by-side", "unified", "markdown", "html"):
+        result = subprocess.run(
+            [sys.executable, "-m", "archdsl", "diff", "examples/card_rnn.arch", "--format", fmt],
+            capture_output=True, text=True, cwd=ROOT, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "lstm_1" in result.stdout
+    out = tmp_path / "diff.html"
+    result = subprocess.run(
+        [sys.executable, "-m", "archdsl", "diff", "examples/card_cnn.arch", "-f", "html", "-o", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0 and out.read_text().startswith("<!DOCTYPE html>")
+    bad = subprocess.run(
+        [sys.executable, "-m", "archdsl", "diff", "examples/multi_model.arch"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "SmallNet, Tagger" in bad.stderr
+
+
+def test_diff_never_imports_a_framework():
+    code = (
+        "import sys, archdsl.cli as c; c.main(['diff', 'examples/card_cnn.arch']); "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'torch', 'numpy') if m in sys.modules), file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.stderr.strip().endswith("[]"), result.stderr
