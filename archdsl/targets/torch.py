@@ -108,6 +108,7 @@ class Step:
     target: str
     value: str | Call
     note: str = ""
+    shape: str = ""  # the shape comment of a line before the layer's last (which gets the output's)
 
 
 @dataclass
@@ -288,8 +289,13 @@ def pool(layer: Layer, xs: list[str], model: Model) -> Code:
         share = call(f"F.avg_pool{axes}d", Raw(f"F.pad(torch.ones_like({x}[:1, :1]), {pre_pad})"),
                      _one(c["pool"]), **kwargs)  # fmt: skip
         value = call(f"F.avg_pool{axes}d", Raw(f"F.pad({x}, {pre_pad})"), _one(c["pool"]), **kwargs)
-        steps = [Step("_share", share, "the share of each window inside the input"), Step("{out}", value),
-                 Step("{out}", "{out} / _share")]  # fmt: skip
+        out_shape = torch_shape(layer.output_shape, CHANNELS_FIRST)
+        share_shape = "(1, 1, " + out_shape.split(", ", 2)[2]
+        steps = [
+            Step("_share", share, "the share of each window inside the input", shape=share_shape),
+            Step("{out}", value, "the sum over the window / its size", shape=out_shape),
+            Step("{out}", "{out} / _share"),
+        ]
         return Code(None, steps, CHANNELS_FIRST)
     if pre_pad is not None:
         x = f'F.pad({x}, {pre_pad}, value=float("-inf"))'
@@ -311,8 +317,6 @@ def global_pool(layer: Layer, xs: list[str], model: Model, layout: str) -> Code:
 def flatten(layer: Layer, xs: list[str], model: Model, layout: str) -> Code:
     rank = len(layer.input_shape)
     x = xs[0]
-    if rank == 1:
-        return Code(None, [Step("{out}", x)], FLAT)
     if layout == STEPS_FIRST or flatten_keeps_channels_first(model, layer):
         note = "in (C, H, W) order" if rank >= 3 else ""
         return Code(None, [Step("{out}", f"torch.flatten({x}, 1)", note)], FLAT)
@@ -369,7 +373,9 @@ def recurrent(layer: Layer, xs: list[str], model: Model) -> Code:
     if c["bidirectional"]:
         kwargs["bidirectional"] = True
     module = call(cls, layer.input_shape[-1], c["units"], **kwargs)
-    steps = [Step("{out}, _", f"self.{layer.name}({xs[0]})", "every step" if not c["seq"] else "")]
+    units = c["units"] * (2 if c["bidirectional"] else 1)
+    every_step = f"(N, {layer.input_shape[0]}, {units})"
+    steps = [Step("{out}, _", f"self.{layer.name}({xs[0]})", "every step" if not c["seq"] else "", every_step)]
     if not c["seq"]:
         units = c["units"]
         if c["bidirectional"]:
@@ -456,7 +462,7 @@ RENDERERS: dict[str, Callable[[Layer, list[str], Model, str, str], Code]] = {
     "avgpool": _plain(pool),
     "globalavgpool": _with_layout(global_pool),
     "globalmaxpool": _with_layout(global_pool),
-    "flatten": _with_layout(flatten),
+    "flatten": _with_layout(flatten),  # on a vector, flatten passes it on (see build)
     "dropout": _with_layout(dropout),
     "batchnorm": _with_layout(batchnorm),
     "layernorm": _with_layout(layernorm),
@@ -533,13 +539,15 @@ def build(model: Model, probe: bool = False) -> TorchModule:
         xs = [_convert(names[name], have, want) for name, have in zip(layer.inputs, in_layouts, strict=True)]
         effective = want or in_layouts[0]
         out = names[layer.name]
-        if layer.type == "identity":
+        if layer.type == "identity" or (layer.type == "flatten" and len(layer.input_shape) == 1):
+            # Nothing to compute: later layers read the same tensor.
             source = names[layer.inputs[0]]
             lines: list[str] = []
             if out == source or source != "x":
                 names[layer.name] = source
             else:
-                lines = statement(f"{out} = ", source, indent=2, comment="identity")
+                lines = statement(f"{out} = ", source, indent=2, comment=torch_shape(layer.output_shape,
+                                                                                     in_layouts[0]))  # fmt: skip
             layouts[layer.name] = in_layouts[0]
             forward += lines + _probe_line(probe, layer, names[layer.name])
             per_layer.append(LayerCode(layer, [], lines, layout=in_layouts[0]))
@@ -554,10 +562,7 @@ def build(model: Model, probe: bool = False) -> TorchModule:
         layer_lines: list[str] = []
         for index, step in enumerate(code.steps):
             last = index == len(code.steps) - 1
-            shape_comment = torch_shape(layer.output_shape, code.layout) if last else ""
-            if not last and layer.type in ("lstm", "gru", "rnn"):
-                units = layer.config["units"] * (2 if layer.config["bidirectional"] else 1)
-                shape_comment = f"(N, {layer.input_shape[0]}, {units})"
+            shape_comment = torch_shape(layer.output_shape, code.layout) if last else step.shape
             comment = ", ".join(part for part in (shape_comment, step.note) if part)
             value = step.value.format(out=out) if isinstance(step.value, str) else step.value
             layer_lines += statement(f"{step.target.format(out=out)} = ", value, indent=2, comment=comment)
