@@ -16,6 +16,7 @@ def verify(model: Model, seed: int = 0, atol: float | None = None, rtol: float |
 
     return verify_model(model, seed, DEFAULT_ATOL if atol is None else atol, DEFAULT_RTOL if rtol is None else rtol)
 
+
 __all__ = [
     "ArchError",
     "Diagnostic",

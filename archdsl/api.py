@@ -41,7 +41,9 @@ def read_source(path: str | os.PathLike[str]) -> str:
             raise _file_error(name, f"'{name}' is a directory, not a spec file", "give the path of a .arch file")
         size = target.stat().st_size
         if size > MAX_SOURCE_BYTES:
-            raise _file_error(name, f"the file is {size:,} bytes; specs are limited to {MAX_SOURCE_BYTES:,}", code="A502")
+            raise _file_error(
+                name, f"the file is {size:,} bytes; specs are limited to {MAX_SOURCE_BYTES:,}", code="A502"
+            )
         data = target.read_bytes()
     except FileNotFoundError:
         raise _file_error(name, f"no such file: '{name}'", "check the path") from None
@@ -59,16 +61,27 @@ def decode_source(data: bytes, name: str) -> str:
         line = data.count(b"\n", 0, error.start) + 1
         column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
         raise ArchError(
-            [Diagnostic("A104", f"the file is not valid UTF-8 (byte 0x{data[error.start]:02x})",
-                        Span(name, line, column, line, column + 1), "save the file as UTF-8")]
+            [
+                Diagnostic(
+                    "A104",
+                    f"the file is not valid UTF-8 (byte 0x{data[error.start]:02x})",
+                    Span(name, line, column, line, column + 1),
+                    "save the file as UTF-8",
+                )
+            ]
         ) from None
     if "\x00" in text:
         index = text.index("\x00")
         line = text.count("\n", 0, index) + 1
         column = index - (text.rfind("\n", 0, index) + 1) + 1
         raise ArchError(
-            [Diagnostic("A104", "the file contains a NUL byte: it looks binary, not a spec",
-                        Span(name, line, column, line, column + 1))],
+            [
+                Diagnostic(
+                    "A104",
+                    "the file contains a NUL byte: it looks binary, not a spec",
+                    Span(name, line, column, line, column + 1),
+                )
+            ],
             text,
         )
     return text

@@ -7,7 +7,6 @@ still trees, repetition is still a count. `expand.py` turns this into the graph.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from .diagnostics import Span
 
@@ -51,7 +50,7 @@ class Dims:
     span: Span
 
 
-Value = Union[Number, Word, BinOp, Negate, Dims]
+Value = Number | Word | BinOp | Negate | Dims
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +98,7 @@ class Repeat:
     span: Span
 
 
-Node = Union[Input, Layer, Group, Residual, Repeat]
+Node = Input | Layer | Group | Residual | Repeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +137,7 @@ class BareChain:
     span: Span
 
 
-Statement = Union[BlockDef, ModelDef, BareChain]
+Statement = BlockDef | ModelDef | BareChain
 
 
 @dataclass(frozen=True, slots=True)

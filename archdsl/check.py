@@ -19,9 +19,23 @@ from .shapes import RANK_NAMES, Shape, ShapeError, describe
 
 MAX_DIM = 2**31 - 1
 _SHAPE_KEEPING = frozenset(
-    {"dropout", "identity", "batchnorm", "layernorm", "relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu",
-     "sigmoid", "tanh", "softmax"}
-)  # fmt: skip
+    {
+        "dropout",
+        "identity",
+        "batchnorm",
+        "layernorm",
+        "relu",
+        "relu6",
+        "leakyrelu",
+        "elu",
+        "selu",
+        "gelu",
+        "silu",
+        "sigmoid",
+        "tanh",
+        "softmax",
+    }
+)
 _KNOWN_WORDS = tuple(LAYERS)
 
 

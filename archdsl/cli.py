@@ -16,11 +16,11 @@ import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 
-from .version import __version__
 from .api import decode_source, parse, read_source
 from .diagnostics import ArchError
 from .ir import Model, Program
 from .selection import SelectionError
+from .version import __version__
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -202,7 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("file", metavar="FILE", help="the .arch file, or - for standard input")
     diff.add_argument("--model", metavar="NAME", help="the model to show (needed when the file has several)")
     diff.add_argument(
-        "--format", "-f", default="side-by-side", choices=["side-by-side", "unified", "markdown", "html"],
+        "--format",
+        "-f",
+        default="side-by-side",
+        choices=["side-by-side", "unified", "markdown", "html"],
         help="side-by-side (default), unified, markdown or html",
     )
     diff.add_argument("-o", "--output", metavar="PATH", help="write to PATH (atomically) instead of stdout")
@@ -214,8 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--model", metavar="NAME", help="verify only this model (default: every model)")
     verify.add_argument("--seed", type=int, default=0, help="seed of the random weights and inputs (default 0)")
     verify.add_argument("--atol", type=_non_negative_float, default=1e-5, help="absolute tolerance (default 1e-5)")
-    verify.add_argument("--rtol", type=_non_negative_float, default=1e-4,
-                        help="tolerance relative to the largest Keras activation of a layer (default 1e-4)")
+    verify.add_argument(
+        "--rtol",
+        type=_non_negative_float,
+        default=1e-4,
+        help="tolerance relative to the largest Keras activation of a layer (default 1e-4)",
+    )
 
     sub.add_parser("layers", parents=[common], help="list the layers the language knows")
     return parser

@@ -81,7 +81,9 @@ def build_diff(model: Model) -> DiffView:
         torch_lines = code.init + code.forward
         keras_used += keras_lines
         torch_used += torch_lines
-        torch_shown = _dedent(code.init) + (["# forward:"] if code.init and code.forward else []) + _dedent(code.forward)
+        torch_shown = (
+            _dedent(code.init) + (["# forward:"] if code.init and code.forward else []) + _dedent(code.forward)
+        )
         rows.append(
             DiffRow(
                 layer.name,
@@ -142,10 +144,28 @@ def notes_for(model: Model, torch_module: torch_target.TorchModule) -> list[str]
     elif rank == 2:
         notes.append(f"Input layout: both take {keras_in}: steps first, as PyTorch's batch_first=True layers do.")
 
-    sized = [layer for layer in layers if layer.type in ("dense", "conv1d", "conv2d", "conv3d", "sepconv2d",
-                                                         "dwconv2d", "conv2dtranspose", "lstm", "gru", "rnn",
-                                                         "batchnorm", "layernorm", "attention")]  # fmt: skip
+    sized = [
+        layer
+        for layer in layers
+        if layer.type
+        in (
+            "dense",
+            "conv1d",
+            "conv2d",
+            "conv3d",
+            "sepconv2d",
+            "dwconv2d",
+            "conv2dtranspose",
+            "lstm",
+            "gru",
+            "rnn",
+            "batchnorm",
+            "layernorm",
+            "attention",
+        )
+    ]
     if sized:
+
         def reads(layer) -> str:
             count = layer.input_shape[-1]
             noun = "feature" if len(layer.input_shape) < 3 else "channel"
@@ -158,9 +178,31 @@ def notes_for(model: Model, torch_module: torch_target.TorchModule) -> list[str]
         )
 
     activated = [layer for layer in layers if layer.config.get("activation") and layer.type not in ("rnn",)]
-    functional = of_type("maxpool", "avgpool", "globalavgpool", "globalmaxpool", "flatten", "reshape", "upsample",
-                         "zeropad", "relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh",
-                         "softmax", "add", "subtract", "multiply", "average", "concat")  # fmt: skip
+    functional = of_type(
+        "maxpool",
+        "avgpool",
+        "globalavgpool",
+        "globalmaxpool",
+        "flatten",
+        "reshape",
+        "upsample",
+        "zeropad",
+        "relu",
+        "relu6",
+        "leakyrelu",
+        "elu",
+        "selu",
+        "gelu",
+        "silu",
+        "sigmoid",
+        "tanh",
+        "softmax",
+        "add",
+        "subtract",
+        "multiply",
+        "average",
+        "concat",
+    )
     if functional or activated:
         parts = []
         if functional:
@@ -190,8 +232,11 @@ def notes_for(model: Model, torch_module: torch_target.TorchModule) -> list[str]
         notes.append(
             f"RNN outputs ({_names(last_step)}): Keras returns the last step unless return_sequences=True; "
             "PyTorch always returns every step, so the code picks the last one by hand"
-            + (" (for a bidirectional layer, the backward direction ends at the first step)."
-               if any(layer.config["bidirectional"] for layer in last_step) else ".")  # fmt: skip
+            + (
+                " (for a bidirectional layer, the backward direction ends at the first step)."
+                if any(layer.config["bidirectional"] for layer in last_step)
+                else "."
+            )
         )
     if of_type("gru"):
         notes.append(
@@ -200,10 +245,12 @@ def notes_for(model: Model, torch_module: torch_target.TorchModule) -> list[str]
         )
     pads = [code.layer for code in torch_module.layers if any("F.pad(" in line for line in code.forward)]
     symmetric = [
-        code.layer for code in torch_module.layers
-        if code.layer.config.get("padding") == "same" and code.layer not in pads
+        code.layer
+        for code in torch_module.layers
+        if code.layer.config.get("padding") == "same"
+        and code.layer not in pads
         and any("padding=" in line for line in code.init + code.forward)
-    ]  # fmt: skip
+    ]
     if pads or symmetric:
         text = "Padding: Keras' padding='same' "
         if symmetric:

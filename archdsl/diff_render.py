@@ -23,18 +23,28 @@ def side_by_side(view: DiffView, color: bool, width: int | None = None) -> str:
         width = shutil.get_terminal_size((140, 24)).columns  # COLUMNS, the terminal, or 140 in a pipe
     buffer = io.StringIO()
     console = Console(
-        file=buffer, width=width, color_system="auto" if color else None, no_color=not color,
-        force_terminal=color, highlight=False,
+        file=buffer,
+        width=width,
+        color_system="auto" if color else None,
+        no_color=not color,
+        force_terminal=color,
+        highlight=False,
     )
-    table = Table(title=f"{view.model}: Keras and PyTorch, layer by layer", box=box.SQUARE, title_justify="left",
-                  show_lines=True, expand=True)  # fmt: skip
+    table = Table(
+        title=f"{view.model}: Keras and PyTorch, layer by layer",
+        box=box.SQUARE,
+        title_justify="left",
+        show_lines=True,
+        expand=True,
+    )
     table.add_column("Layer", overflow="fold", ratio=1, style="bold")
     table.add_column("Keras", overflow="fold", ratio=3)
     table.add_column("PyTorch", overflow="fold", ratio=3)
     # Code is plain Text: rich would read `[a, b]` as markup and drop it.
     for row in view.rows:
-        table.add_row(Text(f"{row.name}\n{row.type}\n{row.shape}"), Text("\n".join(row.keras)),
-                      Text("\n".join(row.torch)))  # fmt: skip
+        table.add_row(
+            Text(f"{row.name}\n{row.type}\n{row.shape}"), Text("\n".join(row.keras)), Text("\n".join(row.torch))
+        )
     table.add_row(Text("rest of the file"), Text("\n".join(view.keras_only)), Text("\n".join(view.torch_only)))
     console.print(table)
     console.print("Differences to know:", style="bold")
@@ -50,8 +60,25 @@ def markdown(view: DiffView) -> str:
     out = [f"## {view.model}: Keras and PyTorch, layer by layer", "", "| Layer | Keras | PyTorch |", "|---|---|---|"]
     for row in view.rows:
         out.append(f"| **{row.name}**<br>{row.type}<br>`{row.shape}` | {cell(row.keras)} | {cell(row.torch)} |")
-    out += ["", "### The rest of each file", "", "Keras:", "", "```python", *view.keras_only, "```", "",
-            "PyTorch:", "", "```python", *view.torch_only, "```", "", "### Differences to know", ""]  # fmt: skip
+    out += [
+        "",
+        "### The rest of each file",
+        "",
+        "Keras:",
+        "",
+        "```python",
+        *view.keras_only,
+        "```",
+        "",
+        "PyTorch:",
+        "",
+        "```python",
+        *view.torch_only,
+        "```",
+        "",
+        "### Differences to know",
+        "",
+    ]
     out += [f"- {note}" for note in view.notes]
     return "\n".join(out) + "\n"
 

@@ -253,9 +253,7 @@ class _Expander:
             current = self._single(current, node.span, scope, state)
         try:
             args = tuple(evaluate(a, env) for a in node.args)
-            keywords = tuple(
-                WrittenKeyword(k.name, evaluate(k.value, env).value, k.span) for k in node.keywords
-            )
+            keywords = tuple(WrittenKeyword(k.name, evaluate(k.value, env).value, k.span) for k in node.keywords)
         except _ValueError as error:
             self.sink.error(error.code, error.message, error.span, error.hint)
             return self._poison(state, node.span, scope, current)
@@ -283,7 +281,7 @@ class _Expander:
     def call(self, node: ast.Layer, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
         block = self.blocks[node.name]
         if node.name in stack:
-            cycle = " -> ".join((*stack[stack.index(node.name):], node.name))
+            cycle = " -> ".join((*stack[stack.index(node.name) :], node.name))
             self.sink.error(
                 "A209",
                 f"block '{node.name}' calls itself ({cycle})",
@@ -301,7 +299,9 @@ class _Expander:
             reason = reserved_reason(node.alias)
             if reason:
                 self.sink.error(
-                    "A207", f"the block call name '{node.alias}' {reason}", node.alias_span or node.span,
+                    "A207",
+                    f"the block call name '{node.alias}' {reason}",
+                    node.alias_span or node.span,
                     f"pick another name, e.g. '{_suggest(node.alias)}'",
                 )
             label = node.alias
@@ -325,7 +325,7 @@ class _Expander:
                     f"{block.name} is defined at line {block.span.line}",
                 )
                 ok = False
-            for param, value in zip(block.params, node.args):
+            for param, value in zip(block.params, node.args, strict=False):  # extra args reported above
                 bound[param.name] = evaluate(value, env)
             for keyword in node.keywords:
                 if keyword.name not in names:
@@ -350,7 +350,7 @@ class _Expander:
                         "A205",
                         f"block {block.name} needs {param.name}",
                         node.span,
-                        f"call it as '{block.name} {' '.join(names)}' with a value for each parameter without a default",
+                        f"call it as '{block.name} {' '.join(names)}', giving each parameter without a default",
                     )
                     ok = False
                 else:
@@ -407,7 +407,7 @@ def _finalize(pending: list[_Pending], sink: DiagnosticSink) -> list[GraphNode]:
         else:
             # The same written name expanded several times (repetition, a block called twice).
             chosen = [f"{alias}_{k}" for k in range(1, len(nodes) + 1)]
-        for node, name in zip(nodes, chosen):
+        for node, name in zip(nodes, chosen, strict=True):
             if name in taken:
                 sink.error("A208", f"the layer name '{name}' is used twice", node.alias_span or node.span)
             names[node.id] = name
@@ -480,7 +480,8 @@ def expand(module: ast.Module, sink: DiagnosticSink) -> tuple[list[Graph], list[
     if bare and (seen_models or len(bare) > 1):
         sink.error(
             "A404",
-            "a file holds either one bare chain or named models, not both" if seen_models
+            "a file holds either one bare chain or named models, not both"
+            if seen_models
             else "a file holds at most one bare chain",
             bare[-1].span if len(bare) > 1 else bare[0].span,
             "wrap each chain in 'model Name { ... }'",

@@ -30,9 +30,7 @@ def generate(model: Model, target: str) -> str:
     except UnsupportedError as error:
         layer = next((layer for layer in model.layers if layer.name == error.layer_name), None)
         span = layer.span if layer is not None else model.span
-        raise ArchError(
-            [Diagnostic("A601", f"{module.NAME}: {error.message}", span, error.hint)]
-        ) from None
+        raise ArchError([Diagnostic("A601", f"{module.NAME}: {error.message}", span, error.hint)]) from None
     return render_module(module.NAME, view)
 
 

@@ -18,11 +18,32 @@ MAX_NAME_LENGTH = 64
 # Names the generated modules define or import themselves.
 GENERATED_CODE_NAMES = frozenset(
     {
-        "self", "x", "y", "torch", "nn", "F", "keras", "layers", "ops", "np", "numpy", "tf",
-        "inputs", "outputs", "model", "build_model", "forward", "main", "batch", "math",
-        "super", "cls", "args", "kwargs",
+        "self",
+        "x",
+        "y",
+        "torch",
+        "nn",
+        "F",
+        "keras",
+        "layers",
+        "ops",
+        "np",
+        "numpy",
+        "tf",
+        "inputs",
+        "outputs",
+        "model",
+        "build_model",
+        "forward",
+        "main",
+        "batch",
+        "math",
+        "super",
+        "cls",
+        "args",
+        "kwargs",
     }
-)  # fmt: skip
+)
 
 
 def reserved_reason(name: str) -> str | None:

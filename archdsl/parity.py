@@ -114,8 +114,7 @@ def _recurrent(layer: Layer, weights: Arrays, module: Any, ctx: dict) -> dict[st
     if layer.config["bidirectional"]:
         # Bidirectional's weights: the forward layer's, then the backward layer's.
         half = len(weights) // 2
-        return {**_cell(layer.type, weights[:half], units, ""),
-                **_cell(layer.type, weights[half:], units, "_reverse")}  # fmt: skip
+        return {**_cell(layer.type, weights[:half], units, ""), **_cell(layer.type, weights[half:], units, "_reverse")}
     return _cell(layer.type, weights, units, "")
 
 
@@ -177,7 +176,9 @@ def copy_weights(model: Model, keras_model: Any, torch_module: Any, channels_fir
         own = target.state_dict()
         missing = set(own) - set(state) - {"num_batches_tracked"}
         if missing or set(state) - set(own):
-            raise AssertionError(f"weight mapping for {layer.name} does not cover {sorted(missing ^ (set(state) - set(own)))}")
+            raise AssertionError(
+                f"weight mapping for {layer.name} does not cover {sorted(missing ^ (set(state) - set(own)))}"
+            )
         for key, value in state.items():
             if tuple(own[key].shape) != tuple(value.shape):
                 raise AssertionError(

@@ -95,7 +95,9 @@ def conv_output_length(length: Dim, kernel: int, padding: str, stride: int, dila
         return sym_ceil_div(length, stride)
     if isinstance(length, int):
         return (length - effective) // stride + 1
-    return sym_add(sym_floor_div(sym_add(length, -effective), stride), 1) if stride > 1 else sym_add(length, 1 - effective)
+    return (
+        sym_add(sym_floor_div(sym_add(length, -effective), stride), 1) if stride > 1 else sym_add(length, 1 - effective)
+    )
 
 
 def deconv_output_length(length: Dim, kernel: int, padding: str, stride: int) -> Dim:

@@ -243,8 +243,14 @@ def _check_nesting(text: str, filename: str) -> None:
             if depth > MAX_NESTING:
                 span = Span(filename, line, column, line, column + 1)
                 raise ArchError(
-                    [Diagnostic("A501", f"brackets nest deeper than {MAX_NESTING} levels", span,
-                                "flatten the structure, or define a block for the repeated part")],
+                    [
+                        Diagnostic(
+                            "A501",
+                            f"brackets nest deeper than {MAX_NESTING} levels",
+                            span,
+                            "flatten the structure, or define a block for the repeated part",
+                        )
+                    ],
                     text,
                 )
         elif ch in ")}":
@@ -305,8 +311,14 @@ class _ToSyntax(Transformer):
         text = str(token)
         if len(text) > _MAX_NUMBER_DIGITS:
             raise ArchError(
-                [Diagnostic("A502", f"the number {text[:12]}... has {len(text)} digits", self._tok_span(token),
-                            "sizes are limited to 2,147,483,647")],
+                [
+                    Diagnostic(
+                        "A502",
+                        f"the number {text[:12]}... has {len(text)} digits",
+                        self._tok_span(token),
+                        "sizes are limited to 2,147,483,647",
+                    )
+                ],
             )
         value: int | float = int(text) if re.fullmatch(r"[0-9]+", text) else float(text)
         return ast.Number(value, text, self._tok_span(token))
@@ -324,8 +336,20 @@ class _ToSyntax(Transformer):
         (token,) = children
         span = self._tok_span(token)
         for part in str(token).split("x"):
-            self.number(meta, [Token("NUMBER", part.lstrip("-"), token.start_pos, token.line, token.column,
-                                     token.end_line, token.end_column)])  # fmt: skip
+            self.number(
+                meta,
+                [
+                    Token(
+                        "NUMBER",
+                        part.lstrip("-"),
+                        token.start_pos,
+                        token.line,
+                        token.column,
+                        token.end_line,
+                        token.end_column,
+                    )
+                ],
+            )
         parts = tuple(ast.Number(int(p), p, span) for p in str(token).split("x"))
         return ast.Dims(parts, span)
 
@@ -400,8 +424,9 @@ class _ToSyntax(Transformer):
 
     def block_def(self, meta, children):
         name, *params, body = _strip(children)
-        return ast.BlockDef(str(name), tuple(p for p in params if p is not None), body, self._span(meta),
-                            self._tok_span(name))
+        return ast.BlockDef(
+            str(name), tuple(p for p in params if p is not None), body, self._span(meta), self._tok_span(name)
+        )
 
     def model_def(self, meta, children):
         name, body = _strip(children)
@@ -441,7 +466,13 @@ def deep_recursion():
 
 def too_deep(filename: str, text: str) -> ArchError:
     return ArchError(
-        [Diagnostic("A501", "the spec nests too deeply to process (brackets or a very long expression)",
-                    Span(filename, 1, 1, 1, 2), "split long expressions, or use blocks for repeated structure")],
+        [
+            Diagnostic(
+                "A501",
+                "the spec nests too deeply to process (brackets or a very long expression)",
+                Span(filename, 1, 1, 1, 2),
+                "split long expressions, or use blocks for repeated structure",
+            )
+        ],
         text,
     )

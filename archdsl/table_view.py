@@ -16,8 +16,12 @@ def _console(color: bool):
 
     width = None if sys.stdout.isatty() else max(shutil.get_terminal_size((120, 24)).columns, 120)
     return Console(
-        file=sys.stdout, color_system="auto" if color else None, no_color=not color, width=width,
-        highlight=False, force_terminal=color,
+        file=sys.stdout,
+        color_system="auto" if color else None,
+        no_color=not color,
+        width=width,
+        highlight=False,
+        force_terminal=color,
     )
 
 
@@ -51,7 +55,6 @@ def print_check_tables(models: list[Model], filename: str, color: bool) -> None:
 def print_layer_table(color: bool) -> None:
     from rich import box
     from rich.table import Table
-
     from rich.text import Text
 
     console = _console(color)

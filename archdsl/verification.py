@@ -105,7 +105,9 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
     torch_module, built = _torch_instance(model)
     from .parity import copy_weights
 
-    copy_weights(model, keras_model, torch_module, lambda layer: torch_target.flatten_keeps_channels_first(model, layer))
+    copy_weights(
+        model, keras_model, torch_module, lambda layer: torch_target.flatten_keeps_channels_first(model, layer)
+    )
 
     example = tuple(d if isinstance(d, int) else EXAMPLE_LENGTH for d in model.input_shape)
     if is_token_input(model):

@@ -37,14 +37,18 @@ LAYER_SPECS = {
     "conv2d_even_same_stride": "input 9x7x3 -> conv2d 5 4x2 stride=2 same -> conv2d 4 2 same elu",
     "conv2d_groups_nobias": "input 8x8x4 -> conv2d 6 3x3 groups=2 bias=false dilation=2",
     "conv3d": "input 6x7x8x2 -> conv3d 3 3 same -> conv3d 2 2x3x2 stride=2 -> globalavgpool",
-    "sepconv_dwconv": "input 9x9x3 -> sepconv2d 5 3x3 same multiplier=2 relu -> dwconv2d 3x3 stride=2 same multiplier=2",
+    "sepconv_dwconv": (
+        "input 9x9x3 -> sepconv2d 5 3x3 same multiplier=2 relu -> dwconv2d 3x3 stride=2 same multiplier=2"
+    ),
     "conv_transpose": (
         "input 5x5x3 -> conv2dtranspose 4 3x3 stride=2 same -> conv2dtranspose 3 2 stride=2"
         " -> conv2dtranspose 2 1 stride=2 -> conv2dtranspose 2 4 stride=3 same"
     ),
     "pools_uneven_same": "input 7x7x2 -> maxpool 2 same -> avgpool 3 stride=1 same -> maxpool 3 stride=2",
     "pools_3d": "input 4x6x6x2 -> maxpool 2 -> avgpool 1x2x2 same -> globalmaxpool",
-    "norms": "input 6x6x4 -> batchnorm momentum=0.9 epsilon=0.01 -> layernorm -> globalavgpool -> batchnorm -> layernorm",
+    "norms": (
+        "input 6x6x4 -> batchnorm momentum=0.9 epsilon=0.01 -> layernorm -> globalavgpool -> batchnorm -> layernorm"
+    ),
     "norms_sequence": "input 9x4 -> batchnorm -> layernorm -> lstm 3 seq -> batchnorm",
     "activations": (
         "input 10 -> relu -> relu6 -> leakyrelu -> leakyrelu 0.1 -> elu -> selu -> gelu -> silu -> sigmoid"
@@ -56,9 +60,7 @@ LAYER_SPECS = {
     "embedding_text": "input seq -> embedding 50 6 -> gru 4 -> dense 1 sigmoid",
     "reshape_image_to_vector": "input 3x4x2 -> reshape 24 -> dense 2",
     "reshape_sequence": "input 8x2 -> conv1d 4 1 -> reshape 4x8 -> lstm 2",
-    "upsample_zeropad": (
-        "input 3x4x2 -> upsample 2 -> zeropad 1 -> upsample 2x3 -> zeropad 1x2 -> conv2d 2 1x1"
-    ),
+    "upsample_zeropad": ("input 3x4x2 -> upsample 2 -> zeropad 1 -> upsample 2x3 -> zeropad 1x2 -> conv2d 2 1x1"),
     "upsample_zeropad_1d_3d": "input 5x2 -> upsample 3 -> zeropad 2 -> conv1d 2 1",
     "upsample_3d": "input 2x3x3x1 -> upsample 2 -> zeropad 1",
     "merges": (
@@ -67,8 +69,12 @@ LAYER_SPECS = {
         " -> ( relu | sigmoid | tanh ) -> average -> ( conv2d 2 same | maxpool 3 stride=1 same ) -> concat"
         " -> ( identity | identity ) -> concat axis=1"
     ),
-    "concat_sequences": "input 6x4 -> ( lstm 3 seq | conv1d 2 1 ) -> concat -> ( identity | identity ) -> concat axis=1",
-    "residual_attention": "input 6x8 -> residual( attention heads=2 ) -> layernorm -> residual( dense 16 relu -> dense 8 )",
+    "concat_sequences": (
+        "input 6x4 -> ( lstm 3 seq | conv1d 2 1 ) -> concat -> ( identity | identity ) -> concat axis=1"
+    ),
+    "residual_attention": (
+        "input 6x8 -> residual( attention heads=2 ) -> layernorm -> residual( dense 16 relu -> dense 8 )"
+    ),
     "dropout_identity": "input 6x6x2 -> dropout 0.5 -> identity -> conv2d 2 -> flatten -> dropout 0.2 -> dense 2",
 }
 

@@ -72,7 +72,11 @@ BIAS = Arg("bias", "bool", True, doc="add a bias vector")
 
 def _kernel(default: Any = 3) -> Arg:
     return Arg(
-        "kernel", "dims", default, positional=True, check=_positive_sizes,
+        "kernel",
+        "dims",
+        default,
+        positional=True,
+        check=_positive_sizes,
         doc="kernel size, one per spatial axis (3 means 3x3 in 2-D)",
     )
 
@@ -519,8 +523,7 @@ def _same_shapes(config: Config, inputs: tuple[Shape, ...]) -> Shape:
     for other in inputs[1:]:
         if other != first:
             raise ShapeError(
-                f"{name} needs branches of the same shape, but got "
-                + " and ".join(format_dims(s) for s in inputs),
+                f"{name} needs branches of the same shape, but got " + " and ".join(format_dims(s) for s in inputs),
                 "make every branch end in the same shape (a 1x1 conv2d can change the channels)",
                 code="A305",
             )
@@ -548,8 +551,7 @@ def _concat_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
     if mismatch:
         raise ShapeError(
             f"concat needs branches that agree on every axis but the joined one (axis {len(inputs[0]) + axis + 1}), "
-            "but got "
-            + " and ".join(format_dims(s) for s in inputs),
+            "but got " + " and ".join(format_dims(s) for s in inputs),
             "use 'same' padding in every branch so their sizes agree",
             code="A305",
         )
@@ -563,8 +565,14 @@ def _concat_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
 
 
 def _merge(name: str, summary: str) -> LayerSpec:
-    return LayerSpec(name=name, summary=summary, category="merge", merge=True, infer=_same_shapes,
-                     example=f"( conv2d 64 same | identity ) -> {name}")
+    return LayerSpec(
+        name=name,
+        summary=summary,
+        category="merge",
+        merge=True,
+        infer=_same_shapes,
+        example=f"( conv2d 64 same | identity ) -> {name}",
+    )
 
 
 def _activation(name: str, summary: str, args: tuple[Arg, ...] = ()) -> LayerSpec:
@@ -636,12 +644,23 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
     ),
     _pool("maxpool", "max pooling (1-D, 2-D or 3-D from the input)"),
     _pool("avgpool", "average pooling (1-D, 2-D or 3-D from the input)"),
-    LayerSpec(name="globalavgpool", summary="average over every spatial axis", category="pooling",
-              infer=_global_pool_infer, example="globalavgpool"),
-    LayerSpec(name="globalmaxpool", summary="maximum over every spatial axis", category="pooling",
-              infer=_global_pool_infer, example="globalmaxpool"),
-    LayerSpec(name="flatten", summary="one vector per sample", category="core", infer=_flatten_infer,
-              example="flatten"),
+    LayerSpec(
+        name="globalavgpool",
+        summary="average over every spatial axis",
+        category="pooling",
+        infer=_global_pool_infer,
+        example="globalavgpool",
+    ),
+    LayerSpec(
+        name="globalmaxpool",
+        summary="maximum over every spatial axis",
+        category="pooling",
+        infer=_global_pool_infer,
+        example="globalmaxpool",
+    ),
+    LayerSpec(
+        name="flatten", summary="one vector per sample", category="core", infer=_flatten_infer, example="flatten"
+    ),
     LayerSpec(
         name="dropout",
         summary="randomly zeroes inputs while training",

@@ -7,8 +7,8 @@ import textwrap
 from collections import defaultdict
 from dataclasses import dataclass
 
-from ..version import __version__
 from ..ir import Model
+from ..version import __version__
 
 DOCSTRING_WIDTH = 79
 EXAMPLE_LENGTH = 16  # what a symbolic dimension is in the generated __main__

@@ -103,8 +103,9 @@ def dropout(layer: Layer) -> Call:
 
 def batchnorm(layer: Layer) -> Call:
     c = layer.config
-    kwargs = {k: v for k, v, default in (("momentum", c["momentum"], 0.99), ("epsilon", c["epsilon"], 1e-3))
-              if v != default}  # fmt: skip
+    kwargs = {
+        k: v for k, v, default in (("momentum", c["momentum"], 0.99), ("epsilon", c["epsilon"], 1e-3)) if v != default
+    }
     return _named(layer, "layers.BatchNormalization", **kwargs)
 
 
@@ -193,8 +194,10 @@ CONSTRUCTORS: dict[str, Callable[[Layer], Call]] = {
     "dropout": dropout,
     "batchnorm": batchnorm,
     "layernorm": layernorm,
-    **{name: activation for name in ("relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid",
-                                     "tanh", "softmax")},
+    **{
+        name: activation
+        for name in ("relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh", "softmax")
+    },
     "lstm": recurrent,
     "gru": recurrent,
     "rnn": recurrent,

@@ -214,8 +214,11 @@ def conv(layer: Layer, xs: list[str], model: Model) -> Code:
     if not c["bias"]:
         extra["bias"] = False
     module, pre_pad = _conv_module(layer, f"nn.Conv{axes}d", layer.input_shape[-1], c["filters"], extra)
-    return Code(module, [Step("{out}", _activate(_apply(layer, xs[0], pre_pad), c["activation"], CHANNELS_FIRST))],
-                CHANNELS_FIRST)
+    return Code(
+        module,
+        [Step("{out}", _activate(_apply(layer, xs[0], pre_pad), c["activation"], CHANNELS_FIRST))],
+        CHANNELS_FIRST,
+    )
 
 
 def dwconv2d(layer: Layer, xs: list[str], model: Model) -> Code:
@@ -225,8 +228,11 @@ def dwconv2d(layer: Layer, xs: list[str], model: Model) -> Code:
     if not c["bias"]:
         extra["bias"] = False
     module, pre_pad = _conv_module(layer, "nn.Conv2d", channels, channels * c["multiplier"], extra)
-    return Code(module, [Step("{out}", _activate(_apply(layer, xs[0], pre_pad), c["activation"], CHANNELS_FIRST))],
-                CHANNELS_FIRST)
+    return Code(
+        module,
+        [Step("{out}", _activate(_apply(layer, xs[0], pre_pad), c["activation"], CHANNELS_FIRST))],
+        CHANNELS_FIRST,
+    )
 
 
 def sepconv2d(layer: Layer, xs: list[str], model: Model) -> Code:
@@ -235,18 +241,23 @@ def sepconv2d(layer: Layer, xs: list[str], model: Model) -> Code:
     depthwise, pre_pad = _conv_module(
         layer, "nn.Conv2d", channels, channels * c["multiplier"], {"groups": channels, "bias": False}
     )
-    pointwise = call("nn.Conv2d", channels * c["multiplier"], c["filters"], kernel_size=1,
-                     **({} if c["bias"] else {"bias": False}))  # fmt: skip
+    pointwise = call(
+        "nn.Conv2d", channels * c["multiplier"], c["filters"], kernel_size=1, **({} if c["bias"] else {"bias": False})
+    )
     module = call("nn.Sequential", Raw(depthwise.inline()), Raw(pointwise.inline()))
-    return Code(module, [Step("{out}", _activate(_apply(layer, xs[0], pre_pad), c["activation"], CHANNELS_FIRST))],
-                CHANNELS_FIRST, inline_comment="depthwise, then pointwise 1x1")
+    return Code(
+        module,
+        [Step("{out}", _activate(_apply(layer, xs[0], pre_pad), c["activation"], CHANNELS_FIRST))],
+        CHANNELS_FIRST,
+        inline_comment="depthwise, then pointwise 1x1",
+    )
 
 
 def conv2dtranspose(layer: Layer, xs: list[str], model: Model) -> Code:
     """Keras' transposed-conv sizes through PyTorch's padding, output_padding and a crop."""
     c = layer.config
     paddings, output_paddings, crops = [], [], []
-    for length, k, s in zip(_axes_sizes(layer), c["kernel"], c["stride"], strict=True):
+    for k, s in zip(c["kernel"], c["stride"], strict=True):
         if c["padding"] == "same":
             before = max(k - s, 0) // 2
             total = max(k - s, 0)
@@ -286,8 +297,9 @@ def pool(layer: Layer, xs: list[str], model: Model) -> Code:
     if pre_pad is not None and kind == "avg":
         # Keras averages only the real values; PyTorch cannot pad unevenly, so divide the
         # average over the zero-padded input by the share of each window that is real.
-        share = call(f"F.avg_pool{axes}d", Raw(f"F.pad(torch.ones_like({x}[:1, :1]), {pre_pad})"),
-                     _one(c["pool"]), **kwargs)  # fmt: skip
+        share = call(
+            f"F.avg_pool{axes}d", Raw(f"F.pad(torch.ones_like({x}[:1, :1]), {pre_pad})"), _one(c["pool"]), **kwargs
+        )
         value = call(f"F.avg_pool{axes}d", Raw(f"F.pad({x}, {pre_pad})"), _one(c["pool"]), **kwargs)
         out_shape = torch_shape(layer.output_shape, CHANNELS_FIRST)
         share_shape = "(1, 1, " + out_shape.split(", ", 2)[2]
@@ -380,8 +392,13 @@ def recurrent(layer: Layer, xs: list[str], model: Model) -> Code:
         units = c["units"]
         if c["bidirectional"]:
             # The forward direction ends at the last step, the backward one at the first.
-            steps.append(Step("{out}", f"torch.cat([{{out}}[:, -1, :{units}], {{out}}[:, 0, {units}:]], dim=1)",
-                              "the last step of each direction"))  # fmt: skip
+            steps.append(
+                Step(
+                    "{out}",
+                    f"torch.cat([{{out}}[:, -1, :{units}], {{out}}[:, 0, {units}:]], dim=1)",
+                    "the last step of each direction",
+                )
+            )
         else:
             steps.append(Step("{out}", "{out}[:, -1]", "the last step, as Keras returns"))
     return Code(module, steps, STEPS_FIRST if c["seq"] else FLAT)
@@ -466,8 +483,10 @@ RENDERERS: dict[str, Callable[[Layer, list[str], Model, str, str], Code]] = {
     "dropout": _with_layout(dropout),
     "batchnorm": _with_layout(batchnorm),
     "layernorm": _with_layout(layernorm),
-    **{name: _with_layout(activation) for name in ("relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu",
-                                                   "sigmoid", "tanh", "softmax")},
+    **{
+        name: _with_layout(activation)
+        for name in ("relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh", "softmax")
+    },
     "lstm": _plain(recurrent),
     "gru": _plain(recurrent),
     "rnn": _plain(recurrent),
@@ -546,8 +565,7 @@ def build(model: Model, probe: bool = False) -> TorchModule:
             if out == source or source != "x":
                 names[layer.name] = source
             else:
-                lines = statement(f"{out} = ", source, indent=2, comment=torch_shape(layer.output_shape,
-                                                                                     in_layouts[0]))  # fmt: skip
+                lines = statement(f"{out} = ", source, indent=2, comment=torch_shape(layer.output_shape, in_layouts[0]))
             layouts[layer.name] = in_layouts[0]
             forward += lines + _probe_line(probe, layer, names[layer.name])
             per_layer.append(LayerCode(layer, [], lines, layout=in_layouts[0]))
@@ -597,8 +615,11 @@ def _module_view(model: Model, init, forward, result, input_var, first_layout, o
     else:
         dims = torch_shape(example, first_layout)[1:-1].split(", ")[1:]
         batch = call("torch.randn", 2, *(int(d) for d in dims))
-        order = {CHANNELS_FIRST: "channels first", STEPS_FIRST: "steps first, as batch_first RNNs take it",
-                 FLAT: "features"}[first_layout]  # fmt: skip
+        order = {
+            CHANNELS_FIRST: "channels first",
+            STEPS_FIRST: "steps first, as batch_first RNNs take it",
+            FLAT: "features",
+        }[first_layout]
         input_text = f"a batch of shape {torch_shape(model.input_shape, first_layout)} ({order})"
     main = [
         "    model = build_model().eval()",
