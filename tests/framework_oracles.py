@@ -1,0 +1,1133 @@
+"""Hypothesis strategies that write one layer of .arch text and build the same layer in Keras and PyTorch.
+
+Each strategy draws what a user would write (arguments given positionally, as key=value or
+left out) and returns a `Case`: the spec text, the configuration archdsl must resolve from it,
+and builders for the real Keras layers and a hand-written PyTorch module. The builders read
+what was WRITTEN, never archdsl's answer: an argument left out is left out of the Keras call
+too, so Keras' own defaults judge archdsl's. The PyTorch builders need every value spelled
+out; they use LANGUAGE.md's defaults (which follow Keras; `test_defaults_follow_keras`
+checks the table's defaults against Keras' constructors).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import dataclasses  # noqa: E402
+import math  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any  # noqa: E402
+
+import keras  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from keras import layers as kl  # noqa: E402
+from torch import nn  # noqa: E402
+
+from archdsl.layers import ACTIVATIONS  # noqa: E402
+from archdsl.shapes import same_padding  # noqa: E402
+
+Dim = int | str
+Shape = tuple[Dim, ...]
+Concrete = tuple[int, ...]
+
+# A symbolic name per spatial axis, and one for channels (which most layers must refuse).
+AXIS_NAMES = ("seq", "h", "w")
+CHANNEL_NAME = "ch"
+
+
+@dataclass
+class Case:
+    """One drawn layer: the text, what archdsl must resolve, and the two frameworks' versions of it."""
+
+    spec: str
+    input_shape: Shape
+    # keras tensor -> keras tensor: the real Keras layers that follow the input.
+    keras: Callable[[Any], Any]
+    # (concrete input shape, Keras' concrete output shape or None) -> a module on channels-first tensors.
+    torch: Callable[[Concrete, Concrete | None], nn.Module]
+    config: dict[str, Any] = field(default_factory=dict)
+    lengths: dict[str, int] = field(default_factory=dict)
+    vocab: int | None = None
+    # Which framework must refuse what archdsl refuses.
+    refused_by: str = "keras"
+    # Weightless layers: Keras and PyTorch must compute the same values, not only the same shape.
+    numeric: bool = False
+
+
+# ---------------------------------------------------------------- writing .arch text
+
+
+def dims_text(value: Any) -> str:
+    if isinstance(value, tuple):
+        joiner = "x" if all(isinstance(d, int) for d in value) else " x "
+        return joiner.join(str(d) for d in value)
+    return str(value)
+
+
+def per_axis(value: int | tuple[int, ...], axes: int) -> tuple[int, ...]:
+    return (value,) * axes if isinstance(value, int) else tuple(value)
+
+
+class Writer:
+    """Collects the words of one layer: positional numbers in their order, the rest in any order."""
+
+    def __init__(self, draw, name: str):
+        self.draw = draw
+        self.name = name
+        self.numbers: list[str] = []
+        self.others: list[str] = []
+        self.written: dict[str, Any] = {}
+        self._keywords_only = False
+
+    def positional(self, arg: str, value: Any) -> None:
+        """A positional slot; once one is written as key=value, the later ones must be too."""
+        self.written[arg] = value
+        if self._keywords_only or self.draw(st.integers(0, 3)) == 0:
+            self._keywords_only = True
+            self.others.append(f"{arg}={dims_text(value)}")
+        else:
+            self.numbers.append(dims_text(value))
+
+    def skip_positional(self) -> None:
+        """A positional slot left out: a later number would fill it, so later ones go as key=value."""
+        self._keywords_only = True
+
+    def keyword(self, arg: str, value: Any, text: str | None = None) -> None:
+        self.written[arg] = value
+        self.others.append(f"{arg}={text if text is not None else dims_text(value)}")
+
+    def word_or_keyword(self, arg: str, value: Any, word: str) -> None:
+        """An activation, padding or flag: the bare word or key=value."""
+        self.written[arg] = value
+        self.others.append(word if self.draw(st.booleans()) else f"{arg}={word}")
+
+    def text(self) -> str:
+        tokens = [("n", t) for t in self.numbers] + [("o", t) for t in self.others]
+        order = self.draw(st.permutations(tokens))
+        numbers = iter(self.numbers)
+        words = [next(numbers) if kind == "n" else t for kind, t in order]
+        return " ".join([self.name, *words])
+
+
+def program(shape: Shape, layer: str) -> str:
+    return f"input {dims_text(shape)} -> {layer}"
+
+
+def rarely(draw, n: int) -> bool:
+    """True about once in n+1 draws (Hypothesis favours 0, so the rare case is the largest value)."""
+    return draw(st.integers(0, n)) == n
+
+
+@st.composite
+def sample_shape(
+    draw, rank: int, hi: int = 12, lo: int = 1, cmax: int = 8, symbolic: bool = True, symbolic_channels: bool = False
+) -> Shape:
+    dims: list[Dim] = []
+    for axis in range(rank - 1):
+        if symbolic and rarely(draw, 3):
+            dims.append(AXIS_NAMES[axis])
+        else:
+            dims.append(draw(st.integers(lo, hi)))
+    if symbolic_channels and rarely(draw, 15):
+        dims.append(CHANNEL_NAME)
+    else:
+        dims.append(draw(st.integers(1, cmax)))
+    return tuple(dims)
+
+
+def run_lengths(draw, shape: Shape, lo: int = 10, hi: int = 16) -> dict[str, int]:
+    """A run-time size for every symbolic name (large enough for every kernel drawn here)."""
+    return {d: draw(st.integers(lo, hi)) for d in shape if isinstance(d, str)}
+
+
+def draw_activation(draw, w: Writer) -> None:
+    choice = draw(st.sampled_from((None, "none", "linear", *ACTIVATIONS)))
+    if choice is not None:
+        w.word_or_keyword("activation", None if choice in ("none", "linear") else choice, choice)
+
+
+def draw_padding(draw, w: Writer) -> None:
+    choice = draw(st.sampled_from((None, "same", "valid")))
+    if choice is not None:
+        w.word_or_keyword("padding", choice, choice)
+
+
+def draw_dims(draw, axes: int, lo: int, hi: int) -> int | tuple[int, ...]:
+    if axes > 1 and draw(st.booleans()):
+        return tuple(draw(st.integers(lo, hi)) for _ in range(axes))
+    return draw(st.integers(lo, hi))
+
+
+def draw_bias(draw, w: Writer) -> None:
+    choice = draw(st.sampled_from((None, True, False)))
+    if choice is not None:
+        w.keyword("bias", choice, "true" if choice else "false")
+
+
+# ---------------------------------------------------------------- the two frameworks' pieces
+
+KERAS_ACTIVATION = {
+    "relu": "relu",
+    "relu6": "relu6",
+    "leakyrelu": "leaky_relu",
+    "elu": "elu",
+    "selu": "selu",
+    "gelu": "gelu",
+    "silu": "silu",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "softmax": "softmax",
+}
+
+
+def keras_kwargs(written: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """Only what was written, under Keras' argument names; the rest stays Keras' default."""
+    out = {}
+    for arg, keras_name in names.items():
+        if arg in written:
+            value = written[arg]
+            out[keras_name] = KERAS_ACTIVATION.get(value, value) if arg == "activation" else value
+    return out
+
+
+def torch_activation(name: str | None, alpha: float = 0.2) -> nn.Module:
+    """A PyTorch activation on channels-first tensors (softmax over the channels axis, 1)."""
+    return {
+        None: nn.Identity,
+        "relu": nn.ReLU,
+        "relu6": nn.ReLU6,
+        "leakyrelu": lambda: nn.LeakyReLU(alpha),
+        "elu": nn.ELU,
+        "selu": nn.SELU,
+        "gelu": nn.GELU,
+        "silu": nn.SiLU,
+        "sigmoid": nn.Sigmoid,
+        "tanh": nn.Tanh,
+        "softmax": lambda: nn.Softmax(dim=1),
+    }[name]()
+
+
+class Fn(nn.Module):
+    """A parameter-free step written as a function."""
+
+    def __init__(self, fn: Callable[..., torch.Tensor]):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.movedim(1, -1) if x.ndim > 2 else x
+
+
+def channels_first(x: torch.Tensor) -> torch.Tensor:
+    return x.movedim(-1, 1) if x.ndim > 2 else x
+
+
+class TFSamePad(nn.Module):
+    """TensorFlow's 'same' padding (extra pixel at the end), computed from the actual input."""
+
+    def __init__(self, kernel, stride, dilation, value: float = 0.0):
+        super().__init__()
+        self.kernel, self.stride, self.dilation, self.value = kernel, stride, dilation, value
+
+    def forward(self, x):
+        pads: list[int] = []
+        spatial = x.shape[2:]
+        for length, k, s, d in reversed(list(zip(spatial, self.kernel, self.stride, self.dilation, strict=True))):
+            pads += same_padding(length, k, s, d)
+        return F.pad(x, pads, value=self.value)
+
+
+def padded(padding: str, kernel, stride, dilation, module: nn.Module, value: float = 0.0) -> nn.Module:
+    if padding == "same":
+        return nn.Sequential(TFSamePad(kernel, stride, dilation, value), module)
+    return module
+
+
+# ---------------------------------------------------------------- convolutions
+
+CONV_NAMES = {
+    "stride": "strides",
+    "dilation": "dilation_rate",
+    "padding": "padding",
+    "groups": "groups",
+    "bias": "use_bias",
+    "activation": "activation",
+}
+
+
+@st.composite
+def window_args(draw, w: Writer, axes: int, dilation: bool = True) -> None:
+    """stride= and dilation= (rarely both: Conv refuses that), padding."""
+    # Without dilation (conv2dtranspose) the stride is what matters: it is written 2 times in 3.
+    mode = draw(st.sampled_from(("plain", "stride", "dilation") if dilation else ("stride", "plain", "stride")))
+    both = rarely(draw, 5)
+    if mode == "stride" or both:
+        w.keyword("stride", draw_dims(draw, axes, 1, 3))
+    if dilation and (mode == "dilation" or both):
+        w.keyword("dilation", draw_dims(draw, axes, 1, 3))
+    draw_padding(draw, w)
+
+
+def window_truth(written: dict[str, Any], axes: int) -> tuple[tuple[int, ...], ...]:
+    """Kernel, stride, dilation per axis as written, LANGUAGE.md's defaults for the rest."""
+    return (
+        per_axis(written.get("kernel", 3), axes),
+        per_axis(written.get("stride", 1), axes),
+        per_axis(written.get("dilation", 1), axes),
+    )
+
+
+def window_config(written: dict[str, Any], axes: int) -> dict[str, Any]:
+    return {k: per_axis(v, axes) if k in ("kernel", "stride", "dilation") else v for k, v in written.items()}
+
+
+@st.composite
+def conv_cases(draw, axes: int) -> Case:
+    hi = {1: 12, 2: 10, 3: 6}[axes]
+    shape = draw(sample_shape(axes + 1, hi=hi, lo=3, symbolic_channels=True))
+    w = Writer(draw, f"conv{axes}d")
+    grouped = rarely(draw, 4)
+    groups = draw(st.integers(1, 3)) if grouped else 1
+    if grouped and isinstance(shape[-1], int) and not rarely(draw, 3):  # mostly channels that groups divide
+        shape = (*shape[:-1], groups * draw(st.integers(1, 3)))
+    w.positional(
+        "filters", groups * draw(st.integers(1, 3)) if grouped and not rarely(draw, 3) else draw(st.integers(1, 8))
+    )
+    if draw(st.integers(0, 4)):
+        wrong = rarely(draw, 15)  # a kernel with the wrong number of axes
+        w.positional(
+            "kernel", tuple(draw(st.integers(1, 4)) for _ in range(axes + 1)) if wrong else draw_dims(draw, axes, 1, 4)
+        )
+    draw(window_args(w, axes))
+    if grouped:
+        w.keyword("groups", groups)
+    draw_activation(draw, w)
+    draw_bias(draw, w)
+    written = w.written
+    filters = written["filters"]
+
+    def build_keras(x):
+        kwargs = keras_kwargs(written, CONV_NAMES)
+        return getattr(kl, f"Conv{axes}D")(filters, written.get("kernel", 3), **kwargs)(x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        kernel, stride, dilation = window_truth(written, axes)
+        conv = getattr(nn, f"Conv{axes}d")(
+            shape[-1],
+            filters,
+            kernel,
+            stride,
+            dilation=dilation,
+            groups=written.get("groups", 1),
+            bias=written.get("bias", True),
+        )
+        return nn.Sequential(
+            padded(written.get("padding", "valid"), kernel, stride, dilation, conv),
+            torch_activation(written.get("activation")),
+        )
+
+    return Case(
+        program(shape, w.text()),
+        shape,
+        build_keras,
+        build_torch,
+        window_config(written, axes),
+        run_lengths(draw, shape),
+    )
+
+
+@st.composite
+def sepconv_cases(draw) -> Case:
+    shape = draw(sample_shape(3, hi=10, lo=3, symbolic_channels=True))
+    w = Writer(draw, "sepconv2d")
+    w.positional("filters", draw(st.integers(1, 8)))
+    if draw(st.integers(0, 4)):
+        w.positional("kernel", draw_dims(draw, 2, 1, 4))
+    draw(window_args(w, 2))
+    if draw(st.booleans()):
+        w.keyword("multiplier", draw(st.integers(1, 3)))
+    draw_activation(draw, w)
+    draw_bias(draw, w)
+    written = w.written
+
+    def build_keras(x):
+        kwargs = keras_kwargs(written, {**CONV_NAMES, "multiplier": "depth_multiplier"})
+        return kl.SeparableConv2D(written["filters"], written.get("kernel", 3), **kwargs)(x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        kernel, stride, dilation = window_truth(written, 2)
+        cin, mult = shape[-1], written.get("multiplier", 1)
+        depthwise = nn.Conv2d(cin, cin * mult, kernel, stride, dilation=dilation, groups=cin, bias=False)
+        pointwise = nn.Conv2d(cin * mult, written["filters"], 1, bias=written.get("bias", True))
+        return nn.Sequential(
+            padded(written.get("padding", "valid"), kernel, stride, dilation, depthwise),
+            pointwise,
+            torch_activation(written.get("activation")),
+        )
+
+    return Case(
+        program(shape, w.text()), shape, build_keras, build_torch, window_config(written, 2), run_lengths(draw, shape)
+    )
+
+
+@st.composite
+def dwconv_cases(draw) -> Case:
+    shape = draw(sample_shape(3, hi=10, lo=3, symbolic_channels=True))
+    w = Writer(draw, "dwconv2d")
+    if draw(st.integers(0, 4)):
+        w.positional("kernel", draw_dims(draw, 2, 1, 4))
+    draw(window_args(w, 2))
+    if draw(st.booleans()):
+        w.keyword("multiplier", draw(st.integers(1, 3)))
+    draw_activation(draw, w)
+    draw_bias(draw, w)
+    written = w.written
+
+    def build_keras(x):
+        kwargs = keras_kwargs(written, {**CONV_NAMES, "multiplier": "depth_multiplier"})
+        return kl.DepthwiseConv2D(written.get("kernel", 3), **kwargs)(x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        kernel, stride, dilation = window_truth(written, 2)
+        cin = shape[-1]
+        conv = nn.Conv2d(
+            cin,
+            cin * written.get("multiplier", 1),
+            kernel,
+            stride,
+            dilation=dilation,
+            groups=cin,
+            bias=written.get("bias", True),
+        )
+        return nn.Sequential(
+            padded(written.get("padding", "valid"), kernel, stride, dilation, conv),
+            torch_activation(written.get("activation")),
+        )
+
+    return Case(
+        program(shape, w.text()), shape, build_keras, build_torch, window_config(written, 2), run_lengths(draw, shape)
+    )
+
+
+class CropOrPad(nn.Module):
+    """Brings each spatial axis to Keras' transposed-convolution size (TF crops the full output)."""
+
+    def __init__(self, sizes: tuple[int, ...]):
+        super().__init__()
+        self.sizes = sizes
+
+    def forward(self, x):
+        for axis, size in enumerate(self.sizes, start=2):
+            extra = x.shape[axis] - size
+            if extra > 0:
+                x = x.narrow(axis, extra // 2, size)
+            elif extra < 0:
+                pads = [0, 0] * (x.ndim - 1 - axis) + [0, -extra]
+                x = F.pad(x, pads)
+        return x
+
+
+@st.composite
+def transpose_cases(draw) -> Case:
+    shape = draw(sample_shape(3, hi=8, symbolic_channels=True))
+    w = Writer(draw, "conv2dtranspose")
+    w.positional("filters", draw(st.integers(1, 8)))
+    if draw(st.integers(0, 4)):
+        w.positional("kernel", draw_dims(draw, 2, 1, 4))  # below, equal to and above the stride
+    draw(window_args(w, 2, dilation=False))
+    draw_activation(draw, w)
+    draw_bias(draw, w)
+    written = w.written
+
+    def build_keras(x):
+        kwargs = keras_kwargs(written, CONV_NAMES)
+        return kl.Conv2DTranspose(written["filters"], written.get("kernel", 3), **kwargs)(x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        kernel, stride, _ = window_truth(written, 2)
+        conv = nn.ConvTranspose2d(shape[-1], written["filters"], kernel, stride, bias=written.get("bias", True))
+        assert target is not None, "the PyTorch version is cut to Keras' size"
+        return nn.Sequential(conv, CropOrPad(target[:-1]), torch_activation(written.get("activation")))
+
+    return Case(
+        program(shape, w.text()), shape, build_keras, build_torch, window_config(written, 2), run_lengths(draw, shape)
+    )
+
+
+# ---------------------------------------------------------------- pooling and resizing
+
+POOL_CLASSES = {
+    "maxpool": ("MaxPooling{}D", "MaxPool{}d", float("-inf")),
+    "avgpool": ("AveragePooling{}D", "AvgPool{}d", 0.0),
+}
+
+
+def spatial_axes(shape: Shape) -> int:
+    """1-D, 2-D or 3-D from the input rank; a vector gets the 1-D layer (which must refuse it)."""
+    return max(len(shape) - 1, 1)
+
+
+@st.composite
+def pool_cases(draw, name: str) -> Case:
+    rank = draw(st.sampled_from((2, 2, 3, 3, 4, 1)))
+    shape = draw(sample_shape(rank, hi=12 if rank < 4 else 6))
+    axes = spatial_axes(shape)
+    w = Writer(draw, name)
+    if draw(st.integers(0, 3)):
+        w.positional("pool", draw_dims(draw, axes, 1, 4))
+    if draw(st.booleans()):
+        w.keyword("stride", draw_dims(draw, axes, 1, 3))
+    draw_padding(draw, w)
+    written = w.written
+    keras_class, torch_class, fill = POOL_CLASSES[name]
+
+    def build_keras(x):
+        kwargs = keras_kwargs(written, {"pool": "pool_size", "stride": "strides", "padding": "padding"})
+        if name == "avgpool":
+            kwargs.setdefault("pool_size", 2)  # Keras' AveragePooling has no default; LANGUAGE.md: 2, as MaxPooling
+        return getattr(kl, keras_class.format(axes))(**kwargs)(x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        pool = per_axis(written.get("pool", 2), axes)
+        stride = per_axis(written.get("stride", pool), axes)
+        module = getattr(nn, torch_class.format(axes))(pool, stride)
+        return padded(written.get("padding", "valid"), pool, stride, (1,) * axes, module, fill)
+
+    config = {k: per_axis(v, axes) if k != "padding" else v for k, v in written.items()}
+    if rank > 1 and "stride" not in written:
+        config["stride"] = per_axis(written.get("pool", 2), axes)  # Keras: strides=None means the pool size
+    return Case(program(shape, w.text()), shape, build_keras, build_torch, config, run_lengths(draw, shape))
+
+
+@st.composite
+def global_pool_cases(draw, name: str) -> Case:
+    rank = draw(st.sampled_from((2, 3, 3, 4, 1)))
+    shape = draw(sample_shape(rank, hi=8))
+    axes = spatial_axes(shape)
+    keras_class = {"globalavgpool": "GlobalAveragePooling{}D", "globalmaxpool": "GlobalMaxPooling{}D"}[name]
+
+    def reduce(x):
+        dims = tuple(range(2, x.ndim))
+        return x.mean(dim=dims) if name == "globalavgpool" else x.amax(dim=dims)
+
+    return Case(
+        program(shape, name),
+        shape,
+        lambda x: getattr(kl, keras_class.format(axes))()(x),
+        lambda shape, target: Fn(reduce),
+        lengths=run_lengths(draw, shape),
+        numeric=True,
+    )
+
+
+@st.composite
+def upsample_cases(draw) -> Case:
+    rank = draw(st.sampled_from((2, 3, 3, 4, 1)))
+    shape = draw(sample_shape(rank, hi=8 if rank < 4 else 4))
+    axes = spatial_axes(shape)
+    w = Writer(draw, "upsample")
+    if draw(st.integers(0, 3)):
+        w.positional("size", draw_dims(draw, axes, 1, 3))
+    written = w.written
+
+    def build_keras(x):
+        return getattr(kl, f"UpSampling{axes}D")(**keras_kwargs(written, {"size": "size"}))(x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        scale = tuple(float(s) for s in per_axis(written.get("size", 2), axes))
+        return nn.Upsample(scale_factor=scale, mode="nearest")
+
+    config = {"size": per_axis(written["size"], axes)} if written and rank > 1 else {}
+    return Case(
+        program(shape, w.text()), shape, build_keras, build_torch, config, run_lengths(draw, shape), numeric=True
+    )
+
+
+@st.composite
+def zeropad_cases(draw) -> Case:
+    rank = draw(st.sampled_from((2, 3, 3, 4, 1)))
+    shape = draw(sample_shape(rank, hi=8 if rank < 4 else 4))
+    axes = spatial_axes(shape)
+    w = Writer(draw, "zeropad")
+    if draw(st.integers(0, 3)):
+        w.positional("padding", draw_dims(draw, axes, 0, 3))
+    written = w.written
+
+    def build_keras(x):
+        return getattr(kl, f"ZeroPadding{axes}D")(**keras_kwargs(written, {"padding": "padding"}))(x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        pads: list[int] = []
+        for p in reversed(per_axis(written.get("padding", 1), axes)):
+            pads += [p, p]
+        return Fn(lambda x: F.pad(x, pads))
+
+    config = {"padding": per_axis(written["padding"], axes)} if written and rank > 1 else {}
+    return Case(
+        program(shape, w.text()), shape, build_keras, build_torch, config, run_lengths(draw, shape), numeric=True
+    )
+
+
+# ---------------------------------------------------------------- core
+
+
+class Dense(nn.Module):
+    """Linear on the features: per step on sequences, after a channels-last flatten on images."""
+
+    def __init__(self, features: int, units: int, bias: bool, activation: str | None):
+        super().__init__()
+        self.linear = nn.Linear(features, units, bias=bias)
+        self.activation = activation
+
+    def forward(self, x):
+        if x.ndim > 3:
+            x = channels_last(x).flatten(1)
+        y = self.linear(channels_last(x))
+        if self.activation == "softmax":
+            y = torch.softmax(y, dim=-1)
+        else:
+            y = torch_activation(self.activation)(y)
+        return channels_first(y)
+
+
+@st.composite
+def dense_cases(draw) -> Case:
+    rank = draw(st.sampled_from((1, 2, 2, 3, 4, 1)))
+    shape = draw(
+        sample_shape(rank, hi=6 if rank > 2 else 12, symbolic=rank == 2 or rarely(draw, 9), symbolic_channels=True)
+    )
+    w = Writer(draw, "dense")
+    w.positional("units", draw(st.integers(1, 16)))
+    draw_activation(draw, w)
+    draw_bias(draw, w)
+    written = w.written
+
+    def build_keras(x):
+        if len(shape) > 2:
+            x = kl.Flatten()(x)  # LANGUAGE.md: dense on an image or volume flattens it first
+        return kl.Dense(written["units"], **keras_kwargs(written, {"bias": "use_bias", "activation": "activation"}))(x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        features = math.prod(shape) if len(shape) > 2 else shape[-1]
+        return Dense(features, written["units"], written.get("bias", True), written.get("activation"))
+
+    return Case(program(shape, w.text()), shape, build_keras, build_torch, dict(written), run_lengths(draw, shape))
+
+
+@st.composite
+def flatten_cases(draw) -> Case:
+    rank = draw(st.integers(1, 4))
+    shape = draw(sample_shape(rank, hi=6, symbolic=False))
+    return Case(
+        program(shape, "flatten"),
+        shape,
+        lambda x: kl.Flatten()(x),
+        lambda shape, target: Fn(lambda x: channels_last(x).flatten(1)),
+        numeric=True,
+    )
+
+
+@st.composite
+def reshape_cases(draw) -> Case:
+    rank = draw(st.integers(1, 4))
+    shape = draw(sample_shape(rank, hi=5, cmax=6, symbolic=False))
+    total = math.prod(shape)
+    parts = [1] * draw(st.integers(1, 4))
+    n, p = total, 2
+    while n > 1:  # spread the prime factors of the total over the target axes
+        while n % p == 0:
+            parts[draw(st.integers(0, len(parts) - 1))] *= p
+            n //= p
+        p += 1
+    if draw(st.booleans()):
+        parts[draw(st.integers(0, len(parts) - 1))] = -1
+    if rarely(draw, 7):  # a count that does not add up
+        i = draw(st.integers(0, len(parts) - 1))
+        parts[i] = parts[i] + 1 if parts[i] > 0 else 2
+    target = tuple(parts)
+    text = f"reshape {dims_text(target) if len(target) > 1 else target[0]}"
+    if draw(st.booleans()):
+        text = f"reshape target={dims_text(target) if len(target) > 1 else target[0]}"
+
+    def to_target(x):
+        return channels_first(channels_last(x).reshape(x.shape[0], *target))
+
+    return Case(
+        program(shape, text),
+        shape,
+        lambda x: kl.Reshape(target)(x),
+        lambda shape, out: Fn(to_target),
+        {"target": target},
+        numeric=True,
+    )
+
+
+@st.composite
+def dropout_cases(draw) -> Case:
+    shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6))
+    rate = draw(st.sampled_from(("0", "0.0", "0.1", "0.25", "0.5", ".5", "0.9", "0.999")))
+    text = f"dropout {rate}" if draw(st.booleans()) else f"dropout rate={rate}"
+    return Case(
+        program(shape, text),
+        shape,
+        lambda x: kl.Dropout(float(rate))(x),
+        lambda shape, target: nn.Dropout(float(rate)),
+        {"rate": float(rate)},
+        run_lengths(draw, shape),
+        numeric=True,
+    )
+
+
+@st.composite
+def identity_cases(draw) -> Case:
+    shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6))
+    return Case(
+        program(shape, "identity"),
+        shape,
+        lambda x: kl.Identity()(x),
+        lambda shape, target: nn.Identity(),
+        lengths=run_lengths(draw, shape),
+        numeric=True,
+    )
+
+
+@st.composite
+def embedding_cases(draw) -> Case:
+    steps: Dim = "seq" if draw(st.booleans()) else draw(st.integers(1, 12))
+    vocab, dim = draw(st.integers(1, 20)), draw(st.integers(1, 8))
+    w = Writer(draw, "embedding")
+    w.positional("vocab", vocab)
+    w.positional("dim", dim)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        return nn.Sequential(nn.Embedding(vocab, dim), Fn(channels_first))
+
+    shape = (steps,)
+    return Case(
+        program(shape, w.text()),
+        shape,
+        lambda x: kl.Embedding(vocab, dim)(x),
+        build_torch,
+        dict(w.written),
+        run_lengths(draw, shape),
+        vocab=vocab,
+    )
+
+
+# ---------------------------------------------------------------- normalization and activations
+
+
+@st.composite
+def batchnorm_cases(draw) -> Case:
+    shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6, symbolic_channels=True))
+    w = Writer(draw, "batchnorm")
+    if draw(st.booleans()):
+        w.keyword("momentum", draw(st.sampled_from((0.0, 0.5, 0.9, 0.99, 1.0))))
+    if draw(st.booleans()):
+        w.keyword("epsilon", draw(st.sampled_from((1e-5, 0.001, 0.01, 1.0))))
+    written = w.written
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm1d, 3: nn.BatchNorm2d, 4: nn.BatchNorm3d}[len(shape)]
+        return cls(shape[-1], eps=written.get("epsilon", 1e-3), momentum=1 - written.get("momentum", 0.99))
+
+    return Case(
+        program(shape, w.text()),
+        shape,
+        lambda x: kl.BatchNormalization(**keras_kwargs(written, {"momentum": "momentum", "epsilon": "epsilon"}))(x),
+        build_torch,
+        dict(written),
+        run_lengths(draw, shape),
+    )
+
+
+class LastAxis(nn.Module):
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x):
+        return channels_first(self.module(channels_last(x)))
+
+
+@st.composite
+def layernorm_cases(draw) -> Case:
+    shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6, symbolic_channels=True))
+    w = Writer(draw, "layernorm")
+    if draw(st.booleans()):
+        w.keyword("epsilon", draw(st.sampled_from((1e-6, 1e-5, 0.001, 0.1))))
+    written = w.written
+    return Case(
+        program(shape, w.text()),
+        shape,
+        lambda x: kl.LayerNormalization(**keras_kwargs(written, {"epsilon": "epsilon"}))(x),
+        lambda shape, target: LastAxis(nn.LayerNorm(shape[-1], eps=written.get("epsilon", 1e-3))),
+        dict(written),
+        run_lengths(draw, shape),
+    )
+
+
+KERAS_ACTIVATION_LAYERS: dict[str, Callable[..., Any]] = {
+    "relu": kl.ReLU,
+    "relu6": lambda: kl.ReLU(max_value=6.0),
+    "leakyrelu": kl.LeakyReLU,
+    "elu": kl.ELU,
+    "selu": lambda: kl.Activation("selu"),
+    "gelu": lambda: kl.Activation("gelu"),
+    "silu": lambda: kl.Activation("silu"),
+    "sigmoid": lambda: kl.Activation("sigmoid"),
+    "tanh": lambda: kl.Activation("tanh"),
+    "softmax": kl.Softmax,
+}
+
+
+@st.composite
+def activation_cases(draw, name: str) -> Case:
+    shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6))
+    w = Writer(draw, name)
+    config: dict[str, Any] = {}
+    if name == "leakyrelu" and draw(st.booleans()):
+        text = draw(st.sampled_from(("0", "0.01", "0.1", "0.2", "0.3", "0.5", "1")))
+        w.positional("alpha", text)
+        config["alpha"] = float(text)
+
+    if name == "leakyrelu" and "alpha" not in config:
+        config["alpha"] = kl.LeakyReLU().negative_slope  # left out: Keras' default slope
+
+    def build_keras(x):
+        if "alpha" in w.written:
+            return kl.LeakyReLU(negative_slope=config["alpha"])(x)
+        return KERAS_ACTIVATION_LAYERS[name]()(x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        # PyTorch's LeakyReLU default slope (0.01) is not Keras' (0.3): spell Keras' out.
+        return torch_activation(name, **({"alpha": config["alpha"]} if name == "leakyrelu" else {}))
+
+    return Case(
+        program(shape, w.text()), shape, build_keras, build_torch, config, run_lengths(draw, shape), numeric=True
+    )
+
+
+# ---------------------------------------------------------------- recurrent and attention
+
+
+class Recurrent(nn.Module):
+    def __init__(self, kind: str, features: int, units: int, seq: bool, bidirectional: bool, activation: str):
+        super().__init__()
+        kwargs: dict[str, Any] = {"batch_first": True, "bidirectional": bidirectional}
+        if kind == "rnn":
+            kwargs["nonlinearity"] = activation
+        self.rnn = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind](features, units, **kwargs)
+        self.seq = seq
+
+    def forward(self, x):  # (N, features, steps)
+        out, state = self.rnn(x.transpose(1, 2))
+        if self.seq:
+            return out.transpose(1, 2)
+        h = state[0] if isinstance(state, tuple) else state  # (directions, N, units)
+        return torch.cat(list(h), dim=-1)
+
+
+@st.composite
+def rnn_cases(draw, kind: str) -> Case:
+    rank = draw(st.sampled_from((1, 3))) if rarely(draw, 7) else 2
+    shape = draw(sample_shape(rank, hi=8, symbolic_channels=True))
+    w = Writer(draw, kind)
+    w.positional("units", draw(st.integers(1, 16)))
+    for flag in ("seq", "bidirectional"):
+        choice = draw(st.sampled_from((None, True, False)))
+        if choice is True and draw(st.booleans()):
+            w.written[flag] = True
+            w.others.append(flag)
+        elif choice is True:
+            w.keyword(flag, True, "true")
+        elif choice is False:
+            w.keyword(flag, False, "false")
+    if kind == "rnn" and draw(st.booleans()):
+        act = draw(st.sampled_from(("tanh", "relu")))
+        w.word_or_keyword("activation", act, act)
+    written = w.written
+    units = written["units"]
+
+    def build_keras(x):
+        cls = {"lstm": kl.LSTM, "gru": kl.GRU, "rnn": kl.SimpleRNN}[kind]
+        layer = cls(units, **keras_kwargs(written, {"seq": "return_sequences", "activation": "activation"}))
+        return (kl.Bidirectional(layer) if written.get("bidirectional") else layer)(x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        return Recurrent(
+            kind,
+            shape[-1],
+            units,
+            written.get("seq", False),
+            written.get("bidirectional", False),
+            written.get("activation", "tanh"),
+        )
+
+    return Case(program(shape, w.text()), shape, build_keras, build_torch, dict(written), run_lengths(draw, shape))
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, features: int, heads: int):
+        super().__init__()
+        self.mha = nn.MultiheadAttention(features, heads, batch_first=True)
+
+    def forward(self, x):  # (N, features, steps)
+        q = x.transpose(1, 2)
+        return self.mha(q, q, q, need_weights=False)[0].transpose(1, 2)
+
+
+@st.composite
+def attention_cases(draw) -> Case:
+    heads = draw(st.integers(1, 4))
+    steps: Dim = "seq" if draw(st.booleans()) else draw(st.integers(1, 8))
+    divisible = not rarely(draw, 4)
+    features: Dim = heads * draw(st.integers(1, 4)) if divisible else draw(st.integers(1, 12))
+    if rarely(draw, 15):
+        features = CHANNEL_NAME
+    shape = (steps, features)
+    w = Writer(draw, "attention")
+    w.positional("heads", heads)
+    if isinstance(features, int) and features % heads == 0 and draw(st.booleans()):
+        w.keyword("key_dim", features // heads)
+    written = w.written
+    key_dim = written.get("key_dim", max(features // heads, 1) if isinstance(features, int) else 1)
+
+    def build_keras(x):
+        return kl.MultiHeadAttention(num_heads=heads, key_dim=key_dim)(x, x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        return SelfAttention(shape[-1], heads)
+
+    # Keras takes any key_dim; PyTorch's nn.MultiheadAttention needs heads to divide the features.
+    refused_by = "keras" if features == CHANNEL_NAME else "torch"
+    config = {"heads": heads, "key_dim": key_dim} if isinstance(features, int) and features % heads == 0 else {}
+    return Case(
+        program(shape, w.text()),
+        shape,
+        build_keras,
+        build_torch,
+        config,
+        run_lengths(draw, shape),
+        refused_by=refused_by,
+    )
+
+
+# ---------------------------------------------------------------- merges
+
+
+class Branches(nn.Module):
+    def __init__(self, branches: list[nn.Module], merge: Callable[[list[torch.Tensor]], torch.Tensor]):
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+        self.under_test = Fn(merge)
+
+    def forward(self, x):
+        return self.under_test([branch(x) for branch in self.branches])
+
+
+def torch_concat_dim(axis: int, rank: int) -> int:
+    """A Keras axis (batch = 0, channels last) as the axis of the channels-first tensor."""
+    sample_axis = axis - 1 if axis > 0 else rank + axis
+    if rank == 1 or sample_axis == rank - 1:
+        return 1
+    return sample_axis + 2
+
+
+def subtract(xs):
+    first, second = xs  # exactly two, as Keras' Subtract
+    return first - second
+
+
+TORCH_MERGES = {
+    "add": lambda xs: torch.stack(xs).sum(0),
+    "subtract": subtract,
+    "multiply": lambda xs: torch.stack(xs).prod(0),
+    "average": lambda xs: torch.stack(xs).mean(0),
+}
+KERAS_MERGES = {"add": kl.Add, "subtract": kl.Subtract, "multiply": kl.Multiply, "average": kl.Average}
+
+
+@st.composite
+def merge_cases(draw, name: str) -> Case:
+    """Two or three branches of identity/dense/valid convs, most of them shaped to agree."""
+    rank = draw(st.integers(1, 4))
+    axes = rank - 1
+    # Every size stays >= 2 after a branch, so no branch broadcasts against another.
+    shape = draw(sample_shape(rank, lo=3, hi=8 if rank < 4 else 5, cmax=6))
+    if shape[-1] == 1:
+        shape = (*shape[:-1], 2)
+    lengths = run_lengths(draw, shape, lo=8, hi=12)
+
+    def kernel_for(axis: int) -> int:
+        size = shape[axis]
+        return draw(st.integers(1, 3 if isinstance(size, str) else min(3, size - 1)))
+
+    def fresh() -> tuple:
+        if draw(st.integers(0, 3)) == 0:
+            return ("identity",)
+        if rank == 1:
+            return ("dense", draw(st.integers(2, 6)))
+        return ("conv", draw(st.integers(2, 6)), tuple(kernel_for(a) for a in range(axes)))
+
+    axis = -1
+    axis_written = False
+    if name == "concat" and draw(st.booleans()):
+        axis = draw(st.sampled_from([*range(-rank, 0), *range(1, rank + 1)]))
+        axis_written = True
+    sample_axis = axis - 1 if axis > 0 else rank + axis
+
+    def varied(base: tuple) -> tuple:
+        """For concat: the base branch changed only along the joined axis."""
+        if sample_axis == rank - 1 or rank == 1:
+            units = draw(st.integers(2, 6))
+            return ("dense", units) if rank == 1 else ("conv", units, (1,) * axes if base[0] == "identity" else base[2])
+        kernel = list(base[2]) if base[0] == "conv" else [1] * axes
+        kernel[sample_axis] = kernel_for(sample_axis)
+        return ("conv", base[1] if base[0] == "conv" else shape[-1], tuple(kernel))
+
+    base = fresh()
+    branches = [base]
+    for _ in range(2 if rarely(draw, 3) else 1):
+        roll = draw(st.integers(0, 5))
+        if roll == 5:
+            branches.append(fresh())
+        elif name == "concat" and roll >= 2:
+            branches.append(varied(base))
+        else:
+            branches.append(base)
+
+    def branch_text(b: tuple) -> str:
+        if b[0] == "identity":
+            return "identity"
+        if b[0] == "dense":
+            return f"dense {b[1]}"
+        return f"conv{axes}d {b[1]} {dims_text(b[2] if axes > 1 else b[2][0])}"
+
+    merge_text = f"concat axis={axis}" if axis_written else name
+    spec = program(shape, f"( {' | '.join(branch_text(b) for b in branches)} ) -> {merge_text}")
+
+    def keras_branch(b: tuple):
+        if b[0] == "identity":
+            return kl.Identity()
+        if b[0] == "dense":
+            return kl.Dense(b[1])
+        return getattr(kl, f"Conv{axes}D")(b[1], b[2])
+
+    def build_keras(x):
+        outs = [keras_branch(b)(x) for b in branches]
+        merge = (
+            (kl.Concatenate(axis=axis) if axis_written else kl.Concatenate())
+            if name == "concat"
+            else KERAS_MERGES[name]()
+        )
+        return merge(outs)
+
+    def build_torch(concrete: Concrete, target: Concrete | None) -> nn.Module:
+        cin = concrete[-1]
+
+        def torch_branch(b: tuple) -> nn.Module:
+            if b[0] == "identity":
+                return nn.Identity()
+            if b[0] == "dense":
+                return nn.Linear(cin, b[1])
+            return getattr(nn, f"Conv{axes}d")(cin, b[1], b[2])
+
+        if name == "concat":
+            dim = torch_concat_dim(axis, rank)
+            return Branches([torch_branch(b) for b in branches], lambda xs: torch.cat(xs, dim=dim))
+        return Branches([torch_branch(b) for b in branches], TORCH_MERGES[name])
+
+    return Case(spec, shape, build_keras, build_torch, {}, lengths)
+
+
+# ---------------------------------------------------------------- symbolic sizes that are expressions
+
+
+@st.composite
+def after_symbolic_prefix(draw, inner: st.SearchStrategy[Case]) -> Case:
+    """Sometimes put `zeropad P` or `upsample S` first, so a symbolic size reaches the layer as `seq+2`, `seq*3`."""
+    case = draw(inner)
+    spatial = case.input_shape[:-1]
+    if not any(isinstance(d, str) for d in spatial) or draw(st.booleans()):
+        return case
+    axes = len(spatial)
+    if draw(st.booleans()):
+        amount = draw(st.integers(0, 2))
+        text = f"zeropad {amount}"
+
+        def keras_prefix():
+            return getattr(kl, f"ZeroPadding{axes}D")(amount)
+
+        torch_prefix = Fn(lambda x: F.pad(x, [amount] * (2 * axes)))
+
+        def grow(d: int) -> int:
+            return d + 2 * amount
+    else:
+        amount = draw(st.integers(1, 3))
+        text = f"upsample {amount}"
+
+        def keras_prefix():
+            return getattr(kl, f"UpSampling{axes}D")(amount)
+
+        torch_prefix = nn.Upsample(scale_factor=float(amount), mode="nearest")
+
+        def grow(d: int) -> int:
+            return d * amount
+
+    def build_keras(x):
+        return case.keras(keras_prefix()(x))
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        return nn.Sequential(torch_prefix, case.torch((*(grow(d) for d in shape[:-1]), shape[-1]), target))
+
+    return dataclasses.replace(
+        case, spec=case.spec.replace(" -> ", f" -> {text} -> ", 1), keras=build_keras, torch=build_torch
+    )
+
+
+# ---------------------------------------------------------------- every layer type
+
+MERGES = ("add", "subtract", "multiply", "average", "concat")
+_ORACLES: dict[str, st.SearchStrategy[Case]] = {
+    "dense": dense_cases(),
+    "conv1d": conv_cases(1),
+    "conv2d": conv_cases(2),
+    "conv3d": conv_cases(3),
+    "sepconv2d": sepconv_cases(),
+    "dwconv2d": dwconv_cases(),
+    "conv2dtranspose": transpose_cases(),
+    "maxpool": pool_cases("maxpool"),
+    "avgpool": pool_cases("avgpool"),
+    "globalavgpool": global_pool_cases("globalavgpool"),
+    "globalmaxpool": global_pool_cases("globalmaxpool"),
+    "flatten": flatten_cases(),
+    "dropout": dropout_cases(),
+    "batchnorm": batchnorm_cases(),
+    "layernorm": layernorm_cases(),
+    **{name: activation_cases(name) for name in ACTIVATIONS},
+    "lstm": rnn_cases("lstm"),
+    "gru": rnn_cases("gru"),
+    "rnn": rnn_cases("rnn"),
+    "embedding": embedding_cases(),
+    "reshape": reshape_cases(),
+    "upsample": upsample_cases(),
+    "zeropad": zeropad_cases(),
+    "identity": identity_cases(),
+    **{name: merge_cases(name) for name in MERGES},
+    "attention": attention_cases(),
+}
+
+ORACLES = {name: strategy if name in MERGES else after_symbolic_prefix(strategy) for name, strategy in _ORACLES.items()}
+
+__all__ = ["ORACLES", "Case", "channels_first", "channels_last", "keras", "torch"]
