@@ -25,7 +25,9 @@ def parse(text: str, filename: str = "<string>") -> Program:
         raise too_deep(filename, text) from None
     models = [check_graph(graph, sink, text) for graph in graphs]
     sink.raise_if_any(text)
-    return Program(filename, text, tuple(m for m in models if m is not None), tuple(blocks))
+    return Program(
+        filename, text, tuple(m for m in models if m is not None), tuple(blocks), tuple(dict.fromkeys(sink.warnings))
+    )
 
 
 def _file_error(path: str, message: str, hint: str | None = None, code: str = "A100") -> ArchError:

@@ -18,6 +18,8 @@ from .layers import LAYERS, RECURRENT, Params, bind
 from .shapes import RANK_NAMES, Shape, ShapeError, describe
 
 MAX_DIM = 2**31 - 1
+MAX_TENSOR = 2**31 - 1  # elements one weight tensor may have
+MAX_PARAMS = 2_000_000_000  # 7.5 GiB of float32 weights
 _SHAPE_KEEPING = frozenset(
     {
         "dropout",
@@ -106,6 +108,7 @@ def check_graph(graph: Graph, sink: DiagnosticSink, source: str) -> Model | None
     if not ok or shape is None:
         return None
     total = sum((layer.params for layer in result), Params())
+    _warn_if_huge(graph, result, total, sink)
     return Model(
         name=graph.name,
         input_name=first.name,
@@ -212,3 +215,24 @@ def _insert_flatten(node: GraphNode, shape: Shape, taken: set[str], sink: Diagno
         notes=(f"inserted before {node.name}: dense takes a vector",),
         inserted=True,
     )
+
+
+def _warn_if_huge(graph: Graph, layers: list[Layer], total: Params, sink: DiagnosticSink) -> None:
+    """A valid spec may still describe weights no machine will hold: say so, but accept it."""
+    biggest = max(layers, key=lambda layer: layer.params.keras, default=None)
+    if biggest is not None and biggest.params.keras > MAX_TENSOR:
+        sink.warn(
+            "A701",
+            f"{biggest.name} has {biggest.params.keras:,} parameters; frameworks index a tensor with 32-bit "
+            "integers and may refuse to allocate it",
+            biggest.span,
+            "shrink the layer, e.g. pool or stride before it",
+        )
+    elif total.keras > MAX_PARAMS:
+        gigabytes = total.keras * 4 / 2**30
+        sink.warn(
+            "A701",
+            f"model {graph.name} has {total.keras:,} parameters: {gigabytes:,.1f} GiB of float32 weights",
+            graph.name_span,
+            "building it in Keras or PyTorch may run out of memory",
+        )

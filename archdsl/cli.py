@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from .api import decode_source, parse, read_source
-from .diagnostics import ArchError
+from .diagnostics import ArchError, render_all
 from .ir import Model, Program
 from .selection import SelectionError
 from .version import __version__
@@ -39,10 +39,16 @@ def _use_color(stream, args: argparse.Namespace) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def load_program(path: str) -> Program:
+def load_program(path: str, args: argparse.Namespace | None = None) -> Program:
     if path == "-":
-        return parse(decode_source(sys.stdin.buffer.read(), "<stdin>"), "<stdin>")
-    return parse(read_source(path), path)
+        program = parse(decode_source(sys.stdin.buffer.read(), "<stdin>"), "<stdin>")
+    else:
+        program = parse(read_source(path), path)
+    if program.warnings:
+        # Warnings go to stderr even with --json, whose stdout shape is fixed.
+        color = args is not None and _use_color(sys.stderr, args)
+        sys.stderr.write(render_all(program.warnings, program.source, color=color) + "\n")
+    return program
 
 
 @contextlib.contextmanager
@@ -65,7 +71,7 @@ def selected_models(program: Program, name: str | None) -> list[Model]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    program = load_program(args.file)
+    program = load_program(args.file, args)
     models = selected_models(program, args.model)
     if args.json:
         json.dump({"models": [m.to_json() for m in models]}, sys.stdout, indent=2)
@@ -109,7 +115,7 @@ def write_output(text: str, destination: str | None, inputs: Sequence[str] = ())
 def cmd_generate(args: argparse.Namespace) -> int:
     from .generate import generate
 
-    program = load_program(args.file)
+    program = load_program(args.file, args)
     model = program.model(args.model)
     with _source_for_errors(program):
         text = generate(model, args.target)
@@ -123,7 +129,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from .diff import build_diff
     from .diff_render import render_diff
 
-    program = load_program(args.file)
+    program = load_program(args.file, args)
     model = program.model(args.model)
     to_terminal = args.output in (None, "-")
     color = to_terminal and _use_color(sys.stdout, args)
@@ -136,7 +142,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verification import verify_model
 
-    program = load_program(args.file)
+    program = load_program(args.file, args)
     models = selected_models(program, args.model)
     reports = [verify_model(model, args.seed, args.atol, args.rtol) for model in models]
     from .table_view import print_verify_reports

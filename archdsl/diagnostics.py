@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 # Stable error codes. The first digit is the stage that finds the error:
 # 1 reading and syntax, 2 names, blocks and arguments, 3 shapes and structure,
-# 4 program level (models, selection), 5 limits, 6 code generation. docs/errors.md lists them all.
+# 4 program level (models, selection), 5 limits, 6 code generation, 7 warnings. docs/errors.md lists them all.
 CODES: dict[str, str] = {
     "A100": "the file cannot be read",
     "A101": "unexpected character",
@@ -44,6 +44,7 @@ CODES: dict[str, str] = {
     "A501": "nesting too deep",
     "A502": "spec too large",
     "A601": "the target cannot express this layer exactly",
+    "A701": "warning: more parameters than a framework can comfortably allocate",
 }
 
 
@@ -70,6 +71,7 @@ class Diagnostic:
     message: str
     span: Span
     hint: str | None = None
+    severity: str = "error"  # or "warning": reported, but the spec is accepted
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -119,11 +121,16 @@ class DiagnosticSink:
 
     def __init__(self) -> None:
         self.items: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
 
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         assert code in CODES, code
         assert isinstance(span, Span), span
         self.items.append(Diagnostic(code, message, span, hint))
+
+    def warn(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+        assert code in CODES, code
+        self.warnings.append(Diagnostic(code, message, span, hint, severity="warning"))
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -165,7 +172,7 @@ def render(diagnostic: Diagnostic, source: str | None, color: bool = False) -> s
         bold = red = blue = cyan = reset = ""
     head = (
         f"{bold}{span.file}:{span.line}:{span.column}:{reset} "
-        f"{red}{bold}error:{reset}{bold} {diagnostic.message}{reset} [{diagnostic.code}]"
+        f"{red}{bold}{diagnostic.severity}:{reset}{bold} {diagnostic.message}{reset} [{diagnostic.code}]"
     )
     lines = [head]
     text_lines = source.splitlines() if source is not None else []
@@ -183,7 +190,8 @@ def render(diagnostic: Diagnostic, source: str | None, color: bool = False) -> s
 
 
 def render_all(diagnostics: Iterable[Diagnostic], source: str | None, color: bool = False) -> str:
-    parts = [render(d, source, color) for d in diagnostics]
-    count = len(parts)
-    summary = f"{count} error{'s' if count != 1 else ''} found"
-    return "\n\n".join(parts) + ("\n\n" + summary if count > 1 else "")
+    items = list(diagnostics)
+    parts = [render(d, source, color) for d in items]
+    counts = {kind: sum(1 for d in items if d.severity == kind) for kind in ("error", "warning")}
+    summary = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in counts.items() if n) + " found"
+    return "\n\n".join(parts) + ("\n\n" + summary if len(parts) > 1 else "")

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .diagnostics import Span
+from .diagnostics import Diagnostic, Span
 from .layers.spec import Params
 from .shapes import Shape, keras_shape
 
@@ -148,6 +148,7 @@ class Program:
     source: str
     models: tuple[Model, ...]
     blocks: tuple[str, ...] = ()
+    warnings: tuple[Diagnostic, ...] = ()
 
     @property
     def model_names(self) -> tuple[str, ...]:

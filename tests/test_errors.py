@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -584,3 +586,37 @@ def test_long_expressions_do_not_crash(text: str) -> None:
         archdsl.parse(text)
     except archdsl.ArchError:
         pass
+
+
+# ---------------------------------------------------------------- warnings
+
+
+def test_a_layer_too_large_to_allocate_is_a_warning_not_an_error() -> None:
+    program = archdsl.parse("input 300000 -> dense 100000", "huge.arch")
+    assert program.model().params.keras == 30_000_100_000
+    (warning,) = program.warnings
+    assert (warning.code, warning.severity, warning.span.line, warning.span.column) == ("A701", "warning", 1, 17)
+    assert "30,000,100,000 parameters" in warning.message
+
+
+def test_a_model_too_large_in_total_is_a_warning() -> None:
+    spec = "input 40000 -> " + " -> ".join(["dense 40000"] * 2)
+    (warning,) = archdsl.parse(spec).warnings
+    assert "GiB of float32 weights" in warning.message
+
+
+def test_ordinary_models_have_no_warnings() -> None:
+    root = Path(__file__).resolve().parent.parent
+    assert archdsl.load(root / "examples" / "vgg16.arch").warnings == ()  # 138 million parameters
+
+
+def test_cli_prints_warnings_on_stderr_and_exits_0(tmp_path: Path) -> None:
+    path = tmp_path / "huge.arch"
+    path.write_text("input 300000 -> dense 100000\n")
+    for extra in ([], ["--json"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "archdsl", "check", str(path), *extra], capture_output=True, text=True
+        )
+        assert result.returncode == 0
+        assert f"{path}:1:17: warning: dense_1 has 30,000,100,000 parameters" in result.stderr
+    assert set(json.loads(result.stdout)) == {"models"}
