@@ -164,6 +164,11 @@ def _caret_line(line_text: str, span: Span) -> str:
     return pad + "^" * width
 
 
+def printable(text: str, keep_tabs: bool = False) -> str:
+    """Control characters (a crafted file name, a spec line) would drive the terminal: show '?'."""
+    return "".join(ch if ch.isprintable() or (keep_tabs and ch == "\t") else "?" for ch in text)
+
+
 def render(diagnostic: Diagnostic, source: str | None, color: bool = False) -> str:
     """rustc-style text: the location line, the source line, a caret, a help line."""
     span = diagnostic.span
@@ -171,16 +176,14 @@ def render(diagnostic: Diagnostic, source: str | None, color: bool = False) -> s
     if not color:
         bold = red = blue = cyan = reset = ""
     head = (
-        f"{bold}{span.file}:{span.line}:{span.column}:{reset} "
+        f"{bold}{printable(span.file)}:{span.line}:{span.column}:{reset} "
         f"{red}{bold}{diagnostic.severity}:{reset}{bold} {diagnostic.message}{reset} [{diagnostic.code}]"
     )
     lines = [head]
     text_lines = source.splitlines() if source is not None else []
     if 1 <= span.line <= len(text_lines):
         # Control characters would garble a terminal: show them as '?', one column each.
-        line_text = "".join(
-            ch if ch == "\t" or ch.isprintable() else "?" for ch in text_lines[span.line - 1].rstrip("\r")
-        )
+        line_text = printable(text_lines[span.line - 1].rstrip("\r"), keep_tabs=True)
         gutter = str(span.line)
         lines.append(f"{blue}{gutter} |{reset} {line_text}")
         lines.append(f"{blue}{' ' * len(gutter)} |{reset} {red}{_caret_line(line_text, span)}{reset}")

@@ -46,6 +46,23 @@ GENERATED_CODE_NAMES = frozenset(
 )
 
 
+# The public attributes of torch.nn.Module (torch 2.13): a layer is `self.<name>` in the
+# PyTorch code, and `self.training = nn.Linear(...)` or `self.train(x)` would break the module.
+NN_MODULE_ATTRIBUTES = frozenset(
+    """
+    T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
+    double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
+    get_submodule half ipu load_state_dict modules mtia named_buffers named_children named_modules
+    named_parameters parameters register_backward_hook register_buffer register_forward_hook
+    register_forward_pre_hook register_full_backward_hook register_full_backward_pre_hook
+    register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
+    register_parameter register_state_dict_post_hook register_state_dict_pre_hook requires_grad_
+    set_extra_state set_submodule share_memory state_dict to to_empty train training type xpu
+    zero_grad
+    """.split()
+)
+
+
 def reserved_reason(name: str) -> str | None:
     """Why `name` cannot be used for a model or layer, or None when it can."""
     if not NAME_PATTERN.match(name):
@@ -60,4 +77,6 @@ def reserved_reason(name: str) -> str | None:
         return "is a name the generated code uses itself"
     if hasattr(builtins, name):
         return "is a Python builtin"
+    if name in NN_MODULE_ATTRIBUTES:
+        return "is an attribute of PyTorch's nn.Module, which the generated module would overwrite"
     return None
