@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ARCHDSL := $(VENV)/bin/archdsl
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint golden wheel clean
+.PHONY: install demo test lint parser golden wheel clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check archdsl tests
 	$(VENV)/bin/ruff format --check archdsl tests
+
+# The compiled parser shipped beside the grammar: run after changing grammars/arch.lark.
+parser: $(STAMP)
+	$(PY) -c "from archdsl.syntax import write_parser_artifact as w; print('wrote', w())"
 
 golden: $(STAMP)
 	$(PY) -m tests.golden_update

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
+import zlib
 from collections.abc import Iterator
 from functools import cache
 
@@ -86,17 +87,56 @@ class _NewlinePostlexer:
             yield pending
 
 
-@cache
-def parser() -> Lark:
-    """The LALR parser, built once per process (no on-disk cache: see CONVENTIONS)."""
+PARSER_ARTIFACT = "arch.lark.parser"
+
+
+def _grammar_key(grammar: str) -> str:
+    """Names the grammar text and the Lark version a saved parser was built from."""
+    import lark
+
+    return f"archdsl-parser {zlib.crc32(grammar.encode('utf-8')):08x} lark-{lark.__version__}"
+
+
+def build_parser(grammar: str) -> Lark:
+    """The LALR parser built from the grammar text (about 0.1 s: the tables are computed)."""
     return Lark(
-        grammar_path().read_text(encoding="utf-8"),
+        grammar,
         parser="lalr",
         lexer="basic",
         postlex=_NewlinePostlexer(),
         propagate_positions=True,
         maybe_placeholders=True,
     )
+
+
+@cache
+def parser() -> Lark:
+    """The parser, built once per process.
+
+    Building the LALR tables is most of a cold start, so the tables ship beside the
+    grammar (`make parser` writes them). They are used only when they were made
+    from this very grammar text by this Lark version; otherwise the grammar is
+    compiled here, so a stale file can slow archdsl down but never change the language.
+    No cache is written at run time (read-only installs, shared machines).
+    """
+    grammar = grammar_path().read_text(encoding="utf-8")
+    try:
+        with grammar_path().with_name(PARSER_ARTIFACT).open("rb") as saved:
+            if saved.readline().decode("ascii", "replace").strip() == _grammar_key(grammar):
+                return Lark.load(saved)
+    except Exception:  # noqa: BLE001 - missing, unreadable or from another Lark: compile instead
+        pass
+    return build_parser(grammar)
+
+
+def write_parser_artifact() -> str:
+    """Save the compiled parser beside the grammar; returns the path written."""
+    grammar = grammar_path().read_text(encoding="utf-8")
+    target = grammar_path().with_name(PARSER_ARTIFACT)
+    with target.open("wb") as out:
+        out.write((_grammar_key(grammar) + "\n").encode("ascii"))
+        build_parser(grammar).save(out)
+    return str(target)
 
 
 def _describe(terminals: set[str] | frozenset[str]) -> str:

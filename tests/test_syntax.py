@@ -6,6 +6,8 @@ checked through `archdsl.syntax.parse_module`, the parse tree through `parse_tre
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from lark import Lark, Token
 from lark.exceptions import GrammarError, LexError
@@ -481,3 +483,43 @@ def test_reserved_words_cannot_be_names(text: str) -> None:
         module(text)
     assert info.value.code == "A102"
     assert "reserved word" in (info.value.hint or "")
+
+
+# ---------------------------------------------------------------- the shipped parser tables
+
+
+def test_the_shipped_parser_was_built_from_this_grammar() -> None:
+    from archdsl.resources import grammar_path
+    from archdsl.syntax import PARSER_ARTIFACT, _grammar_key
+
+    grammar = grammar_path().read_text(encoding="utf-8")
+    header = grammar_path().with_name(PARSER_ARTIFACT).read_bytes().split(b"\n", 1)[0].decode()
+    # The Lark version may differ where the suite runs; then parser() compiles the grammar instead.
+    assert header.split(" lark-")[0] == _grammar_key(grammar).split(" lark-")[0], (
+        "grammars/arch.lark changed: run 'make parser' to rebuild grammars/arch.lark.parser"
+    )
+
+
+def test_the_shipped_parser_parses_exactly_as_the_grammar() -> None:
+    from archdsl.resources import grammar_path
+    from archdsl.syntax import build_parser, parser
+
+    fresh = build_parser(grammar_path().read_text(encoding="utf-8"))
+    root = Path(__file__).resolve().parent.parent
+    for path in sorted((root / "examples").glob("*.arch")) + sorted((root / "tests" / "data" / "language").glob("*")):
+        text = path.read_text(encoding="utf-8")
+        assert parser().parse(text) == fresh.parse(text), path
+
+
+def test_a_stale_parser_file_is_ignored(tmp_path, monkeypatch) -> None:
+    import archdsl.syntax as syntax
+
+    grammar = tmp_path / "arch.lark"
+    grammar.write_text(syntax.grammar_path().read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / syntax.PARSER_ARTIFACT).write_bytes(b"archdsl-parser 00000000 lark-0\nnot a parser")
+    monkeypatch.setattr(syntax, "grammar_path", lambda: grammar)
+    syntax.parser.cache_clear()
+    try:
+        assert syntax.parser().parse("input 3 -> dense 2") is not None
+    finally:
+        syntax.parser.cache_clear()
