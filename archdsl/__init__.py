@@ -1,13 +1,27 @@
 """archdsl: concise neural-network architectures, checked, as Keras and PyTorch code.
 
-Importing archdsl never imports a framework: only `build` and `verify` do.
+Importing archdsl never imports a framework: only `build` and `verify` do. Code
+generation is imported on first use too, so that `archdsl check` starts fast.
 """
 
 from .api import load, parse
 from .diagnostics import ArchError, Diagnostic, Span
-from .generate import build, generate
 from .ir import Layer, Model, Program
 from .version import __version__
+
+
+def generate(model: Model, target: str) -> str:
+    """The source of a runnable Python module that builds `model` for `target` ('keras' or 'torch')."""
+    from .codegen import generate as run
+
+    return run(model, target)
+
+
+def build(model: Model, target: str):
+    """A live `keras.Model` or `torch.nn.Module` for `model`; imports that framework only now."""
+    from .codegen import build as run
+
+    return run(model, target)
 
 
 def verify(model: Model, seed: int = 0, atol: float | None = None, rtol: float | None = None):

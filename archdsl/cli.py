@@ -113,7 +113,7 @@ def write_output(text: str, destination: str | None, inputs: Sequence[str] = ())
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .generate import generate
+    from .codegen import generate
 
     program = load_program(args.file, args)
     model = program.model(args.model)

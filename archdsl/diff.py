@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from .generate import generate
+from .codegen import generate
 from .ir import Model
 from .shapes import display_shape
 from .targets import keras as keras_target

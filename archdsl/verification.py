@@ -95,7 +95,7 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
     import numpy as np
     import torch
 
-    from .generate import build
+    from .codegen import build
 
     keras.utils.set_random_seed(seed)
     torch.manual_seed(seed)
