@@ -83,7 +83,7 @@ def _fresh(base: str, taken: set[str]) -> str:
 
 def check_graph(graph: Graph, sink: DiagnosticSink, source: str) -> Model | None:
     """The checked model for one graph, or None when it has errors (they are in `sink`)."""
-    lines = source.splitlines()
+    lines = [line.rstrip("\r") for line in source.split("\n")]  # as the parser counts lines
     first = graph.nodes[0] if graph.nodes else None
     if first is None or first.type != "input":
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from .diagnostics import ArchError, Diagnostic
@@ -22,15 +23,22 @@ def target_module(target: str):
     return TARGETS[name]
 
 
-def generate(model: Model, target: str) -> str:
-    """The source of a runnable Python module that builds `model` in `target`."""
-    module = target_module(target)
+@contextlib.contextmanager
+def reported_as_diagnostic(model: Model, target_name: str):
+    """A layer a target cannot express becomes an A601 error at that layer, not a crash."""
     try:
-        view = module.view(model)
+        yield
     except UnsupportedError as error:
         layer = next((layer for layer in model.layers if layer.name == error.layer_name), None)
         span = layer.span if layer is not None else model.span
-        raise ArchError([Diagnostic("A601", f"{module.NAME}: {error.message}", span, error.hint)]) from None
+        raise ArchError([Diagnostic("A601", f"{target_name}: {error.message}", span, error.hint)]) from None
+
+
+def generate(model: Model, target: str) -> str:
+    """The source of a runnable Python module that builds `model` in `target`."""
+    module = target_module(target)
+    with reported_as_diagnostic(model, module.NAME):
+        view = module.view(model)
     return render_module(module.NAME, view)
 
 

@@ -180,7 +180,8 @@ def render(diagnostic: Diagnostic, source: str | None, color: bool = False) -> s
         f"{red}{bold}{diagnostic.severity}:{reset}{bold} {diagnostic.message}{reset} [{diagnostic.code}]"
     )
     lines = [head]
-    text_lines = source.splitlines() if source is not None else []
+    # Lines as the parser counts them: str.splitlines() would also break at form feeds and the like.
+    text_lines = source.split("\n") if source is not None else []
     if 1 <= span.line <= len(text_lines):
         # Control characters would garble a terminal: show them as '?', one column each.
         line_text = printable(text_lines[span.line - 1].rstrip("\r"), keep_tabs=True)

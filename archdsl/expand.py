@@ -123,6 +123,7 @@ class _Expander:
         self.blocks = blocks
         self.sink = sink
         self.known = sorted(set(LAYERS) | set(blocks))
+        self.reported: set[Span] = set()
 
     # -- nodes ---------------------------------------------------------------
     def _add(self, state: _ModelState, **fields) -> tuple[int, ...]:
@@ -232,7 +233,10 @@ class _Expander:
         if node.name in self.blocks:
             return self.call(node, current, env, scope, stack, state)
         spec = LAYERS.get(node.name)
+        if spec is None and node.name_span in self.reported:
+            return self._poison(state, node.span, scope, current)  # expanded again: said once already
         if spec is None:
+            self.reported.add(node.name_span)
             near = did_you_mean(node.name, self.known)
             self.sink.error(
                 "A201",

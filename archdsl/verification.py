@@ -67,7 +67,10 @@ def _randomize(keras_model: Any, rng: Any) -> None:
 
 
 def _torch_instance(model: Model) -> tuple[Any, torch_target.TorchModule]:
-    built = torch_target.build(model, probe=True)
+    from .codegen import reported_as_diagnostic
+
+    with reported_as_diagnostic(model, torch_target.NAME):
+        built = torch_target.build(model, probe=True)
     source = render_module(torch_target.NAME, built.view)
     namespace: dict[str, Any] = {"__name__": "archdsl_verify"}
     exec(compile(source, f"<archdsl verify {model.name}>", "exec"), namespace)  # noqa: S102
