@@ -164,6 +164,24 @@ def _caret_line(line_text: str, span: Span) -> str:
     return pad + "^" * width
 
 
+SOURCE_WIDTH = 120
+
+
+def _window(line: str, span: Span) -> tuple[str, Span]:
+    """A long line cut to SOURCE_WIDTH columns around the caret, with '...' where it was cut."""
+    if len(line) <= SOURCE_WIDTH:
+        return line, span
+    start = max(0, min(span.column - 1 - SOURCE_WIDTH // 3, len(line) - SOURCE_WIDTH))
+    end = start + SOURCE_WIDTH
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if end < len(line) else ""
+    column = span.column - start + len(prefix)
+    end_column = span.end_column - start + len(prefix) if span.end_line == span.line else column + 1
+    end_column = min(end_column, len(prefix) + SOURCE_WIDTH + 1)
+    shown = Span(span.file, span.line, column, span.line, max(end_column, column + 1))
+    return prefix + line[start:end] + suffix, shown
+
+
 def printable(text: str, keep_tabs: bool = False) -> str:
     """Control characters (a crafted file name, a spec line) would drive the terminal: show '?'."""
     return "".join(ch if ch.isprintable() or (keep_tabs and ch == "\t") else "?" for ch in text)
@@ -185,9 +203,10 @@ def render(diagnostic: Diagnostic, source: str | None, color: bool = False) -> s
     if 1 <= span.line <= len(text_lines):
         # Control characters would garble a terminal: show them as '?', one column each.
         line_text = printable(text_lines[span.line - 1].rstrip("\r"), keep_tabs=True)
+        line_text, shown = _window(line_text, span)
         gutter = str(span.line)
         lines.append(f"{blue}{gutter} |{reset} {line_text}")
-        lines.append(f"{blue}{' ' * len(gutter)} |{reset} {red}{_caret_line(line_text, span)}{reset}")
+        lines.append(f"{blue}{' ' * len(gutter)} |{reset} {red}{_caret_line(line_text, shown)}{reset}")
     if diagnostic.hint:
         lines.append(f"{cyan}help:{reset} {diagnostic.hint}")
     return "\n".join(lines)

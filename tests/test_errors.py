@@ -620,3 +620,13 @@ def test_cli_prints_warnings_on_stderr_and_exits_0(tmp_path: Path) -> None:
         assert result.returncode == 0
         assert f"{path}:1:17: warning: dense_1 has 30,000,100,000 parameters" in result.stderr
     assert set(json.loads(result.stdout)) == {"models"}
+
+
+def test_a_long_source_line_is_shown_as_a_window_around_the_caret() -> None:
+    spec = "input 4 -> " + "dense 4 -> " * 40 + "lstm 3 -> " + "dense 2 -> " * 30 + "dense 1"
+    with pytest.raises(archdsl.ArchError) as caught:
+        archdsl.parse(spec, "long.arch")
+    source_line, caret_line = caught.value.render().splitlines()[1:3]
+    assert len(source_line) < 140 and source_line.startswith("1 | ...") and source_line.endswith("...")
+    column = caret_line.index("^")
+    assert source_line[column : column + 6] == "lstm 3"
