@@ -51,8 +51,8 @@ from strategies import as_archdsl, mutated_text, random_program, tokens_of  # no
 from test_fuzz import diagnostic_problems, warning_problems  # noqa: E402
 
 import archdsl  # noqa: E402
-from archdsl.diagnostics import SOURCE_WIDTH  # noqa: E402
 from archdsl import ArchError  # noqa: E402
+from archdsl.diagnostics import SOURCE_WIDTH  # noqa: E402
 from archdsl.diagnostics import render as render_diagnostic  # noqa: E402
 
 TARGETS = ("keras", "torch")
