@@ -105,12 +105,14 @@ def _is_window_of(shown: str | None, line: str) -> bool:
     if shown is None or len(line) <= SOURCE_WIDTH:
         return False
     inner = shown.removeprefix("...").removesuffix("...")
-    start = line.find(inner)
-    return (
-        len(inner) == SOURCE_WIDTH
-        and start >= 0
+    if len(inner) != SOURCE_WIDTH:
+        return False
+    # A repeated pattern may match in several places: any position consistent with the '...' will do.
+    return any(
+        line[start : start + SOURCE_WIDTH] == inner
         and shown.startswith("...") == (start > 0)
-        and shown.endswith("...") == (start + len(inner) < len(line))
+        and shown.endswith("...") == (start + SOURCE_WIDTH < len(line))
+        for start in range(len(line) - SOURCE_WIDTH + 1)
     )
 
 
