@@ -15,29 +15,13 @@ from .diagnostics import DiagnosticSink, Span
 from .expand import UNKNOWN
 from .ir import Graph, GraphNode, Layer, Model, WrittenArg
 from .layers import LAYERS, RECURRENT, Params, bind
+from .layers.table import ACTIVATION_LAYERS
 from .shapes import RANK_NAMES, Shape, ShapeError, describe
 
 MAX_DIM = 2**31 - 1
 MAX_TENSOR = 2**31 - 1  # elements one weight tensor may have
 MAX_PARAMS = 2_000_000_000  # 7.5 GiB of float32 weights
-_SHAPE_KEEPING = frozenset(
-    {
-        "dropout",
-        "identity",
-        "batchnorm",
-        "layernorm",
-        "relu",
-        "relu6",
-        "leakyrelu",
-        "elu",
-        "selu",
-        "gelu",
-        "silu",
-        "sigmoid",
-        "tanh",
-        "softmax",
-    }
-)
+_SHAPE_KEEPING = frozenset({"dropout", "identity", "batchnorm", "layernorm", *ACTIVATION_LAYERS})
 _KNOWN_WORDS = tuple(LAYERS)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .codegen import generate
 from .ir import Model
+from .layers.table import ACTIVATION_LAYERS
 from .shapes import display_shape
 from .targets import keras as keras_target
 from .targets import torch as torch_target
@@ -187,21 +188,12 @@ def notes_for(model: Model, torch_module: torch_target.TorchModule) -> list[str]
         "reshape",
         "upsample",
         "zeropad",
-        "relu",
-        "relu6",
-        "leakyrelu",
-        "elu",
-        "selu",
-        "gelu",
-        "silu",
-        "sigmoid",
-        "tanh",
-        "softmax",
         "add",
         "subtract",
         "multiply",
         "average",
         "concat",
+        *ACTIVATION_LAYERS,
     )
     if functional or activated:
         parts = []
