@@ -261,15 +261,7 @@ class _Expander:
         except _ValueError as error:
             self.sink.error(error.code, error.message, error.span, error.hint)
             return self._poison(state, node.span, scope, current)
-        if node.alias is not None:
-            reason = reserved_reason(node.alias)
-            if reason:
-                self.sink.error(
-                    "A207",
-                    f"the layer name '{node.alias}' {reason}",
-                    node.alias_span or node.span,
-                    f"pick another name, e.g. '{_suggest(node.alias)}'",
-                )
+        alias = self._checked_alias(node, "layer name")
         return self._add(
             state,
             type=node.name,
@@ -278,9 +270,24 @@ class _Expander:
             inputs=current,
             span=node.span,
             scope=scope,
-            alias=node.alias if node.alias is not None and not reserved_reason(node.alias) else None,
+            alias=alias,
             alias_span=node.alias_span,
         )
+
+    def _checked_alias(self, node: ast.Layer, what: str) -> str | None:
+        """The `as NAME` of a node, or None (reported as A207) when the name is refused."""
+        if node.alias is None:
+            return None
+        reason = reserved_reason(node.alias)
+        if reason is None:
+            return node.alias
+        self.sink.error(
+            "A207",
+            f"the {what} '{node.alias}' {reason}",
+            node.alias_span or node.span,
+            f"pick another name, e.g. '{_suggest(node.alias)}'",
+        )
+        return None
 
     def call(self, node: ast.Layer, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
         block = self.blocks[node.name]
@@ -300,14 +307,7 @@ class _Expander:
         if bound is None:
             return self._poison(state, node.span, scope, current)
         if node.alias is not None:
-            reason = reserved_reason(node.alias)
-            if reason:
-                self.sink.error(
-                    "A207",
-                    f"the block call name '{node.alias}' {reason}",
-                    node.alias_span or node.span,
-                    f"pick another name, e.g. '{_suggest(node.alias)}'",
-                )
+            self._checked_alias(node, "block call name")
             label = node.alias
         else:
             state.block_calls[block.name] += 1

@@ -12,7 +12,7 @@ import sys
 
 
 @contextlib.contextmanager
-def _native_stderr_silenced():
+def native_stderr_silenced():
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -35,7 +35,7 @@ def keras():
         return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    with _native_stderr_silenced():
+    with native_stderr_silenced():
         import keras as module
     return module
 

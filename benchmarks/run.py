@@ -51,7 +51,7 @@ import tempfile
 import time
 import traceback
 import tracemalloc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -333,23 +333,11 @@ def package_version(name: str) -> str:
         return "not installed"
 
 
-@contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """TensorFlow prints oneDNN and CUDA notices on file descriptor 2 at import: not ours to show."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+def native_stderr_silenced():
+    """archdsl's own silencer of TensorFlow's import notices (imported late: --root may name another checkout)."""
+    from archdsl.frameworks import native_stderr_silenced as silenced
+
+    return silenced()
 
 
 def import_frameworks():

@@ -114,22 +114,17 @@ BANNED_NODES = (
 if hasattr(ast, "TryStar"):
     BANNED_NODES += (ast.TryStar,)
 
-# The public attributes of torch.nn.Module (torch 2.x). A layer stored as `self.<name>` under
-# one of these names replaces or hides what nn.Module itself relies on (model.eval() assigns
-# self.training, model.parameters() is called by the generated __main__).
-NN_MODULE_ATTRIBUTES = frozenset(
-    """
-    T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
-    double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
-    get_submodule half ipu load_state_dict modules mtia named_buffers named_children named_modules
-    named_parameters parameters register_backward_hook register_buffer register_forward_hook
-    register_forward_pre_hook register_full_backward_hook register_full_backward_pre_hook
-    register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
-    register_parameter register_state_dict_post_hook register_state_dict_pre_hook requires_grad_
-    set_extra_state set_submodule share_memory state_dict to to_empty train training type xpu
-    zero_grad
-    """.split()
-)
+
+# A layer stored as `self.<name>` under one of these names replaces or hides what nn.Module
+# itself relies on (model.eval() assigns self.training, __main__ calls model.parameters()).
+def _nn_module_attributes() -> frozenset[str]:
+    """The public attributes of the real torch.nn.Module (plus `training`, set in __init__)."""
+    import torch
+
+    return frozenset(n for n in dir(torch.nn.Module) if not n.startswith("_")) | {"training"}
+
+
+NN_MODULE_ATTRIBUTES = _nn_module_attributes()
 
 
 def _dotted(node: ast.AST) -> str | None:

@@ -205,6 +205,12 @@ def _conv_module(layer: Layer, cls: str, in_channels: int, out_channels: int, ex
     return call(cls, in_channels, out_channels, **kwargs), pre_pad
 
 
+def _conv_code(layer: Layer, xs: list[str], module: Call, pre_pad, comment: str = "") -> Code:
+    """A convolution module applied in forward, after any uneven padding, then its activation."""
+    value = _activate(_apply(layer, xs[0], pre_pad), layer.config["activation"], CHANNELS_FIRST)
+    return Code(module, [Step("{out}", value)], CHANNELS_FIRST, inline_comment=comment)
+
+
 def conv(layer: Layer, xs: list[str], model: Model) -> Code:
     c = layer.config
     axes = int(layer.type[4])
@@ -214,11 +220,7 @@ def conv(layer: Layer, xs: list[str], model: Model) -> Code:
     if not c["bias"]:
         extra["bias"] = False
     module, pre_pad = _conv_module(layer, f"nn.Conv{axes}d", layer.input_shape[-1], c["filters"], extra)
-    return Code(
-        module,
-        [Step("{out}", _activate(_apply(layer, xs[0], pre_pad), c["activation"], CHANNELS_FIRST))],
-        CHANNELS_FIRST,
-    )
+    return _conv_code(layer, xs, module, pre_pad)
 
 
 def dwconv2d(layer: Layer, xs: list[str], model: Model) -> Code:
@@ -228,11 +230,7 @@ def dwconv2d(layer: Layer, xs: list[str], model: Model) -> Code:
     if not c["bias"]:
         extra["bias"] = False
     module, pre_pad = _conv_module(layer, "nn.Conv2d", channels, channels * c["multiplier"], extra)
-    return Code(
-        module,
-        [Step("{out}", _activate(_apply(layer, xs[0], pre_pad), c["activation"], CHANNELS_FIRST))],
-        CHANNELS_FIRST,
-    )
+    return _conv_code(layer, xs, module, pre_pad)
 
 
 def sepconv2d(layer: Layer, xs: list[str], model: Model) -> Code:
@@ -245,12 +243,7 @@ def sepconv2d(layer: Layer, xs: list[str], model: Model) -> Code:
         "nn.Conv2d", channels * c["multiplier"], c["filters"], kernel_size=1, **({} if c["bias"] else {"bias": False})
     )
     module = call("nn.Sequential", Raw(depthwise.inline()), Raw(pointwise.inline()))
-    return Code(
-        module,
-        [Step("{out}", _activate(_apply(layer, xs[0], pre_pad), c["activation"], CHANNELS_FIRST))],
-        CHANNELS_FIRST,
-        inline_comment="depthwise, then pointwise 1x1",
-    )
+    return _conv_code(layer, xs, module, pre_pad, "depthwise, then pointwise 1x1")
 
 
 def conv2dtranspose(layer: Layer, xs: list[str], model: Model) -> Code:
