@@ -6,19 +6,18 @@ still trees, repetition is still a count. `expand.py` turns this into the graph.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .diagnostics import Span
+from .record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Number:
     value: int | float
     text: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Word:
     """A bare name: an option word (`same`, `relu`, `seq`), a parameter or a symbolic dim."""
 
@@ -26,7 +25,7 @@ class Word:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BinOp:
     """Integer arithmetic in a block body: `+`, `-`, `*` or `//`."""
 
@@ -36,13 +35,13 @@ class BinOp:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Negate:
     operand: Value
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Dims:
     """`3x3`, `seq x 8`, `(k) x (k)`: one part per axis."""
 
@@ -53,14 +52,14 @@ class Dims:
 Value = Number | Word | BinOp | Negate | Dims
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Keyword:
     name: str
     value: Value
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Layer:
     """A layer or a block call: `conv2d 32 3x3 same as stem`."""
 
@@ -73,25 +72,25 @@ class Layer:
     alias_span: Span | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Input:
     shape: Value
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Group:
     branches: tuple[Chain, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Residual:
     body: Chain
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Repeat:
     node: Node
     count: Value
@@ -101,20 +100,20 @@ class Repeat:
 Node = Input | Layer | Group | Residual | Repeat
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Chain:
     nodes: tuple[Node, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Param:
     name: str
     default: Value | None
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BlockDef:
     name: str
     params: tuple[Param, ...]
@@ -123,7 +122,7 @@ class BlockDef:
     name_span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ModelDef:
     name: str
     body: Chain
@@ -131,7 +130,7 @@ class ModelDef:
     name_span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BareChain:
     body: Chain
     span: Span
@@ -140,7 +139,7 @@ class BareChain:
 Statement = BlockDef | ModelDef | BareChain
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Module:
     """One parsed file."""
 

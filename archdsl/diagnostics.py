@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+from .record import record
 
 # Stable error codes. The first digit is the stage that finds the error:
 # 1 reading and syntax, 2 names, blocks and arguments, 3 shapes and structure,
@@ -48,7 +49,7 @@ CODES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Span:
     """A range in a source file; lines and columns count from 1, end is exclusive."""
 
@@ -65,7 +66,7 @@ class Span:
         return Span(self.file, start[0], start[1], end[0], end[1])
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Diagnostic:
     code: str
     message: str

@@ -7,18 +7,18 @@ notes from the checked model, so they speak about this model, not in general.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 
 from .codegen import generate
 from .ir import Model
 from .layers.table import ACTIVATION_LAYERS
+from .record import record
 from .shapes import display_shape
 from .targets import keras as keras_target
 from .targets import torch as torch_target
 from .targets.common import variables
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DiffRow:
     """One layer: its Keras line(s) beside its PyTorch __init__ and forward lines."""
 
@@ -29,7 +29,7 @@ class DiffRow:
     torch: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DiffView:
     model: str
     keras_source: str

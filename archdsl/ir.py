@@ -7,17 +7,18 @@ model handed to a tool or a target can be shared without defensive copies.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from .diagnostics import Diagnostic, Span
 from .layers.spec import Params
+from .record import record
 from .shapes import Shape, keras_shape
 
 ArgValue = int | float | str | tuple
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WrittenArg:
     """An argument after block parameters were substituted, with where it was written."""
 
@@ -25,14 +26,14 @@ class WrittenArg:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WrittenKeyword:
     name: str
     value: ArgValue
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GraphNode:
     """One layer of the expanded graph; `inputs` name earlier nodes."""
 
@@ -46,7 +47,7 @@ class GraphNode:
     named_by_user: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Graph:
     """One model, flattened: nodes in a topological order, the input first."""
 
@@ -56,7 +57,7 @@ class Graph:
     name_span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Layer:
     """A checked layer: its full configuration, its output shape and its parameters.
 
@@ -100,7 +101,7 @@ class Layer:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Model:
     """A checked model, ready for the targets and the tools."""
 
@@ -140,7 +141,7 @@ class Model:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Program:
     """Every model of one file, checked."""
 

@@ -5,13 +5,12 @@ Only the rows and notes are decided here; `cli.py` lays them out with rich.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .ir import Model
+from .record import record
 from .shapes import display_shape
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Row:
     name: str
     type: str

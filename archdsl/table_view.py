@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import shutil
 import sys
-from dataclasses import dataclass
 
 from .ir import Model
 from .layers import LAYER_TABLE
 from .layers.spec import REQUIRED
+from .record import record
 from .report import param_notes, rows
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Column:
     header: str
     footer: str = ""
@@ -25,7 +25,7 @@ class Column:
     style: str = ""  # rich's style on a terminal; plain text has none
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TextTable:
     """What a table says, apart from how it is drawn."""
 

@@ -9,10 +9,10 @@ disagreement is reported where it starts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from .ir import Layer, Model
+from .record import record
 from .render import render_module
 from .targets import torch as torch_target
 from .targets.common import EXAMPLE_LENGTH, is_token_input, vocabulary
@@ -22,7 +22,7 @@ DEFAULT_ATOL = 1e-5
 BATCH = 3
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayerAgreement:
     name: str
     type: str
@@ -31,7 +31,7 @@ class LayerAgreement:
     ok: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VerifyReport:
     model: str
     layers: tuple[LayerAgreement, ...]

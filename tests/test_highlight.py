@@ -32,7 +32,7 @@ from strategies import GeneratedProgram, programs, texts
 from archdsl import ArchError
 from archdsl.highlight import ArchLexer
 from archdsl.layers import ACTIVATIONS, LAYERS, PADDINGS
-from archdsl.syntax import parse_tree, parser
+from archdsl.syntax import parse_tree, tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.arch"))
@@ -95,7 +95,7 @@ def expected_tokens(text: str) -> dict[int, tuple[str, object]]:
     """
     expected: dict[int, tuple[str, object]] = {}
     # Where the tree drops the brackets, `(n)` (an expression of one word) is found in the token stream.
-    stream = list(parser().lex(text))
+    stream = list(tokens(text))
     in_parens = {token.start_pos for before, token in pairwise(stream) if before.type == "LPAR"}
 
     def put(token: Token, kind) -> None:

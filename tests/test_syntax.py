@@ -61,10 +61,12 @@ def test_strict_mode_would_catch_a_collision() -> None:
         Lark(broken, parser="lalr", lexer="basic", strict=True, start="extra")
 
 
-def test_project_parser_is_lalr_with_the_basic_lexer() -> None:
+def test_project_parser_is_lalr_with_the_statement_lexer() -> None:
+    from archdsl.syntax import StatementLexer
+
     lark = parser()
     assert lark.options.parser == "lalr"
-    assert lark.options.lexer == "basic"
+    assert lark.options.lexer is StatementLexer
     assert parser() is lark  # built once per process
 
 

@@ -8,10 +8,11 @@ nowhere else, so no target ever invents one.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Any
 
+from ..record import record
 from ..shapes import Shape
 
 ACTIVATIONS = ("relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh", "softmax")
@@ -38,7 +39,7 @@ class BindError(Exception):
         self.span = span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Params:
     """Parameter counts as each framework reports them.
 
@@ -59,7 +60,7 @@ class Params:
 NO_PARAMS = Params()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Arg:
     """One argument of a layer.
 
@@ -90,7 +91,7 @@ def _as_is(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
     return config
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayerSpec:
     """One entry of the layer table.
 

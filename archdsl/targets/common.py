@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import textwrap
 from collections import defaultdict
-from dataclasses import dataclass
 
 from ..ir import Model
+from ..record import record
 from ..version import __version__
 
 DOCSTRING_WIDTH = 79
@@ -86,7 +86,7 @@ def docstring_lines(model: Model, target: str, input_text: str, output_text: str
     return wrapped
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ModuleView:
     """What a template lays out: every line already decided and formatted."""
 

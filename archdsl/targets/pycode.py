@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+
+from ..record import record
 
 LINE_LENGTH = 88
 INDENT = "    "
@@ -45,7 +46,7 @@ def literal(value: object) -> str:
     raise TypeError(f"no literal for {type(value).__name__}")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Call:
     """`func(args..., key=value...)`, optionally applied again: `func(...)(applied)`."""
 

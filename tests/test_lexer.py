@@ -1,0 +1,157 @@
+"""The statement lexer against Lark's own: the same tokens, positions and errors.
+
+`archdsl.syntax.StatementLexer` scans the grammar's terminals in one fused loop with the
+newline filter. The reference here is the plain way to say the same thing: Lark's basic
+lexer for the grammar, then the filter as a separate postlexer, written for clarity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given, settings
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from archdsl.resources import grammar_path
+from archdsl.syntax import PARSER_OPTIONS, StatementLexer, parser, tokens
+from tests.strategies import seed_corpus, texts
+
+
+class ReferenceNewlines:
+    """Drops newlines inside () and {} and before a line starting with '->' or '|'."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth = 0
+        pending = None
+        for token in stream:
+            if token.type == "_NL":
+                if depth == 0 and pending is None:
+                    pending = token
+                continue
+            if pending is not None and token.type not in ("ARROW", "VBAR"):
+                yield pending
+            pending = None
+            if token.type in ("LPAR", "LBRACE"):
+                depth += 1
+            elif token.type in ("RPAR", "RBRACE") and depth:
+                depth -= 1
+            yield token
+        if pending is not None:
+            yield pending
+
+
+def _reference() -> Lark:
+    options = {**PARSER_OPTIONS, "lexer": "basic"}
+    return Lark(grammar_path().read_text(encoding="utf-8"), postlex=ReferenceNewlines(), **options)
+
+
+REFERENCE = _reference()
+
+
+def _described(token: Token) -> tuple:
+    return (
+        token.type,
+        str(token),
+        token.start_pos,
+        token.line,
+        token.column,
+        token.end_line,
+        token.end_column,
+        token.end_pos,
+    )
+
+
+def _outcome_of_lexing(lex) -> tuple[list[tuple], tuple | None]:
+    found: list[tuple] = []
+    try:
+        for token in lex():
+            found.append(_described(token))
+    except UnexpectedCharacters as error:
+        return found, (error.pos_in_stream, error.line, error.column, frozenset(error.allowed))
+    return found, None
+
+
+def assert_same_tokens(text: str) -> None:
+    ours = _outcome_of_lexing(lambda: tokens(text))
+    reference = _outcome_of_lexing(lambda: REFERENCE.lex(text))
+    assert ours == reference
+
+
+def _tree_tokens(tree: Tree) -> list[tuple]:
+    return [_described(t) for t in tree.scan_values(lambda v: isinstance(v, Token))]
+
+
+def _outcome_of_parsing(lark: Lark, text: str) -> tuple:
+    try:
+        tree = lark.parse(text)
+    except UnexpectedToken as error:
+        return (
+            "token",
+            _described(error.token),
+            frozenset(error.expected),
+            frozenset(error.interactive_parser.accepts()),
+        )
+    except UnexpectedInput as error:
+        return ("characters", error.pos_in_stream, error.line, error.column)
+    return ("tree", tree, _tree_tokens(tree))
+
+
+def assert_same_parse(text: str) -> None:
+    assert _outcome_of_parsing(parser(), text) == _outcome_of_parsing(REFERENCE, text)
+
+
+def test_the_project_parser_runs_the_statement_lexer() -> None:
+    assert parser().options.lexer is StatementLexer
+
+
+@pytest.mark.parametrize("index", range(len(seed_corpus())))
+def test_every_example_and_snippet_lexes_and_parses_as_with_larks_lexer(index: int) -> None:
+    text = seed_corpus()[index]
+    assert_same_tokens(text)
+    assert_same_parse(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "\n\n\n",
+        "   # only a comment",
+        "input 8 -> dense 4   \n   ",
+        "input 8 -> dense 4 # trailing\n# last",
+        "input 8\n-> dense 4\n| dense 2\n",
+        "(input 8\n -> dense 4\n)",
+        "model M {\n  input 8\n\n  -> dense 4\n}\nmodel N { input 2 -> dense 1 }",
+        "input 8 -> dense 4 @ 3",
+        "input 8 ->   \t\f  $",
+        "input 8\r\n-> dense 4\r\n",
+        "input 3x3 -> conv2d 8 3x-1 -> dense (2*(3+4)//5)",
+        "block b(n, k=3) = conv2d n k\ninput 8x8x1 -> b(4) * 2",
+        "input 8 -> dense 4 'relu'",
+        " " * 5000 + "!",  # a long run of spaces before a bad character: no backtracking blow-up
+        "input 8 -> dense 4\n" + "    " * 2000 + "\n-> dense 2",
+    ],
+)
+def test_edge_cases_lex_and_parse_as_with_larks_lexer(text: str) -> None:
+    assert_same_tokens(text)
+    assert_same_parse(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(texts())
+def test_random_texts_lex_and_parse_as_with_larks_lexer(text: str) -> None:
+    assert_same_tokens(text)
+    assert_same_parse(text)
+
+
+def test_the_comparison_sees_a_difference() -> None:
+    """The oracle is not vacuous: a token stream with one newline dropped differs."""
+    text = "input 8\ninput 4\n"
+    with_newline = _outcome_of_lexing(lambda: REFERENCE.lex(text))
+    without = _outcome_of_lexing(lambda: (t for t in REFERENCE.lex(text) if t.type != "_NL"))
+    assert with_newline != without
+    assert_same_tokens(text)
