@@ -116,8 +116,8 @@ def _check_node(
     spec = LAYERS[node.type]
     config, errors = bind(
         spec,
-        [(a.value, a.span) for a in node.args],
-        [(k.name, k.value, k.span) for k in node.keywords],
+        node.args,
+        node.keywords,
         node.span,
         _KNOWN_WORDS,
     )
