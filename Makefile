@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ARCHDSL := $(VENV)/bin/archdsl
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint parser golden wheel clean
+.PHONY: install demo test lint bench parser golden wheel clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,12 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check archdsl tests
-	$(VENV)/bin/ruff format --check archdsl tests
+	$(VENV)/bin/ruff check archdsl tests benchmarks
+	$(VENV)/bin/ruff format --check archdsl tests benchmarks
+
+# The performance report of docs/performance.md (about 3 minutes; run it on a quiet machine).
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
 
 # The compiled parser shipped beside the grammar: run after changing grammars/arch.lark.
 parser: $(STAMP)

@@ -340,14 +340,16 @@ def native_stderr_silenced():
     return silenced()
 
 
-def import_frameworks():
+def import_frameworks(torch: bool = True):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     with native_stderr_silenced():
         import keras
         import tensorflow as tf
-        import torch
-    return keras, tf, torch
+
+        if torch:
+            import torch as torch_module
+    return keras, tf, (torch_module if torch else None)
 
 
 # ---------------------------------------------------------------------------- 1. cold start
@@ -1085,6 +1087,78 @@ def dense_stack_spec() -> str:
     return "\n".join(lines)
 
 
+def timed(fn: Callable[[], Any], runs: int, setup: Callable[[], Any] | None = None) -> list[float]:
+    """Wall times of `runs` calls, each after `setup` (not timed) and a full collection."""
+    values = []
+    for _ in range(runs):
+        if setup is not None:
+            setup()
+        gc.collect()
+        start = time.perf_counter()
+        fn()
+        values.append(time.perf_counter() - start)
+    return values
+
+
+def keras_dense_stack(keras: Any) -> Any:
+    """The 100-layer stack written in Keras by hand, with its summary printed to nowhere."""
+    inputs = keras.Input(shape=(DENSE_UNITS,))
+    x = inputs
+    for _ in range(DENSE_LAYERS - 1):
+        x = keras.layers.Dense(DENSE_UNITS, activation="relu")(x)
+    outputs = keras.layers.Dense(10)(x)
+    net = keras.Model(inputs, outputs)
+    with contextlib.redirect_stdout(io.StringIO()):
+        net.summary()
+    return net
+
+
+# The headline comparison runs its two sides in processes of their own, taking turns (a few
+# parses, then one Keras build, then the other way round), so that both meet the machine in
+# the same state: this machine's speed drifts by a third over minutes, and a process that has
+# built Keras models (its thread pools, a larger heap), or has just run the scaling section,
+# parses 15-50% slower, which a tool using archdsl instead of Keras would not pay.
+ALTERNATIVE_WORKER_FLAG = "--alternative-worker"
+
+
+def alternative_worker(role: str) -> None:
+    """`run.py --alternative-worker parse|keras`: one line per request (a count), one JSON line of times back."""
+    import archdsl
+
+    text = dense_stack_spec()
+    setup = None
+    if role == "parse":
+        call = lambda: archdsl.parse(text)  # noqa: E731
+        count = archdsl.parse(text).model().params.keras
+    else:
+        keras, _tf, _torch = import_frameworks(torch=False)
+        call, setup = (lambda: keras_dense_stack(keras)), keras.backend.clear_session
+        count = keras_dense_stack(keras).count_params()
+    call()  # warm
+    print(json.dumps({"params": count}), flush=True)
+    for line in sys.stdin:
+        print(json.dumps(timed(call, int(line), setup)), flush=True)
+
+
+class AlternativeWorker:
+    def __init__(self, role: str, root: Path) -> None:
+        argv = [sys.executable, str(Path(__file__).resolve()), ALTERNATIVE_WORKER_FLAG, role, "--root", str(root)]
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        ready = self.process.stdout.readline()  # type: ignore[union-attr]
+        if not ready:
+            raise RuntimeError(f"the {role} worker did not start (see its error above)")
+        self.params = json.loads(ready)["params"]
+
+    def run(self, count: int) -> list[float]:
+        self.process.stdin.write(f"{count}\n")  # type: ignore[union-attr]
+        self.process.stdin.flush()  # type: ignore[union-attr]
+        return json.loads(self.process.stdout.readline())  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        self.process.stdin.close()  # type: ignore[union-attr]
+        self.process.wait(timeout=60)
+
+
 def section_alternative(report: Report) -> None:
     import archdsl
 
@@ -1094,28 +1168,6 @@ def section_alternative(report: Report) -> None:
     model = program.model()
     assert len(model.layers) == DENSE_LAYERS, len(model.layers)
 
-    def timed(fn: Callable[[], Any], runs: int, setup: Callable[[], Any] | None = None) -> list[float]:
-        values = []
-        for _ in range(runs):
-            if setup is not None:
-                setup()
-            gc.collect()
-            start = time.perf_counter()
-            fn()
-            values.append(time.perf_counter() - start)
-        return values
-
-    def keras_by_hand():
-        inputs = keras.Input(shape=(DENSE_UNITS,))
-        x = inputs
-        for _ in range(DENSE_LAYERS - 1):
-            x = layers.Dense(DENSE_UNITS, activation="relu")(x)
-        outputs = layers.Dense(10)(x)
-        net = keras.Model(inputs, outputs)
-        with contextlib.redirect_stdout(io.StringIO()):
-            net.summary()
-        return net
-
     def torch_by_hand():
         stack: list = []
         for _ in range(DENSE_LAYERS - 1):
@@ -1124,20 +1176,35 @@ def section_alternative(report: Report) -> None:
         io.StringIO().write(f"{net}\n{sum(p.numel() for p in net.parameters())}")
         return net
 
-    # archdsl first, in a process without the frameworks: what the CLI or a tool that uses archdsl
-    # instead of Keras pays. Then again with them loaded (their objects make the GC slower).
-    report.progress(f"alternative: archdsl.parse x{plan.alt_archdsl_runs}, Keras x{plan.alt_keras_runs}")
-    parse_times = timed(lambda: archdsl.parse(text), plan.alt_archdsl_runs)
-    keras, _tf, torch = import_frameworks()
-    from keras import layers
+    rounds = plan.alt_keras_runs
+    per_round = max(1, -(-plan.alt_archdsl_runs // rounds))
+    report.progress(
+        f"alternative: {rounds} rounds of {per_round} x archdsl.parse and 1 x Keras, in two worker processes"
+    )
+    parse_times: list[float] = []
+    keras_times: list[float] = []
+    workers = [AlternativeWorker("parse", report.root), AlternativeWorker("keras", report.root)]
+    try:
+        parse_worker, keras_worker = workers
+        assert parse_worker.params == keras_worker.params == model.params.keras, (
+            parse_worker.params,
+            keras_worker.params,
+        )
+        for i in range(rounds):
+            turns = [(parse_worker, per_round, parse_times), (keras_worker, 1, keras_times)]
+            for worker, count, store in turns if i % 2 == 0 else turns[::-1]:
+                store.extend(worker.run(count))
+                time.sleep(0.05)  # let the other side's threads go idle
+    finally:
+        for worker in workers:
+            worker.close()
 
-    check = keras_by_hand()
-    assert check.count_params() == model.params.keras, (check.count_params(), model.params.keras)
+    # The rest for scale, in this process, after the frameworks are loaded.
+    keras, _tf, torch = import_frameworks()
     torch_check = torch_by_hand()
     assert sum(p.numel() for p in torch_check.parameters()) == model.params.torch
     clear = keras.backend.clear_session
     parse_loaded_times = timed(lambda: archdsl.parse(text), plan.alt_archdsl_runs)
-    keras_times = timed(keras_by_hand, plan.alt_keras_runs, clear)
     generate_times = timed(lambda: archdsl.generate(archdsl.parse(text).model(), "keras"), plan.alt_archdsl_runs)
     build_times = timed(lambda: archdsl.build(archdsl.parse(text).model(), "keras"), plan.alt_keras_runs, clear)
     torch_by_hand()
@@ -1154,9 +1221,11 @@ def section_alternative(report: Report) -> None:
         "÷ archdsl.parse",
         "target",
         "result",
-        caption="Warm: Keras, PyTorch and the archdsl parser already imported and used once. The baseline "
-        "archdsl.parse runs before the frameworks are imported; Keras models are built after "
-        "keras.backend.clear_session() (not timed). Every approach checks the same parameter count.",
+        caption="Warm: everything imported and used once. The first two rows run in two worker processes "
+        "taking turns (AB, BA, ...): archdsl.parse in one that never imports a framework, Keras in one of its "
+        "own, each model built after keras.backend.clear_session() (not timed). The other rows run one after "
+        "another in this process, after the frameworks are loaded. Every approach checks the same parameter "
+        "count.",
     )
     table.add_row(
         "archdsl.parse(spec)",
@@ -1619,7 +1688,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=REPO,
         help="measure the archdsl checkout in DIR (default: this repository)",
     )
+    parser.add_argument(ALTERNATIVE_WORKER_FLAG, choices=("parse", "keras"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.alternative_worker:
+        if args.root.resolve() != REPO:
+            sys.path.insert(0, str(args.root.resolve()))
+        alternative_worker(args.alternative_worker)
+        return 0
     try:
         sections = parse_sections(args.only)
     except ValueError as error:
