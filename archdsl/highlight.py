@@ -8,7 +8,7 @@ The place is tracked with one lexer state per bracket level, in one of two modes
 starts here" (after `->`, `|`, `(`, `{`, `=`, a new statement) or "arguments follow" (after
 the first word of a node, or after a group's `)`), so `(` opens a group in the first and an
 integer expression in the second. A newline ends a statement only outside brackets, and
-not when the next line starts with `->` or `|`, as the parser's postlexer does.
+not when the next line starts with `->` or `|`, as the parser's lexer does.
 
 Which words are layers, activations, paddings and flags comes from the layer table, looked
 up on first use rather than at import: Pygments imports every plugin lexer whenever it scans
