@@ -41,7 +41,12 @@ def generate(model: Model, target: str) -> str:
     with gc_paused():
         with reported_as_diagnostic(model, module.NAME):
             view = module.view(model)
-        return render_module(module.NAME, view)
+        source = render_module(module.NAME, view)
+        # Freed while the collector is still paused, the view's objects are no longer counted
+        # when it resumes: otherwise its first allocation would scan them all, and the older
+        # generations with them (a sixth of the time for 10,000 layers).
+        del view
+    return source
 
 
 def build(model: Model, target: str) -> Any:
