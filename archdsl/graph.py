@@ -209,8 +209,12 @@ def _endpoint_label(title: str, shape: Shape) -> str:
 
 
 def _cluster_id(path: Sequence[str]) -> str:
-    """Graphviz draws a subgraph as a box only when its name starts with `cluster`."""
-    return "cluster_" + "__".join(path)
+    """Graphviz draws a subgraph as a box only when its name starts with `cluster`.
+
+    The path is joined with '/', which no name can contain: joined with '_' or '__', a
+    block named `a__b` called once would share the frame of `b` called inside `a`.
+    """
+    return "cluster_" + "/".join(path)
 
 
 def _add_scoped(parent: graphviz.Digraph, path: tuple[str, ...], layers: Sequence[Layer]) -> None:

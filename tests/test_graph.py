@@ -150,9 +150,9 @@ def dot_clusters(dot: str) -> dict[str, tuple[str, ...]]:
     where: dict[str, tuple[str, ...]] = {}
     for line in dot.splitlines():
         text = line.strip()
-        opened = re.match(r"subgraph (cluster_\w+) \{$", text)
+        opened = re.match(r'subgraph ("cluster_[^"]+"|cluster_\w+) \{$', text)
         if opened:
-            stack.append(opened.group(1))
+            stack.append(opened.group(1).strip('"'))
         elif text == "}":
             if stack:
                 stack.pop()
@@ -230,7 +230,7 @@ def test_block_calls_are_clusters_around_their_layers() -> None:
         model = archdsl.load(REPO / "examples" / f"{example}.arch").model()
         where = dot_clusters(render(model, "dot"))
         for layer in model.layers:
-            expected = tuple("cluster_" + "__".join(layer.scope[: i + 1]) for i in range(len(layer.scope)))
+            expected = tuple("cluster_" + "/".join(layer.scope[: i + 1]) for i in range(len(layer.scope)))
             assert where[layer.name] == expected, layer.name
         drawing = Drawing(render(model, "svg"))
         labels = {_texts(group)[0] for group in drawing.clusters.values()}
@@ -241,7 +241,7 @@ def test_block_calls_are_clusters_around_their_layers() -> None:
         # dot drew each layer inside the frame of every block call it belongs to.
         for layer in model.layers:
             for depth in range(1, len(layer.scope) + 1):
-                left, top, right, bottom = _box(drawing.clusters["cluster_" + "__".join(layer.scope[:depth])])
+                left, top, right, bottom = _box(drawing.clusters["cluster_" + "/".join(layer.scope[:depth])])
                 x0, y0, x1, y1 = _box(drawing.nodes[layer.name])
                 assert left <= x0 and x1 <= right and top <= y0 and y1 <= bottom, (layer.name, depth)
         outside = [layer.name for layer in model.layers if not layer.scope]
@@ -252,12 +252,21 @@ def test_nested_block_calls_are_nested_clusters() -> None:
     model = archdsl.load(REPO / "examples" / "transformer_encoder.arch").model()
     dot = render(model, "dot")
     outer = dot.index("subgraph cluster_encoder_1 {")
-    inner = dot.index("subgraph cluster_encoder_1__self_attention_1 {")
+    inner = dot.index('subgraph "cluster_encoder_1/self_attention_1" {')
     assert outer < inner < dot.index("subgraph cluster_encoder_2 {")
     drawing = Drawing(render(model, "svg"))
     ol, ot, orr, ob = _box(drawing.clusters["cluster_encoder_1"])
-    il, it, ir, ib = _box(drawing.clusters["cluster_encoder_1__self_attention_1"])
+    il, it, ir, ib = _box(drawing.clusters["cluster_encoder_1/self_attention_1"])
     assert ol < il and ir < orr and ot < it and ib <= ob
+
+
+def test_a_block_whose_name_joins_two_others_gets_a_frame_of_its_own() -> None:
+    """`a__b` called once must not share the frame of `b` called inside `a`."""
+    spec = "block b(n) = dense n\nblock a(n) = dense n -> b n\nblock a_1__b(n) = dense n\ninput 8 -> a 4 -> a_1__b 2\n"
+    model = archdsl.parse(spec).model()
+    where = dot_clusters(render(model, "dot"))
+    frames = {where[layer.name][-1] for layer in model.layers if layer.scope}
+    assert len(frames) == len({layer.scope for layer in model.layers if layer.scope}) == 3
 
 
 def test_merges_join_their_branches_and_branch_points_fan_out() -> None:
