@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .diagnostics import DiagnosticSink, Span
+from .diagnostics import DiagnosticSink, Note, Span
 from .expand import UNKNOWN
 from .ir import Graph, GraphNode, Layer, Model, WrittenArg
 from .layers import LAYERS, RECURRENT, Params, bind
@@ -122,7 +122,8 @@ def _check_node(
         _KNOWN_WORDS,
     )
     for error in errors:
-        sink.error(error.code, error.message, error.span or node.span, error.hint)
+        span = error.span or node.span
+        sink.error(error.code, error.message, span, error.hint, _call_notes(node, span))
     input_shapes = [shapes.get(name) for name in node.inputs]
     if errors or None in input_shapes:
         return None
@@ -157,7 +158,7 @@ def _check_node(
                 written = _written(source, producer.span) or producer.type
                 fixed = written.replace("seq=false", "seq=true") if "seq=false" in written else f"{written} seq"
                 hint = f"write '{fixed}' at line {producer.span.line}"
-        sink.error(error.code, message, node.span, hint)
+        sink.error(error.code, message, node.span, hint, _call_notes(node, node.span))
         return None
     work.pop("_name", None)
     return Layer(
@@ -173,6 +174,25 @@ def _check_node(
     )
 
 
+def _call_notes(node: GraphNode, span: Span) -> tuple[Note, ...]:
+    """For an error inside a block body: the calls it was expanded through, innermost first.
+
+    A call whose own text holds the error (a bad argument written at the call) needs no note.
+    """
+    return tuple(
+        Note(f"in block '{site.block}', called here", site.span)
+        for site in reversed(node.called_from)
+        if not _within(span, site.span)
+    )
+
+
+def _within(inner: Span, outer: Span) -> bool:
+    return (outer.line, outer.column) <= (inner.line, inner.column) and (inner.end_line, inner.end_column) <= (
+        outer.end_line,
+        outer.end_column,
+    )
+
+
 def _insert_flatten(node: GraphNode, shape: Shape, taken: set[str], sink: DiagnosticSink) -> Layer | None:
     """LANGUAGE.md: dense on an image or volume flattens it first, and check says so."""
     flatten = LAYERS["flatten"]
@@ -184,6 +204,7 @@ def _insert_flatten(node: GraphNode, shape: Shape, taken: set[str], sink: Diagno
             f"dense needs a vector, and {describe(shape)} cannot be flattened: it has a symbolic size",
             node.span,
             "use globalavgpool before dense to drop the spatial axes",
+            _call_notes(node, node.span),
         )
         return None
     return Layer(

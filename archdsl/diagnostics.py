@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from .record import record
 
@@ -67,24 +68,45 @@ class Span:
 
 
 @record
+class Note:
+    """A second place that explains an error, such as the block call that an error in a block body came from."""
+
+    message: str
+    span: Span
+
+    def to_json(self) -> dict[str, object]:
+        return {"message": self.message, **_location(self.span)}
+
+
+@record
 class Diagnostic:
     code: str
     message: str
     span: Span
     hint: str | None = None
     severity: str = "error"  # or "warning": reported, but the spec is accepted
+    notes: tuple[Note, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "code": self.code,
             "message": self.message,
             "hint": self.hint,
-            "file": self.span.file,
-            "line": self.span.line,
-            "column": self.span.column,
-            "end_line": self.span.end_line,
-            "end_column": self.span.end_column,
+            **_location(self.span),
         }
+        if self.notes:
+            data["notes"] = [note.to_json() for note in self.notes]
+        return data
+
+
+def _location(span: Span) -> dict[str, object]:
+    return {
+        "file": span.file,
+        "line": span.line,
+        "column": span.column,
+        "end_line": span.end_line,
+        "end_column": span.end_column,
+    }
 
 
 class ArchError(Exception):
@@ -124,10 +146,10 @@ class DiagnosticSink:
         self.items: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
 
-    def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+    def error(self, code: str, message: str, span: Span, hint: str | None = None, notes: tuple[Note, ...] = ()) -> None:
         assert code in CODES, code
         assert isinstance(span, Span), span
-        self.items.append(Diagnostic(code, message, span, hint))
+        self.items.append(Diagnostic(code, message, span, hint, notes=notes))
 
     def warn(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         assert code in CODES, code
@@ -138,8 +160,13 @@ class DiagnosticSink:
 
     def raise_if_any(self, source: str | None) -> None:
         if self.items:
-            # The same problem found twice (a block expanded twice) is reported once.
-            unique = list(dict.fromkeys(self.items))
+            # The same problem found twice (a block expanded twice) is reported once, with
+            # the notes of every time it was found (each call of the block).
+            merged: dict[Diagnostic, list[Note]] = {}
+            for item in self.items:
+                notes = merged.setdefault(replace(item, notes=()), [])
+                notes += [note for note in item.notes if note not in notes]
+            unique = [replace(item, notes=tuple(notes)) for item, notes in merged.items()]
             ordered = sorted(unique, key=lambda d: (d.span.line, d.span.column))
             raise ArchError(ordered, source)
 
@@ -201,16 +228,28 @@ def render(diagnostic: Diagnostic, source: str | None, color: bool = False) -> s
     lines = [head]
     # Lines as the parser counts them: str.splitlines() would also break at form feeds and the like.
     text_lines = source.split("\n") if source is not None else []
-    if 1 <= span.line <= len(text_lines):
-        # Control characters would garble a terminal: show them as '?', one column each.
-        line_text = printable(text_lines[span.line - 1].rstrip("\r"), keep_tabs=True)
-        line_text, shown = _window(line_text, span)
-        gutter = str(span.line)
-        lines.append(f"{blue}{gutter} |{reset} {line_text}")
-        lines.append(f"{blue}{' ' * len(gutter)} |{reset} {red}{_caret_line(line_text, shown)}{reset}")
+    lines += _snippet(text_lines, span, blue, red, reset)
+    for note in diagnostic.notes:
+        where = f" (line {note.span.line})" if not 1 <= note.span.line <= len(text_lines) else ""
+        lines.append(f"{bold}note:{reset} {note.message}{where}")
+        lines += _snippet(text_lines, note.span, blue, blue, reset)
     if diagnostic.hint:
         lines.append(f"{cyan}help:{reset} {diagnostic.hint}")
     return "\n".join(lines)
+
+
+def _snippet(text_lines: list[str], span: Span, gutter_colour: str, caret_colour: str, reset: str) -> list[str]:
+    """The source line of `span` with a caret under it, or nothing when the line is not in the text."""
+    if not 1 <= span.line <= len(text_lines):
+        return []
+    # Control characters would garble a terminal: show them as '?', one column each.
+    line_text = printable(text_lines[span.line - 1].rstrip("\r"), keep_tabs=True)
+    line_text, shown = _window(line_text, span)
+    gutter = str(span.line)
+    return [
+        f"{gutter_colour}{gutter} |{reset} {line_text}",
+        f"{gutter_colour}{' ' * len(gutter)} |{reset} {caret_colour}{_caret_line(line_text, shown)}{reset}",
+    ]
 
 
 def render_all(diagnostics: Iterable[Diagnostic], source: str | None, color: bool = False) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from . import ast
 from .diagnostics import DiagnosticSink, Span, did_you_mean
-from .ir import ArgValue, Graph, GraphNode, WrittenArg, WrittenKeyword
+from .ir import ArgValue, CallSite, Graph, GraphNode, WrittenArg, WrittenKeyword
 from .layers import LAYERS
 from .names import reserved_reason
 
@@ -44,6 +44,7 @@ class _Pending:
     scope: tuple[str, ...]
     alias: str | None = None
     alias_span: Span | None = None
+    called_from: tuple[CallSite, ...] = ()
 
 
 @dataclass
@@ -173,6 +174,7 @@ class _Expander:
                 inputs=(*body, *self._single(current, node.span, scope, state)),
                 span=node.span,
                 scope=scope,
+                called_from=stack,
             )
         assert isinstance(node, ast.Repeat)
         try:
@@ -272,6 +274,7 @@ class _Expander:
             scope=scope,
             alias=alias,
             alias_span=node.alias_span,
+            called_from=stack,
         )
 
     def _checked_alias(self, node: ast.Layer, what: str) -> str | None:
@@ -291,8 +294,9 @@ class _Expander:
 
     def call(self, node: ast.Layer, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
         block = self.blocks[node.name]
-        if node.name in stack:
-            cycle = " -> ".join((*stack[stack.index(node.name) :], node.name))
+        called = [site.block for site in stack]
+        if node.name in called:
+            cycle = " -> ".join((*called[called.index(node.name) :], node.name))
             self.sink.error(
                 "A209",
                 f"block '{node.name}' calls itself ({cycle})",
@@ -312,7 +316,7 @@ class _Expander:
         else:
             state.block_calls[block.name] += 1
             label = f"{block.name}_{state.block_calls[block.name]}"
-        return self.chain(block.body, current, bound, (*scope, label), (*stack, block.name), state)
+        return self.chain(block.body, current, bound, (*scope, label), (*stack, CallSite(block.name, node.span)), state)
 
     def bind_call(self, block: ast.BlockDef, node: ast.Layer, env: Env) -> Env | None:
         bound: Env = {}
@@ -441,6 +445,7 @@ def _finalize(pending: list[_Pending], sink: DiagnosticSink) -> list[GraphNode]:
             span=node.span,
             scope=node.scope,
             named_by_user=node.alias is not None,
+            called_from=node.called_from,
         )
         for node in pending
     ]

@@ -34,8 +34,20 @@ class WrittenKeyword:
 
 
 @record
+class CallSite:
+    """A block call a node was expanded from: the block's name and where the call is written."""
+
+    block: str
+    span: Span
+
+
+@record
 class GraphNode:
-    """One layer of the expanded graph; `inputs` name earlier nodes."""
+    """One layer of the expanded graph; `inputs` name earlier nodes.
+
+    `called_from` lists the block calls the node was expanded through, outermost first, so
+    that an error inside a block body can say which call it came from.
+    """
 
     name: str
     type: str
@@ -45,6 +57,7 @@ class GraphNode:
     span: Span
     scope: tuple[str, ...] = ()
     named_by_user: bool = False
+    called_from: tuple[CallSite, ...] = ()
 
 
 @record

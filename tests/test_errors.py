@@ -630,3 +630,64 @@ def test_a_long_source_line_is_shown_as_a_window_around_the_caret() -> None:
     assert len(source_line) < 140 and source_line.startswith("1 | ...") and source_line.endswith("...")
     column = caret_line.index("^")
     assert source_line[column : column + 6] == "lstm 3"
+
+
+# ---------------------------------------------------------------- errors inside blocks name their calls
+
+
+def _notes(diagnostic) -> list[tuple[str, int, int]]:
+    return [(note.message, note.span.line, note.span.column) for note in diagnostic.notes]
+
+
+def test_an_error_in_a_block_body_notes_the_call_it_came_from() -> None:
+    spec = "block stage(c) = conv2d c 3x3 -> lstm c\n\nmodel M {\n  input 8x8x3\n  -> stage 16\n}\n"
+    (error,) = error_of(spec).diagnostics
+    assert (error.code, error.span.line, error.span.column) == ("A301", 1, 34)
+    assert _notes(error) == [("in block 'stage', called here", 5, 6)]
+    assert error.notes[0].span.end_column == 14  # the whole call, 'stage 16'
+    text = error_of(spec).render()
+    assert "note: in block 'stage', called here\n5 |   -> stage 16\n  |      ^^^^^^^^\nhelp:" in text
+
+
+def test_nested_calls_are_noted_innermost_first() -> None:
+    spec = "block inner(c) = lstm c\nblock outer(c) = conv2d c 3x3 -> inner c\ninput 8x8x3 -> outer 16\n"
+    (error,) = error_of(spec).diagnostics
+    assert error.span.line == 1
+    assert _notes(error) == [("in block 'inner', called here", 2, 34), ("in block 'outer', called here", 3, 16)]
+
+
+def test_two_calls_failing_differently_are_two_errors_each_with_its_call() -> None:
+    spec = "block s(c) = dense c -> lstm 4\ninput 8 -> ( s 4 | s 2 ) -> concat\n"
+    first, second = error_of(spec).diagnostics
+    assert "got 4 (a vector)" in first.message and _notes(first) == [("in block 's', called here", 2, 14)]
+    assert "got 2 (a vector)" in second.message and _notes(second) == [("in block 's', called here", 2, 20)]
+
+
+def test_the_same_error_from_two_calls_is_one_error_noting_both() -> None:
+    spec = "block s(c) = dense c -> lstm 4\ninput 8 -> ( s 4 | s 4 ) -> concat\n"
+    (error,) = error_of(spec).diagnostics
+    assert _notes(error) == [("in block 's', called here", 2, 14), ("in block 's', called here", 2, 20)]
+
+
+def test_an_error_at_the_call_itself_needs_no_note() -> None:
+    """A bad argument is already shown where the call writes it."""
+    spec = "block stage(c) = conv2d c 3x3\ninput 8x8x3 -> stage 0\n"
+    (error,) = error_of(spec).diagnostics
+    assert (error.span.line, error.notes) == (2, ())
+
+
+def test_notes_are_in_the_json_errors() -> None:
+    spec = "block stage(c) = conv2d c 3x3 -> lstm c\ninput 8x8x3 -> stage 16\n"
+    (entry,) = error_of(spec, "net.arch").to_json()["errors"]
+    assert entry["notes"] == [
+        {
+            "message": "in block 'stage', called here",
+            "file": "net.arch",
+            "line": 2,
+            "column": 16,
+            "end_line": 2,
+            "end_column": 24,
+        }
+    ]
+    plain = error_of("input 8 -> lstm 4\n").to_json()["errors"][0]
+    assert "notes" not in plain
