@@ -7,6 +7,7 @@ lexer for the grammar, then the filter as a separate postlexer, written for clar
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -155,3 +156,13 @@ def test_the_comparison_sees_a_difference() -> None:
     without = _outcome_of_lexing(lambda: (t for t in REFERENCE.lex(text) if t.type != "_NL"))
     assert with_newline != without
     assert_same_tokens(text)
+
+
+def test_ignored_terminals_never_span_lines() -> None:
+    """The lexer skips spaces and comments without counting lines in them: they must not hold a newline."""
+    lark = Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="basic")
+    ignored = {name: lark.get_terminal(name).pattern.to_regexp() for name in lark.ignore_tokens}
+    assert set(ignored) == {"WS", "COMMENT"}
+    for pattern in ignored.values():
+        for text in ("\n", " \n", "#\n", "# a\nb", "\r\n"):
+            assert re.fullmatch(pattern, text) is None, (pattern, text)
