@@ -101,7 +101,12 @@ def test_layout_changes_only_where_the_layout_changes(spec: str, expected: int) 
 
 def test_the_layout_count_sees_a_transpose() -> None:
     """The counter is not vacuous: a forward that transposes is counted."""
-    source = "class M:\n    def forward(self, x):\n        x = self.a(x.transpose(1, 2))\n        return x.permute(0, 2, 1)\n"
+    source = (
+        "class M:\n"
+        "    def forward(self, x):\n"
+        "        x = self.a(x.transpose(1, 2))\n"
+        "        return x.permute(0, 2, 1)\n"
+    )
     assert layout_changes(source) == 2
 
 
