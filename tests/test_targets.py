@@ -147,6 +147,10 @@ LAYER_CASES: list[Case] = [
     _case("avgpool_same_stride2_symmetric", "input 9x9x3 -> avgpool 3x3 stride=2 same", "avgpool"),
     _case("avgpool_1d", "input 12x3 -> avgpool 3", "avgpool"),
     _case("avgpool_3d", "input 4x4x4x2 -> avgpool 2 same", "avgpool"),
+    # PyTorch's avg_pool3d refuses an input smaller than the window, padding or not (fuzz-found).
+    _case("avgpool_3d_same_smaller_than_window", "input 1x1x2x7 -> avgpool 3x3x3 stride=1 same", "avgpool"),
+    _case("avgpool_3d_same_symmetric", "input 5x5x5x2 -> avgpool 3x3x3 stride=1 same", "avgpool"),
+    _case("avgpool_3d_same_symbolic", "input seq x 4x4x2 -> avgpool 3x3x3 stride=1 same", "avgpool"),
     _case("globalavgpool_rank2", "input 10x3 -> globalavgpool", "globalavgpool"),
     _case("globalmaxpool_rank2_symbolic", "input seq x 3 -> globalmaxpool", "globalmaxpool"),
     _case("globalavgpool_after_lstm", "input 10x3 -> lstm 4 seq -> globalavgpool", "globalavgpool", "lstm"),

@@ -353,6 +353,10 @@ def pool(layer: Layer, xs: list[str], model: Model) -> Code:
     if c["stride"] != c["pool"]:
         kwargs["stride"] = _one(c["stride"])
     padding, pre_pad = _padding(layer, c["pool"], c["stride"])
+    if kind == "avg" and axes == 3 and padding and _may_be_smaller(layer.input_shape[:-1], c["pool"]):
+        # PyTorch's avg_pool3d refuses an input smaller than the window even when its
+        # `padding=` makes up the difference (avg_pool1d/2d and max_pool3d do not): pad first.
+        padding, pre_pad = {}, _pad_arg(_same_pads(layer, c["pool"], c["stride"]))
     x = xs[0]
     if pre_pad is not None and kind == "avg":
         # Keras averages only the real values; PyTorch cannot pad unevenly, so divide the
@@ -376,6 +380,11 @@ def pool(layer: Layer, xs: list[str], model: Model) -> Code:
         kwargs["count_include_pad"] = False  # Keras averages only the real values
     value = call(f"F.{kind}_pool{axes}d", Raw(x), _one(c["pool"]), **kwargs)
     return Code(None, [Step("{out}", value)], CHANNELS_FIRST)
+
+
+def _may_be_smaller(sizes: Shape, window: tuple[int, ...]) -> bool:
+    """Whether some axis may be shorter than the window: it is, or its size is only known at run time."""
+    return any(not isinstance(size, int) or size < k for size, k in zip(sizes, window, strict=True))
 
 
 def global_pool(layer: Layer, xs: list[str], model: Model, layout: str) -> Code:
