@@ -36,6 +36,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check archdsl tests benchmarks
 	$(VENV)/bin/ruff format --check archdsl tests benchmarks
+	$(ARCHDSL) fmt --check $(filter-out examples/multi_model.arch,$(wildcard examples/*.arch))
 
 # The performance report of docs/performance.md (about 3 minutes; run it on a quiet machine).
 bench: $(STAMP)
