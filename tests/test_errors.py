@@ -607,7 +607,22 @@ def test_a_model_too_large_in_total_is_a_warning() -> None:
 
 def test_ordinary_models_have_no_warnings() -> None:
     root = Path(__file__).resolve().parent.parent
-    assert archdsl.load(root / "examples" / "vgg16.arch").warnings == ()  # 138 million parameters
+    for path in sorted((root / "examples").glob("*.arch")):  # vgg16: 138 million parameters
+        assert archdsl.load(path).warnings == (), path.name
+
+
+@pytest.mark.parametrize("spec", ["input 6x1 -> layernorm -> dense 2", "input 4 -> dense 1 -> layernorm"])
+def test_a_layernorm_over_a_single_feature_is_a_warning(spec: str) -> None:
+    program = archdsl.parse(spec, "one.arch")
+    (warning,) = program.warnings
+    layer = next(layer for layer in program.model().layers if layer.type == "layernorm")
+    assert (warning.code, warning.severity, warning.span) == ("A702", "warning", layer.span)
+    assert "always outputs its offset" in warning.message
+
+
+@pytest.mark.parametrize("spec", ["input 6x2 -> layernorm", "input seq x 8 -> layernorm", "input 8x8x1 -> batchnorm"])
+def test_a_layernorm_over_several_features_is_not_warned_about(spec: str) -> None:
+    assert archdsl.parse(spec).warnings == ()
 
 
 def test_cli_prints_warnings_on_stderr_and_exits_0(tmp_path: Path) -> None:
