@@ -185,14 +185,16 @@ def _one(values: tuple[int, ...]) -> int | tuple[int, ...]:
     return values[0] if len(set(values)) == 1 else values
 
 
-def _padding(layer: Layer, window, stride, dilation=None) -> tuple[dict[str, object], tuple[int, ...] | None]:
-    """Conv/pool padding: symmetric as the module's `padding=`, else an explicit F.pad."""
+def _padding(
+    layer: Layer, window, stride, dilation=None, explicit: bool = False
+) -> tuple[dict[str, object], tuple[int, ...] | None]:
+    """Conv/pool padding: symmetric as the module's `padding=`, else (or when `explicit`) an explicit F.pad."""
     if layer.config["padding"] != "same":
         return {}, None
     pads = _same_pads(layer, window, stride, dilation)
-    if all(before == after for before, after in pads):
-        if all(before == 0 for before, _ in pads):
-            return {}, None
+    if all(before == 0 and after == 0 for before, after in pads):
+        return {}, None
+    if not explicit and all(before == after for before, after in pads):
         return {"padding": _one(tuple(before for before, _ in pads))}, None
     return {}, _pad_arg(pads)
 
@@ -352,11 +354,10 @@ def pool(layer: Layer, xs: list[str], model: Model) -> Code:
     kwargs: dict[str, object] = {}
     if c["stride"] != c["pool"]:
         kwargs["stride"] = _one(c["stride"])
-    padding, pre_pad = _padding(layer, c["pool"], c["stride"])
-    if kind == "avg" and axes == 3 and padding and _may_be_smaller(layer.input_shape[:-1], c["pool"]):
-        # PyTorch's avg_pool3d refuses an input smaller than the window even when its
-        # `padding=` makes up the difference (avg_pool1d/2d and max_pool3d do not): pad first.
-        padding, pre_pad = {}, _pad_arg(_same_pads(layer, c["pool"], c["stride"]))
+    # PyTorch's avg_pool3d refuses an input smaller than the window even when its `padding=`
+    # makes up the difference (avg_pool1d/2d and max_pool3d do not): there, pad first.
+    explicit = kind == "avg" and axes == 3 and _may_be_smaller(layer.input_shape[:-1], c["pool"])
+    padding, pre_pad = _padding(layer, c["pool"], c["stride"], explicit=explicit)
     x = xs[0]
     if pre_pad is not None and kind == "avg":
         # Keras averages only the real values; PyTorch cannot pad unevenly, so divide the
