@@ -93,7 +93,6 @@ def check_graph(graph: Graph, sink: DiagnosticSink, source: str) -> Model | None
         return None
     total = sum((layer.params for layer in result), Params())
     _warn_if_huge(graph, result, total, sink)
-    _warn_if_degenerate(result, sink)
     return Model(
         name=graph.name,
         input_name=first.name,
@@ -162,6 +161,10 @@ def _check_node(
         sink.error(error.code, message, node.span, hint, _call_notes(node, node.span))
         return None
     work.pop("_name", None)
+    if spec.ignores_input is not None:
+        ignored = spec.ignores_input(work, inputs)
+        if ignored is not None:
+            sink.warn("A702", f"{node.name} {ignored[0]}", node.span, ignored[1])
     return Layer(
         name=node.name,
         type=node.type,
@@ -221,19 +224,6 @@ def _insert_flatten(node: GraphNode, shape: Shape, taken: set[str], sink: Diagno
         notes=(f"inserted before {node.name}: dense takes a vector",),
         inserted=True,
     )
-
-
-def _warn_if_degenerate(layers: list[Layer], sink: DiagnosticSink) -> None:
-    """Layers that are valid but compute nothing of their input: almost certainly a mistake."""
-    for layer in layers:
-        if layer.type == "layernorm" and layer.input_shapes[0][-1] == 1:
-            sink.warn(
-                "A702",
-                f"{layer.name} normalizes over a single feature (the last axis has size 1), so it always "
-                "outputs its offset, whatever its input",
-                layer.span,
-                "normalize a wider axis (reshape first), or use batchnorm for a single channel",
-            )
 
 
 def _warn_if_huge(graph: Graph, layers: list[Layer], total: Params, sink: DiagnosticSink) -> None:

@@ -47,7 +47,7 @@ CODES: dict[str, str] = {
     "A502": "spec too large",
     "A601": "the target cannot express this layer exactly",
     "A701": "warning: more parameters than a framework can comfortably allocate",
-    "A702": "warning: layernorm over a single feature",
+    "A702": "warning: a layer whose output cannot depend on its input",
 }
 
 

@@ -97,7 +97,9 @@ class LayerSpec:
 
     resolve fills what depends on the input (pool sizes per axis, a stride
     that defaults to the pool size); infer is the shape rule and raises
-    ShapeError; params counts weights for both targets.
+    ShapeError; params counts weights for both targets; ignores_input, where
+    a configuration can make the output independent of the input, says why
+    and how to fix it (check warns with A702).
     """
 
     name: str
@@ -107,6 +109,7 @@ class LayerSpec:
     infer: Callable[[Mapping[str, Any], tuple[Shape, ...]], Shape] = _unchanged
     params: Callable[[Mapping[str, Any], tuple[Shape, ...], Shape], Params] = _no_params
     resolve: Callable[[dict[str, Any], tuple[Shape, ...]], dict[str, Any]] = _as_is
+    ignores_input: Callable[[Mapping[str, Any], tuple[Shape, ...]], tuple[str, str] | None] | None = None
     merge: bool = False
     category: str = "core"
     example: str = ""

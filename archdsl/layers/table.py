@@ -412,6 +412,17 @@ def _layernorm_params(config: Config, inputs: tuple[Shape, ...], output: Shape) 
     return Params(2 * channels, 2 * channels)
 
 
+def _normalizes_one_value(config: Config, inputs: tuple[Shape, ...]) -> tuple[str, str] | None:
+    """The mean of one value is the value: every output is the offset (beta)."""
+    if inputs[0][-1] != 1:
+        return None
+    return (
+        "normalizes over a single feature (the last axis has size 1), so it always outputs its offset, "
+        "whatever its input",
+        "normalize a wider axis (reshape first), or use batchnorm for a single channel",
+    )
+
+
 def _embedding_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
     (shape,) = inputs
     if len(shape) != 1:
@@ -688,6 +699,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         args=(Arg("epsilon", "float", 1e-3, check=_positive_float, doc="added to the variance"),),
         infer=_norm_infer,
         params=_layernorm_params,
+        ignores_input=_normalizes_one_value,
     ),
     _activation("relu", "max(x, 0)"),
     _activation("relu6", "min(max(x, 0), 6)"),
