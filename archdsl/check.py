@@ -186,14 +186,7 @@ def _call_notes(node: GraphNode, span: Span) -> tuple[Note, ...]:
     return tuple(
         Note(f"in block '{site.block}', called here", site.span)
         for site in reversed(node.called_from)
-        if not _within(span, site.span)
-    )
-
-
-def _within(inner: Span, outer: Span) -> bool:
-    return (outer.line, outer.column) <= (inner.line, inner.column) and (inner.end_line, inner.end_column) <= (
-        outer.end_line,
-        outer.end_column,
+        if not site.span.contains(span)
     )
 
 

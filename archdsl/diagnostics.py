@@ -67,6 +67,13 @@ class Span:
         end = max((self.end_line, self.end_column), (other.end_line, other.end_column))
         return Span(self.file, start[0], start[1], end[0], end[1])
 
+    def contains(self, other: Span) -> bool:
+        """Whether `other` lies within this span."""
+        return (self.line, self.column) <= (other.line, other.column) and (other.end_line, other.end_column) <= (
+            self.end_line,
+            self.end_column,
+        )
+
 
 @record
 class Note:

@@ -31,20 +31,19 @@ def show(value: Value) -> str:
 
 
 def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span) -> Any:
+    where = f"{spec.name} {arg.name}"
     if arg.kind == "int":
         if not isinstance(value, int):
-            raise BindError("A203", f"{spec.name} {arg.name} must be a whole number, got {show(value)}", span=span)
+            raise BindError("A203", f"{where} must be a whole number, got {show(value)}", span=span)
         result: Any = value
     elif arg.kind == "float":
         if not isinstance(value, (int, float)):
-            raise BindError("A203", f"{spec.name} {arg.name} must be a number, got {show(value)}", span=span)
+            raise BindError("A203", f"{where} must be a number, got {show(value)}", span=span)
         result = float(value)
     elif arg.kind in ("dims", "shape"):
         parts = value if isinstance(value, tuple) else (value,)
         if not all(isinstance(p, int) for p in parts):
-            raise BindError(
-                "A203", f"{spec.name} {arg.name} must be whole numbers such as 3 or 3x3, got {show(value)}", span=span
-            )
+            raise BindError("A203", f"{where} must be whole numbers such as 3 or 3x3, got {show(value)}", span=span)
         result = value if arg.kind == "dims" else tuple(parts)
     elif arg.kind == "activation":
         if value in ("none", "linear"):
@@ -61,36 +60,29 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span) -> Any:
             )
     elif arg.kind == "padding":
         if value not in PADDINGS:
-            raise BindError("A203", f"{spec.name} {arg.name} must be 'same' or 'valid', got {show(value)}", span=span)
+            raise BindError("A203", f"{where} must be 'same' or 'valid', got {show(value)}", span=span)
         result = value
     elif arg.kind == "bool":
         if value not in BOOLEAN_WORDS:
-            raise BindError("A203", f"{spec.name} {arg.name} must be true or false, got {show(value)}", span=span)
+            raise BindError("A203", f"{where} must be true or false, got {show(value)}", span=span)
         result = BOOLEAN_WORDS[value]  # type: ignore[index]
     elif arg.kind == "axis":
         if not isinstance(value, int):
-            raise BindError("A203", f"{spec.name} {arg.name} must be a whole number, got {show(value)}", span=span)
+            raise BindError("A203", f"{where} must be a whole number, got {show(value)}", span=span)
         result = value
     elif arg.kind == "choice":
         if value not in arg.choices:
-            raise BindError(
-                "A203", f"{spec.name} {arg.name} must be one of {', '.join(arg.choices)}, got {show(value)}", span=span
-            )
+            raise BindError("A203", f"{where} must be one of {', '.join(arg.choices)}, got {show(value)}", span=span)
         result = value
     else:  # pragma: no cover - a table entry with a kind nobody reads
         raise AssertionError(f"unknown argument kind {arg.kind}")
     for n in result if isinstance(result, tuple) else (result,):
         if isinstance(n, (int, float)) and not isinstance(n, bool) and abs(n) > MAX_VALUE:
-            raise BindError(
-                "A203",
-                f"{spec.name} {arg.name} is too large: {show(value)}",
-                f"sizes are limited to {MAX_VALUE:,}",
-                span,
-            )
+            raise BindError("A203", f"{where} is too large: {show(value)}", f"sizes are limited to {MAX_VALUE:,}", span)
     if arg.check is not None:
         problem = arg.check(result)
         if problem:
-            raise BindError("A203", f"{spec.name} {arg.name} {problem}, got {show(value)}", span=span)
+            raise BindError("A203", f"{where} {problem}, got {show(value)}", span=span)
     return result
 
 
