@@ -44,7 +44,7 @@ bench: $(STAMP)
 
 # The compiled parser shipped beside the grammar: run after changing grammars/arch.lark.
 parser: $(STAMP)
-	$(PY) -c "from archdsl.syntax import write_parser_artifact as w; print('wrote', w())"
+	$(PY) -c "from archdsl.frontend.parser import write_parser_artifact as w; print('wrote', w())"
 
 golden: $(STAMP)
 	$(PY) -m tests.golden_update

@@ -1,3 +1,3 @@
-from .cli import run
+from archdsl.cli import run
 
 run()

@@ -52,8 +52,8 @@ from test_fuzz import diagnostic_problems, warning_problems  # noqa: E402
 
 import archdsl  # noqa: E402
 from archdsl import ArchError  # noqa: E402
-from archdsl.diagnostics import SOURCE_WIDTH  # noqa: E402
-from archdsl.diagnostics import render as render_diagnostic  # noqa: E402
+from archdsl.common.diagnostics import SOURCE_WIDTH  # noqa: E402
+from archdsl.common.diagnostics import render as render_diagnostic  # noqa: E402
 
 TARGETS = ("keras", "torch")
 INPUT_TIMEOUT_S = 60

@@ -337,7 +337,7 @@ def package_version(name: str) -> str:
 
 def native_stderr_silenced():
     """archdsl's own silencer of TensorFlow's import notices (imported late: --root may name another checkout)."""
-    from archdsl.frameworks import native_stderr_silenced as silenced
+    from archdsl.common.frameworks import native_stderr_silenced as silenced
 
     return silenced()
 
@@ -386,7 +386,7 @@ import contextlib, io, json, sys, time
 argv = json.loads(sys.argv[1])
 before = set(sys.modules)
 t0 = time.perf_counter()
-import archdsl.cli
+import archdsl.cli.commands
 t1 = time.perf_counter()
 with contextlib.redirect_stdout(io.StringIO()):
     rc1 = archdsl.cli.main(argv)

@@ -111,7 +111,7 @@ def _env() -> dict[str, str]:
 _DRIVER = """
 import contextlib, io, json, sys, tempfile
 from pathlib import Path
-from archdsl.cli import main
+from archdsl.cli.commands import main
 
 results = []
 for source in json.load(sys.stdin):

@@ -30,7 +30,7 @@ from keras import layers as kl  # noqa: E402
 from torch import nn  # noqa: E402
 
 from archdsl.layers import ACTIVATIONS  # noqa: E402
-from archdsl.shapes import same_padding  # noqa: E402
+from archdsl.layers.shapes import same_padding  # noqa: E402
 
 Dim = int | str
 Shape = tuple[Dim, ...]

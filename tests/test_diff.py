@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl.diff import SHOWN_ABOVE, build_diff, unified
-from archdsl.diff_render import render_diff
+from archdsl.cli.diff_formats import render_diff
+from archdsl.tools.diff import SHOWN_ABOVE, build_diff, unified
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.arch"))

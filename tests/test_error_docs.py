@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl.diagnostics import CODES
+from archdsl.common.diagnostics import CODES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl import cli
-from archdsl.diagnostics import CODES
-from archdsl.selection import SelectionError
+from archdsl.cli import commands as cli
+from archdsl.common.diagnostics import CODES
+from archdsl.ir.model import SelectionError
 
 
 def error_of(text: str, filename: str = "t.arch") -> archdsl.ArchError:

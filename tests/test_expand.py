@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 import archdsl
-from archdsl.diagnostics import DiagnosticSink
-from archdsl.expand import expand
-from archdsl.ir import Graph, GraphNode
-from archdsl.selection import SelectionError
-from archdsl.syntax import parse_module
+from archdsl.common.diagnostics import DiagnosticSink
+from archdsl.frontend.expand import expand
+from archdsl.frontend.tree_builder import parse_module
+from archdsl.ir.graph import Graph, GraphNode
+from archdsl.ir.model import SelectionError
 
 
 def graphs_of(text: str) -> tuple[list[Graph], list[str], DiagnosticSink]:

@@ -28,9 +28,9 @@ from strategies import GeneratedProgram, programs, texts
 
 import archdsl
 from archdsl import ArchError
-from archdsl import fmt as formatter
-from archdsl.fmt import LINE_LENGTH, FormatterError, comments_of, format_source, syntax_key, unified_diff
-from archdsl.syntax import deep_recursion, parse_module
+from archdsl.frontend.tree_builder import deep_recursion, parse_module
+from archdsl.tools import formatter
+from archdsl.tools.formatter import LINE_LENGTH, FormatterError, comments_of, format_source, syntax_key, unified_diff
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.arch"))

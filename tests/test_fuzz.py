@@ -47,9 +47,10 @@ from strategies import (
 )
 
 import archdsl
-from archdsl import ArchError, cli
-from archdsl.diagnostics import CODES
-from archdsl.diagnostics import render as render_diagnostic
+from archdsl import ArchError
+from archdsl.cli import commands as cli
+from archdsl.common.diagnostics import CODES
+from archdsl.common.diagnostics import render as render_diagnostic
 from archdsl.layers import LAYERS
 
 ROOT = Path(__file__).resolve().parent.parent

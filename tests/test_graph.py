@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl.graph import FAMILY_FILL, OUTPUT_NODE, build_graph, compact_shape, layer_summary, render
-from archdsl.ir import Model
+from archdsl.ir.model import Model
+from archdsl.tools.diagram import FAMILY_FILL, OUTPUT_NODE, build_graph, compact_shape, layer_summary, render
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((REPO / "examples").glob("*.arch"))

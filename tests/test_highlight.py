@@ -30,9 +30,9 @@ from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punc
 from strategies import GeneratedProgram, programs, texts
 
 from archdsl import ArchError
-from archdsl.highlight import ArchLexer
+from archdsl.frontend.parser import parse_tree, tokens
 from archdsl.layers import ACTIVATIONS, LAYERS, PADDINGS
-from archdsl.syntax import parse_tree, tokens
+from archdsl.tools.highlight import ArchLexer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.arch"))
@@ -158,7 +158,7 @@ def assert_highlighted(text: str) -> None:
 def test_the_entry_point_is_installed() -> None:
     found = [ep for ep in entry_points(group="pygments.lexers") if ep.name == "arch"]
     assert len(found) == 1, "archdsl's pygments.lexers entry point is not installed (pip install -e .)"
-    assert found[0].value == "archdsl.highlight:ArchLexer"
+    assert found[0].value == "archdsl.tools.highlight:ArchLexer"
     assert found[0].load() is ArchLexer
 
 

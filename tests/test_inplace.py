@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl.render import render_module
 from archdsl.targets import torch as torch_target
 from archdsl.targets.common import example_shape, is_token_input, vocabulary
+from archdsl.targets.render import render_module
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

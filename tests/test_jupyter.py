@@ -18,7 +18,7 @@ pytest.importorskip("ipykernel")
 from IPython.lib.pretty import pretty  # noqa: E402
 
 import archdsl  # noqa: E402
-from archdsl.notebook import CELL_FILENAME, GeneratedCode, ShapeTable  # noqa: E402
+from archdsl.tools.notebook import CELL_FILENAME, GeneratedCode, ShapeTable  # noqa: E402
 
 CARD = "input 64x64x1 -> conv2d 32 -> maxpool -> dense 10\n"
 BAD = "input 64x64x1 -> conv2d 32 -> lstm 64\n"

@@ -52,6 +52,11 @@ LANGUAGE_EXPECTED: dict[str, dict[str, tuple[tuple, int, int]]] = {
 }
 
 
+# The contract's sections that archdsl implements so far; sections 7-9 (graphs, modern layers,
+# structured code) are issues 14-16, each of which raises this as it lands.
+IMPLEMENTED_SECTIONS = 6
+
+
 def copies() -> list[Path]:
     return sorted(LANGUAGE_COPIES.glob("*.arch"))
 
@@ -85,12 +90,19 @@ def test_residual_sugar_is_the_same_model_as_the_explicit_group() -> None:
     assert group.layer("add_1").inputs == ("conv2d_2", "identity_1")
 
 
-def _code_blocks(markdown: str) -> list[tuple[int, list[str]]]:
-    """(line of the opening fence, lines) of every ``` block whose language is empty or 'arch'."""
+def _code_blocks(markdown: str, sections: int | None = None) -> list[tuple[int, list[str]]]:
+    """(line of the opening fence, lines) of every ``` block whose language is empty or 'arch'.
+
+    With `sections`, only the blocks under the headings `## 1.` to `## {sections}.`.
+    """
     blocks: list[tuple[int, list[str]]] = []
     lines = markdown.splitlines()
     index = 0
+    section = 0
     while index < len(lines):
+        heading = re.match(r"^## (\d+)\.", lines[index])
+        if heading:
+            section = int(heading.group(1))
         fence = re.match(r"^\s*```\s*([\w-]*)\s*$", lines[index])
         if not fence:
             index += 1
@@ -102,7 +114,7 @@ def _code_blocks(markdown: str) -> list[tuple[int, list[str]]]:
             body.append(lines[index])
             index += 1
         index += 1
-        if fence.group(1) in ("", "arch"):
+        if fence.group(1) in ("", "arch") and (sections is None or section <= sections):
             blocks.append((start + 1, body))
     return blocks
 
@@ -115,12 +127,15 @@ def test_code_block_reader() -> None:
     text = "intro\n```\na -> b   # c\n\n# only a comment\n```\n```python\nx = 1\n```\n```arch\nz\n```\n"
     assert _code_blocks(text) == [(2, ["a -> b   # c", "", "# only a comment"]), (10, ["z"])]
     assert _normalize("  input 64 x 64   -> relu   # comment") == "input 64 x 64 -> relu"
+    sectioned = "## 1. One\n```\na\n```\n## 2. Two\n```arch\nb\n```\n"
+    assert _code_blocks(sectioned, sections=1) == [(2, ["a"])]
+    assert len(_code_blocks(sectioned)) == 2
 
 
 def test_every_code_block_of_the_contract_is_copied() -> None:
     if not CONTRACT.exists():
         pytest.skip(f"{CONTRACT} is not beside the repository")
-    blocks = _code_blocks(CONTRACT.read_text(encoding="utf-8"))
+    blocks = _code_blocks(CONTRACT.read_text(encoding="utf-8"), IMPLEMENTED_SECTIONS)
     assert len(blocks) >= 3
     copied = [_normalize(line) for path in copies() for line in path.read_text(encoding="utf-8").splitlines()]
     copied = [line for line in copied if line]
@@ -138,7 +153,7 @@ def test_every_code_block_of_the_contract_checks_as_a_whole() -> None:
     if not CONTRACT.exists():
         pytest.skip(f"{CONTRACT} is not beside the repository")
     whole = 0
-    for fence_line, body in _code_blocks(CONTRACT.read_text(encoding="utf-8")):
+    for fence_line, body in _code_blocks(CONTRACT.read_text(encoding="utf-8"), IMPLEMENTED_SECTIONS):
         code = [_normalize(line) for line in body if _normalize(line)]
         if code and re.match(r"(model|block|input)\b", code[0]) and not any(line.startswith("(") for line in code):
             program = archdsl.parse("\n".join(body) + "\n", f"LANGUAGE.md:{fence_line}")

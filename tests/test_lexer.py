@@ -1,6 +1,6 @@
 """The statement lexer against Lark's own: the same tokens, positions and errors.
 
-`archdsl.syntax.StatementLexer` scans the grammar's terminals in one fused loop with the
+`archdsl.frontend.lexer.StatementLexer` scans the grammar's terminals in one fused loop with the
 newline filter. The reference here is the plain way to say the same thing: Lark's basic
 lexer for the grammar, then the filter as a separate postlexer, written for clarity.
 """
@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from archdsl.resources import grammar_path
-from archdsl.syntax import PARSER_OPTIONS, StatementLexer, parser, tokens
+from archdsl.common.resources import grammar_path
+from archdsl.frontend.lexer import StatementLexer
+from archdsl.frontend.parser import PARSER_OPTIONS, parser, tokens
 from tests.strategies import seed_corpus, texts
 
 

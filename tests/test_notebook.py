@@ -24,8 +24,9 @@ from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from IPython.utils.capture import capture_output  # noqa: E402
 
 import archdsl  # noqa: E402
-from archdsl.diagnostics import Diagnostic, Span  # noqa: E402
-from archdsl.notebook import CellError, Diagnostics, GeneratedCode, ShapeTable, escape  # noqa: E402
+from archdsl.common.diagnostics import Diagnostic, Span  # noqa: E402
+from archdsl.tools import summary  # noqa: E402
+from archdsl.tools.notebook import CellError, Diagnostics, GeneratedCode, ShapeTable, escape  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "notebooks.md"
@@ -76,7 +77,8 @@ def text_of(html_text: str) -> str:
 def test_importing_archdsl_does_not_import_ipython() -> None:
     code = (
         "import sys, archdsl; archdsl.parse('input 4 -> dense 2'); "
-        "print(sorted(m for m in ('IPython', 'archdsl.notebook', 'torch', 'tensorflow', 'keras') if m in sys.modules))"
+        "heavy = ('IPython', 'archdsl.tools.notebook', 'torch', 'tensorflow', 'keras'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
@@ -124,7 +126,7 @@ def test_cell_shows_the_shape_table(ip: InteractiveShell) -> None:
         assert "307,850" in view
         assert "inserted before dense_1: dense takes a vector" in view
         assert "<cell>" in view
-        for row in archdsl.report.rows(model):
+        for row in summary.rows(model):
             assert row.name in view and row.shape in view
     # Number columns are right-aligned, text columns left-aligned, in both forms.
     assert '<td style="text-align: right">307,530</td>' in table["text/html"]
@@ -412,7 +414,7 @@ def test_doc_examples_run_as_shown(ip: InteractiveShell, monkeypatch: pytest.Mon
 
 
 def test_doc_lists_every_option() -> None:
-    from archdsl.notebook import ArchMagics
+    from archdsl.tools.notebook import ArchMagics
 
     doc = DOC.read_text(encoding="utf-8")
     options = re.findall(r"(--[a-z-]+)", ArchMagics.arch.__doc__)

@@ -17,9 +17,9 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import archdsl  # noqa: E402
-from archdsl import parity  # noqa: E402
 from archdsl.layers import LAYERS  # noqa: E402
-from archdsl.verification import verify_model  # noqa: E402
+from archdsl.tools import weights  # noqa: E402
+from archdsl.tools.verify import verify_model  # noqa: E402
 
 pytestmark = pytest.mark.frameworks
 
@@ -93,7 +93,7 @@ def test_layer_specs_cover_every_layer_type():
 
 def test_weight_rules_cover_every_layer_with_weights():
     with_weights = {name for name, spec in LAYERS.items() if spec.params.__name__ != "_no_params"}
-    assert with_weights == set(parity.RULES)
+    assert with_weights == set(weights.RULES)
 
 
 @pytest.mark.parametrize("spec", list(LAYER_SPECS.values()), ids=list(LAYER_SPECS))
@@ -115,7 +115,7 @@ def test_every_example_agrees(path, model):
 
 
 def _break(monkeypatch, layer_type, rule):
-    monkeypatch.setitem(parity.RULES, layer_type, rule)
+    monkeypatch.setitem(weights.RULES, layer_type, rule)
 
 
 def test_verify_names_the_dense_after_flatten_when_its_rows_are_not_reordered(monkeypatch):
@@ -127,7 +127,7 @@ def test_verify_names_the_dense_after_flatten_when_its_rows_are_not_reordered(mo
 
 
 def test_verify_catches_a_wrong_gru_gate_order(monkeypatch):
-    monkeypatch.setattr(parity, "_gru_order", lambda array, units: array)
+    monkeypatch.setattr(weights, "_gru_order", lambda array, units: array)
     report = verify_model(archdsl.parse("input 5x3 -> gru 4 -> dense 2").model())
     assert report.first_mismatch is not None and report.first_mismatch.name == "gru_1"
 

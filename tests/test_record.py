@@ -12,7 +12,7 @@ from dataclasses import FrozenInstanceError, dataclass, field, fields, is_datacl
 import pytest
 
 import archdsl
-from archdsl.record import record
+from archdsl.common.record import record
 
 
 def _records() -> list[type]:
@@ -87,7 +87,7 @@ def test_a_record_is_frozen_hashable_and_copyable() -> None:
     assert pickle.loads(pickle.dumps(p)) == p
     assert copy.deepcopy(p) == p
     assert repr(p) == "Point(x=1, y=2, tags=[])"
-    assert hash(archdsl.diagnostics.Span("f", 1, 2, 3, 4)) == hash(archdsl.diagnostics.Span("f", 1, 2, 3, 4))
+    assert hash(archdsl.Span("f", 1, 2, 3, 4)) == hash(archdsl.Span("f", 1, 2, 3, 4))
 
 
 def test_a_record_with_post_init_keeps_the_dataclasses_init() -> None:
@@ -106,9 +106,11 @@ def test_a_record_with_post_init_keeps_the_dataclasses_init() -> None:
 
 def test_the_classes_built_in_bulk_store_through_their_slots() -> None:
     """The point of `record`: the hot classes do not fall back to dataclasses' frozen __init__."""
-    from archdsl import ast, ir
-    from archdsl.diagnostics import Span
+    from archdsl.common.diagnostics import Span
+    from archdsl.frontend import nodes
+    from archdsl.ir.graph import GraphNode
+    from archdsl.ir.model import Layer
     from archdsl.layers.spec import Params
 
-    for cls in (Span, ast.Number, ast.Word, ast.Layer, ast.Chain, ir.GraphNode, ir.Layer, Params):
+    for cls in (Span, nodes.Number, nodes.Word, nodes.Layer, nodes.Chain, GraphNode, Layer, Params):
         assert "_set_0" in cls.__init__.__code__.co_names, cls

@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archdsl
-from archdsl import names as archdsl_names
+from archdsl.frontend import names as archdsl_names
 
 REPO = Path(__file__).resolve().parent.parent
 HOSTILE = REPO / "tests" / "data" / "hostile"
@@ -944,18 +944,20 @@ def test_any_name_is_refused_or_emitted_safely(name):
 
 
 def test_limits_are_the_documented_ones():
-    from archdsl import api, check, expand, syntax
+    from archdsl import pipeline
+    from archdsl.analysis import infer
+    from archdsl.frontend import expand, parser, tree_builder
     from archdsl.layers import binding
 
     limits = {
-        "MAX_NESTING": (syntax.MAX_NESTING, 200),
-        "MAX_NUMBER_DIGITS": (syntax._MAX_NUMBER_DIGITS, 15),
+        "MAX_NESTING": (parser.MAX_NESTING, 200),
+        "MAX_NUMBER_DIGITS": (tree_builder._MAX_NUMBER_DIGITS, 15),
         "MAX_REPEAT": (expand.MAX_REPEAT, 10_000),
         "MAX_LAYERS": (expand.MAX_LAYERS, 100_000),
         "MAX_BLOCK_DEPTH": (expand.MAX_BLOCK_DEPTH, 100),
         "MAX_NAME_LENGTH": (archdsl_names.MAX_NAME_LENGTH, 64),
-        "MAX_SOURCE_BYTES": (api.MAX_SOURCE_BYTES, 10 * 1024 * 1024),
-        "MAX_DIM": (check.MAX_DIM, 2**31 - 1),
+        "MAX_SOURCE_BYTES": (pipeline.MAX_SOURCE_BYTES, 10 * 1024 * 1024),
+        "MAX_DIM": (infer.MAX_DIM, 2**31 - 1),
         "MAX_VALUE": (binding.MAX_VALUE, 2**31 - 1),
     }
     wrong = {name: value for name, (value, documented) in limits.items() if value != documented}
@@ -966,12 +968,12 @@ def test_limits_are_the_documented_ones():
 
 
 def test_oversized_file_is_refused_before_parsing(tmp_path):
-    from archdsl import api
+    from archdsl import pipeline
 
     path = tmp_path / "big.arch"
     with path.open("wb") as stream:
         stream.write(b"input 8 -> dense 2\n")
-        stream.seek(api.MAX_SOURCE_BYTES)
+        stream.seek(pipeline.MAX_SOURCE_BYTES)
         stream.write(b"\n")
     with pytest.raises(archdsl.ArchError) as caught:
         archdsl.load(path)

@@ -1,7 +1,7 @@
 """The grammar and the syntax tree: every construct of LANGUAGE.md, with its spans.
 
 These tests run the real Lark parser on the real grammar file; the syntax tree is
-checked through `archdsl.syntax.parse_module`, the parse tree through `parse_tree`.
+checked through `archdsl.frontend.tree_builder.parse_module`, the parse tree through `parse_tree`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import pytest
 from lark import Lark, Token, Tree
 from lark.exceptions import GrammarError, LexError
 
-from archdsl import ArchError, ast
-from archdsl.diagnostics import Span
-from archdsl.resources import grammar_path
-from archdsl.syntax import TERMINAL_NAMES, parse_module, parse_tree, parser
+from archdsl import ArchError
+from archdsl.common.diagnostics import Span
+from archdsl.common.resources import grammar_path
+from archdsl.frontend import nodes
+from archdsl.frontend.parser import TERMINAL_NAMES, parse_tree, parser
+from archdsl.frontend.tree_builder import parse_module
 
 F = "t.arch"
 
@@ -24,13 +26,13 @@ def grammar_text() -> str:
     return grammar_path().read_text(encoding="utf-8")
 
 
-def module(text: str) -> ast.Module:
+def module(text: str) -> nodes.Module:
     return parse_module(text, F)
 
 
-def only_chain(text: str) -> ast.Chain:
+def only_chain(text: str) -> nodes.Chain:
     (statement,) = module(text).statements
-    assert isinstance(statement, ast.BareChain)
+    assert isinstance(statement, nodes.BareChain)
     return statement.body
 
 
@@ -38,8 +40,8 @@ def span(line: int, column: int, end_line: int, end_column: int) -> Span:
     return Span(F, line, column, end_line, end_column)
 
 
-def layers_of(chain: ast.Chain) -> list[ast.Layer]:
-    return [n for n in chain.nodes if isinstance(n, ast.Layer)]
+def layers_of(chain: nodes.Chain) -> list[nodes.Layer]:
+    return [n for n in chain.nodes if isinstance(n, nodes.Layer)]
 
 
 # ---------------------------------------------------------------- the grammar itself
@@ -62,7 +64,7 @@ def test_strict_mode_would_catch_a_collision() -> None:
 
 
 def test_project_parser_is_lalr_with_the_statement_lexer() -> None:
-    from archdsl.syntax import StatementLexer
+    from archdsl.frontend.lexer import StatementLexer
 
     lark = parser()
     assert lark.options.parser == "lalr"
@@ -145,7 +147,7 @@ def test_only_comments_and_blank_lines_is_an_empty_module() -> None:
 
 def test_bare_chain() -> None:
     chain = only_chain("input 64x64x1 -> conv2d 32 -> maxpool -> dense 10")
-    assert isinstance(chain.nodes[0], ast.Input)
+    assert isinstance(chain.nodes[0], nodes.Input)
     assert [n.name for n in layers_of(chain)] == ["conv2d", "maxpool", "dense"]
     assert chain.span == span(1, 1, 1, 50)
 
@@ -187,9 +189,9 @@ def test_newlines_are_free_inside_parens_and_braces() -> None:
 }
 """
     (model,) = module(text).statements
-    assert isinstance(model, ast.ModelDef)
+    assert isinstance(model, nodes.ModelDef)
     group = model.body.nodes[1]
-    assert isinstance(group, ast.Group) and len(group.branches) == 2
+    assert isinstance(group, nodes.Group) and len(group.branches) == 2
     assert [layers_of(b)[0].args[-1].name for b in group.branches] == ["same", "same"]
     assert model.body.nodes[0].shape.parts[0].span == span(3, 5, 3, 12)
     assert model.span == span(1, 1, 13, 2)
@@ -198,9 +200,9 @@ def test_newlines_are_free_inside_parens_and_braces() -> None:
 def test_arguments_continue_inside_parens_of_a_block_body() -> None:
     text = "block b(c) = (\n  conv2d c\n    same relu\n)\ninput 8x8x3 -> b 4\n"
     block = module(text).statements[0]
-    assert isinstance(block, ast.BlockDef)
+    assert isinstance(block, nodes.BlockDef)
     (layer,) = layers_of(block.body.nodes[0].branches[0])
-    assert [a.name if isinstance(a, ast.Word) else a.value for a in layer.args] == ["c", "same", "relu"]
+    assert [a.name if isinstance(a, nodes.Word) else a.value for a in layer.args] == ["c", "same", "relu"]
 
 
 # ---------------------------------------------------------------- blocks and expressions
@@ -209,16 +211,16 @@ def test_arguments_continue_inside_parens_of_a_block_body() -> None:
 def test_block_with_parameters_and_defaults() -> None:
     text = "block conv_bn(c, k=3, act=relu, pool=2x2, rate=0.5) = conv2d c k same -> batchnorm -> relu"
     (block,) = module(text).statements
-    assert isinstance(block, ast.BlockDef)
+    assert isinstance(block, nodes.BlockDef)
     assert block.name == "conv_bn"
     assert block.name_span == span(1, 7, 1, 14)
     assert [p.name for p in block.params] == ["c", "k", "act", "pool", "rate"]
     c, k, act, pool, rate = block.params
     assert c.default is None
-    assert isinstance(k.default, ast.Number) and k.default.value == 3
-    assert isinstance(act.default, ast.Word) and act.default.name == "relu"
-    assert isinstance(pool.default, ast.Dims) and [p.value for p in pool.default.parts] == [2, 2]
-    assert isinstance(rate.default, ast.Number) and rate.default.value == 0.5
+    assert isinstance(k.default, nodes.Number) and k.default.value == 3
+    assert isinstance(act.default, nodes.Word) and act.default.name == "relu"
+    assert isinstance(pool.default, nodes.Dims) and [p.value for p in pool.default.parts] == [2, 2]
+    assert isinstance(rate.default, nodes.Number) and rate.default.value == 0.5
     assert k.span == span(1, 18, 1, 21)
     assert [n.name for n in layers_of(block.body)] == ["conv2d", "batchnorm", "relu"]
 
@@ -246,13 +248,13 @@ def test_block_without_parameters() -> None:
 )
 def test_integer_expressions(expression: str, expected) -> None:
     def shape(value):
-        if isinstance(value, ast.Number):
+        if isinstance(value, nodes.Number):
             return value.value
-        if isinstance(value, ast.Word):
+        if isinstance(value, nodes.Word):
             return value.name
-        if isinstance(value, ast.Negate):
+        if isinstance(value, nodes.Negate):
             return ("neg", shape(value.operand))
-        assert isinstance(value, ast.BinOp)
+        assert isinstance(value, nodes.BinOp)
         return (value.op, shape(value.left), shape(value.right))
 
     (block, _) = module(f"block b(c, d, n) = dense {expression}\ninput 10 -> b 1 2 3\n").statements
@@ -265,22 +267,22 @@ def test_expression_spans() -> None:
     (block,) = module("block b(c) = conv2d (c*4) 1x1").statements
     (layer,) = layers_of(block.body)
     product, kernel = layer.args
-    assert isinstance(product, ast.BinOp)
+    assert isinstance(product, nodes.BinOp)
     assert product.left.span == span(1, 22, 1, 23)
     assert product.right.span == span(1, 24, 1, 25)
-    assert isinstance(kernel, ast.Dims) and kernel.span == span(1, 27, 1, 30)
+    assert isinstance(kernel, nodes.Dims) and kernel.span == span(1, 27, 1, 30)
 
 
 def test_repeat_counts() -> None:
     text = "block b(c, n) = (conv2d c same) * (n+1) -> conv_x c * 2 -> relu * n\n"
     (block,) = module(text).statements
     first, second, third = block.body.nodes
-    assert isinstance(first, ast.Repeat) and isinstance(first.node, ast.Group)
-    assert isinstance(first.count, ast.BinOp) and first.count.op == "+"
+    assert isinstance(first, nodes.Repeat) and isinstance(first.node, nodes.Group)
+    assert isinstance(first.count, nodes.BinOp) and first.count.op == "+"
     assert first.span == span(1, 17, 1, 40)
-    assert isinstance(second, ast.Repeat) and isinstance(second.node, ast.Layer)
-    assert second.node.name == "conv_x" and isinstance(second.count, ast.Number) and second.count.value == 2
-    assert isinstance(third.count, ast.Word) and third.count.name == "n"
+    assert isinstance(second, nodes.Repeat) and isinstance(second.node, nodes.Layer)
+    assert second.node.name == "conv_x" and isinstance(second.count, nodes.Number) and second.count.value == 2
+    assert isinstance(third.count, nodes.Word) and third.count.name == "n"
 
 
 def test_repeat_applies_to_one_node() -> None:
@@ -299,7 +301,7 @@ def test_group_with_branches() -> None:
         "input 32x32x64 -> ( conv2d 64 3x3 same | conv2d 64 1x1 -> relu | maxpool 3x3 stride=1 same ) -> concat"
     )
     group = chain.nodes[1]
-    assert isinstance(group, ast.Group)
+    assert isinstance(group, nodes.Group)
     assert [[n.name for n in layers_of(b)] for b in group.branches] == [["conv2d"], ["conv2d", "relu"], ["maxpool"]]
     assert group.span == span(1, 19, 1, 93)
     assert group.branches[1].span == span(1, 42, 1, 63)
@@ -309,7 +311,7 @@ def test_group_with_branches() -> None:
 def test_group_with_one_branch_is_grouping() -> None:
     chain = only_chain("input 10 -> (dense 3 -> relu) -> dense 2")
     group = chain.nodes[1]
-    assert isinstance(group, ast.Group) and len(group.branches) == 1
+    assert isinstance(group, nodes.Group) and len(group.branches) == 1
     assert [n.name for n in layers_of(group.branches[0])] == ["dense", "relu"]
 
 
@@ -317,13 +319,13 @@ def test_nested_groups() -> None:
     chain = only_chain("input 10 -> ((dense 3 | dense 3) -> add | identity -> dense 3) -> add")
     outer = chain.nodes[1]
     inner = outer.branches[0].nodes[0]
-    assert isinstance(inner, ast.Group) and len(inner.branches) == 2
+    assert isinstance(inner, nodes.Group) and len(inner.branches) == 2
 
 
 def test_residual() -> None:
     chain = only_chain("input 8x8x4 -> residual( conv2d 4 same -> relu ) -> relu")
     residual = chain.nodes[1]
-    assert isinstance(residual, ast.Residual)
+    assert isinstance(residual, nodes.Residual)
     assert [n.name for n in layers_of(residual.body)] == ["conv2d", "relu"]
     assert residual.span == span(1, 16, 1, 49)
     assert residual.body.span == span(1, 26, 1, 47)
@@ -336,7 +338,7 @@ def test_layer_names_with_as() -> None:
     assert fc1.alias_span == span(1, 29, 1, 32)
     assert fc1.name_span == span(1, 13, 1, 18)
     assert fc1.span == span(1, 13, 1, 32)
-    assert [a.value if isinstance(a, ast.Number) else a.name for a in fc1.args] == [3, "relu"]
+    assert [a.value if isinstance(a, nodes.Number) else a.name for a in fc1.args] == [3, "relu"]
     plain = only_chain("input 10 -> dense 3")
     assert layers_of(plain)[0].alias is None and layers_of(plain)[0].alias_span is None
 
@@ -347,7 +349,7 @@ def test_keyword_arguments() -> None:
     assert [a.value for a in conv.args] == [8]
     assert [k.name for k in conv.keywords] == ["kernel", "stride", "padding", "activation", "bias"]
     kernel, stride, padding, activation, bias = conv.keywords
-    assert isinstance(kernel.value, ast.Dims) and [p.value for p in kernel.value.parts] == [3, 3]
+    assert isinstance(kernel.value, nodes.Dims) and [p.value for p in kernel.value.parts] == [3, 3]
     assert stride.value.value == 2
     assert padding.value.name == "same" and activation.value.name == "relu" and bias.value.name == "false"
     assert kernel.span == span(1, 25, 1, 35)
@@ -358,42 +360,42 @@ def test_keywords_and_positionals_may_mix() -> None:
     chain = only_chain("input 8x8x3 -> conv2d stride=2 8 same")
     (conv,) = layers_of(chain)
     assert [k.name for k in conv.keywords] == ["stride"]
-    assert [a.value if isinstance(a, ast.Number) else a.name for a in conv.args] == [8, "same"]
+    assert [a.value if isinstance(a, nodes.Number) else a.name for a in conv.args] == [8, "same"]
 
 
 # ---------------------------------------------------------------- values and dims
 
 
-def dims_values(value: ast.Dims) -> list:
-    return [p.value if isinstance(p, ast.Number) else p.name for p in value.parts]
+def dims_values(value: nodes.Dims) -> list:
+    return [p.value if isinstance(p, nodes.Number) else p.name for p in value.parts]
 
 
 def test_dims_as_one_token() -> None:
     shape = only_chain("input 64x64x1").nodes[0].shape
-    assert isinstance(shape, ast.Dims) and dims_values(shape) == [64, 64, 1]
+    assert isinstance(shape, nodes.Dims) and dims_values(shape) == [64, 64, 1]
     assert shape.span == span(1, 7, 1, 14)
 
 
 def test_dims_with_spaces() -> None:
     shape = only_chain("input 64 x 64 x 1").nodes[0].shape
-    assert isinstance(shape, ast.Dims) and dims_values(shape) == [64, 64, 1]
+    assert isinstance(shape, nodes.Dims) and dims_values(shape) == [64, 64, 1]
     assert [p.span.column for p in shape.parts] == [7, 12, 17]
     assert shape.span == span(1, 7, 1, 18)
 
 
 def test_symbolic_dims() -> None:
     shape = only_chain("input seq x 8").nodes[0].shape
-    assert isinstance(shape, ast.Dims) and dims_values(shape) == ["seq", 8]
-    assert isinstance(shape.parts[0], ast.Word)
+    assert isinstance(shape, nodes.Dims) and dims_values(shape) == ["seq", 8]
+    assert isinstance(shape.parts[0], nodes.Word)
     shape = only_chain("input time x h x w x 3").nodes[0].shape
     assert dims_values(shape) == ["time", "h", "w", 3]
 
 
 def test_single_dimension_inputs() -> None:
     shape = only_chain("input 784").nodes[0].shape
-    assert isinstance(shape, ast.Number) and shape.value == 784
+    assert isinstance(shape, nodes.Number) and shape.value == 784
     shape = only_chain("input seq").nodes[0].shape
-    assert isinstance(shape, ast.Word) and shape.name == "seq"
+    assert isinstance(shape, nodes.Word) and shape.name == "seq"
 
 
 def test_negative_dims() -> None:
@@ -401,7 +403,7 @@ def test_negative_dims() -> None:
     first, second, third = (layer.args[0] for layer in layers_of(chain))
     assert dims_values(first) == [-1, 64]
     assert dims_values(second) == [64, -1]
-    assert isinstance(third, ast.Number) and third.value == -1 and third.text == "-1"
+    assert isinstance(third, nodes.Number) and third.value == -1 and third.text == "-1"
 
 
 def test_floats() -> None:
@@ -443,7 +445,7 @@ model Tagger {
     assert small.name_span == span(3, 7, 3, 15)
     assert tagger.span == span(10, 1, 12, 2)
     call = small.body.nodes[4]
-    assert isinstance(call, ast.Layer) and call.name == "conv_bn"
+    assert isinstance(call, nodes.Layer) and call.name == "conv_bn"
     assert [a.value for a in call.args] == [64] and call.keywords[0].name == "k"
     assert call.span == span(6, 6, 6, 20)
     lstm = tagger.body.nodes[1]
@@ -569,8 +571,8 @@ def test_reserved_words_cannot_be_names(text: str) -> None:
 
 
 def test_the_shipped_parser_was_built_from_this_grammar() -> None:
-    from archdsl.resources import grammar_path
-    from archdsl.syntax import PARSER_ARTIFACT, _grammar_key
+    from archdsl.common.resources import grammar_path
+    from archdsl.frontend.parser import PARSER_ARTIFACT, _grammar_key
 
     grammar = grammar_path().read_text(encoding="utf-8")
     header = grammar_path().with_name(PARSER_ARTIFACT).read_bytes().split(b"\n", 1)[0].decode()
@@ -581,8 +583,8 @@ def test_the_shipped_parser_was_built_from_this_grammar() -> None:
 
 
 def test_the_shipped_parser_parses_exactly_as_the_grammar() -> None:
-    from archdsl.resources import grammar_path
-    from archdsl.syntax import build_parser, parser
+    from archdsl.common.resources import grammar_path
+    from archdsl.frontend.parser import build_parser, parser
 
     fresh = build_parser(grammar_path().read_text(encoding="utf-8"))
     root = Path(__file__).resolve().parent.parent
@@ -592,7 +594,7 @@ def test_the_shipped_parser_parses_exactly_as_the_grammar() -> None:
 
 
 def test_a_stale_parser_file_is_ignored(tmp_path, monkeypatch) -> None:
-    import archdsl.syntax as syntax
+    import archdsl.frontend.parser as syntax
 
     grammar = tmp_path / "arch.lark"
     grammar.write_text(syntax.grammar_path().read_text(encoding="utf-8"), encoding="utf-8")

@@ -1,8 +1,8 @@
 """The layer table and the binding of written arguments to it."""
 
-from .binding import bind, show
-from .spec import ACTIVATIONS, PADDINGS, Arg, BindError, LayerSpec, Params
-from .table import LAYER_TABLE, LAYERS, RECURRENT
+from archdsl.layers.binding import bind, show
+from archdsl.layers.spec import ACTIVATIONS, PADDINGS, Arg, BindError, LayerSpec, Params
+from archdsl.layers.table import LAYER_TABLE, LAYERS, RECURRENT
 
 __all__ = [
     "ACTIVATIONS",

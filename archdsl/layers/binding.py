@@ -9,13 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from ..diagnostics import Span, did_you_mean
-from .spec import ACTIVATIONS, BOOLEAN_WORDS, PADDINGS, REQUIRED, Arg, BindError, LayerSpec
+from archdsl.common.diagnostics import Span, did_you_mean
+from archdsl.layers.spec import ACTIVATIONS, BOOLEAN_WORDS, PADDINGS, REQUIRED, Arg, BindError, LayerSpec
 
-if TYPE_CHECKING:
-    from ..ir import WrittenArg, WrittenKeyword
+
+class WrittenArg(Protocol):
+    """A value as written (after block parameters were substituted) and where: the graph IR's arguments."""
+
+    value: Any
+    span: Span
+
+
+class WrittenKeyword(WrittenArg, Protocol):
+    name: str
+
 
 Value = int | float | str | tuple
 MAX_VALUE = 2**31 - 1  # what the frameworks can index

@@ -12,8 +12,8 @@ from dataclasses import field
 from types import MappingProxyType
 from typing import Any
 
-from ..record import record
-from ..shapes import Shape
+from archdsl.common.record import record
+from archdsl.layers.shapes import Shape
 
 ACTIVATIONS = ("relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh", "softmax")
 PADDINGS = ("same", "valid")

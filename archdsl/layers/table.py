@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..shapes import (
+from archdsl.layers.shapes import (
     Dim,
     Shape,
     ShapeError,
@@ -23,7 +23,7 @@ from ..shapes import (
     sym_add,
     sym_mul,
 )
-from .spec import ACTIVATIONS, REQUIRED, Arg, LayerSpec, Params
+from archdsl.layers.spec import ACTIVATIONS, REQUIRED, Arg, LayerSpec, Params
 
 Config = Mapping[str, Any]
 

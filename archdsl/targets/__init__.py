@@ -1,0 +1,1 @@
+"""Checked model to code: one module per framework, the Jinja rendering, and live framework objects."""

@@ -6,9 +6,9 @@ import re
 import textwrap
 from collections import defaultdict
 
-from ..ir import Model
-from ..record import record
-from ..version import __version__
+from archdsl.common.record import record
+from archdsl.ir.model import Model
+from archdsl.version import __version__
 
 DOCSTRING_WIDTH = 79
 EXAMPLE_LENGTH = 16  # what a symbolic dimension is in the generated __main__

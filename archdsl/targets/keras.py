@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..ir import Layer, Model
-from ..shapes import batch_shape
-from .common import ModuleView, docstring_lines, example_shape, is_token_input, variables, vocabulary
-from .pycode import Call, Raw, call, literal, statement
+from archdsl.ir.model import Layer, Model
+from archdsl.layers.shapes import batch_shape
+from archdsl.targets.common import ModuleView, docstring_lines, example_shape, is_token_input, variables, vocabulary
+from archdsl.targets.pycode import Call, Raw, call, literal, statement
 
 NAME = "keras"
 ACTIVATION_NAMES = {"leakyrelu": "leaky_relu"}  # Keras' spelling where it differs from ours

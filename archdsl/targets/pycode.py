@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from ..record import record
+from archdsl.common.record import record
 
 LINE_LENGTH = 88
 INDENT = "    "

@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..ir import Layer, Model
-from ..shapes import Shape, same_padding
-from .common import (
+from archdsl.ir.model import Layer, Model
+from archdsl.layers.shapes import Shape, same_padding
+from archdsl.targets.common import (
     ModuleView,
     UnsupportedError,
     docstring_lines,
@@ -36,7 +36,7 @@ from .common import (
     variables,
     vocabulary,
 )
-from .pycode import Call, Raw, call, statement
+from archdsl.targets.pycode import Call, Raw, call, statement
 
 NAME = "torch"
 CHANNELS_FIRST, STEPS_FIRST, FLAT = "(N, C, ...)", "(N, T, C)", "(N, F)"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 
-from .check import check_graph
-from .diagnostics import ArchError, Diagnostic, DiagnosticSink, Span
-from .expand import expand
-from .gcpause import gc_paused
-from .ir import Program
-from .syntax import deep_recursion, parse_module, too_deep
+from archdsl.analysis.infer import check_graph
+from archdsl.common.diagnostics import ArchError, Diagnostic, DiagnosticSink, Span
+from archdsl.common.gcpause import gc_paused
+from archdsl.frontend.expand import expand
+from archdsl.frontend.tree_builder import deep_recursion, parse_module, too_deep
+from archdsl.ir.model import Program
 
 MAX_SOURCE_BYTES = 10 * 1024 * 1024
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from .diagnostics import ArchError, Diagnostic
-from .gcpause import gc_paused
-from .ir import Model
-from .render import render_module
-from .targets import keras as keras_target
-from .targets import torch as torch_target
-from .targets.common import UnsupportedError
+from archdsl.common.diagnostics import ArchError, Diagnostic
+from archdsl.common.gcpause import gc_paused
+from archdsl.ir.model import Model
+from archdsl.targets import keras as keras_target
+from archdsl.targets import torch as torch_target
+from archdsl.targets.common import UnsupportedError
+from archdsl.targets.render import render_module
 
 TARGETS = {"keras": keras_target, "torch": torch_target}
 TARGET_ALIASES = {"pytorch": "torch", "tf": "keras", "tensorflow": "keras"}
@@ -54,7 +54,7 @@ def build(model: Model, target: str) -> Any:
     module = target_module(target)
     source = generate(model, target)
     if module.NAME == "keras":
-        from .frameworks import keras as import_keras
+        from archdsl.common.frameworks import keras as import_keras
 
         import_keras()
     namespace: dict[str, Any] = {"__name__": f"archdsl_generated_{module.NAME}"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .ir import Layer, Model
+from archdsl.ir.model import Layer, Model
 
 Arrays = list[Any]  # numpy arrays, as keras' get_weights() returns them
 

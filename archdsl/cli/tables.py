@@ -10,11 +10,11 @@ from __future__ import annotations
 import shutil
 import sys
 
-from .ir import Model
-from .layers import LAYER_TABLE
-from .layers.spec import REQUIRED
-from .record import record
-from .report import param_notes, rows
+from archdsl.common.record import record
+from archdsl.ir.model import Model
+from archdsl.layers import LAYER_TABLE
+from archdsl.layers.spec import REQUIRED
+from archdsl.tools.summary import param_notes, rows
 
 
 @record

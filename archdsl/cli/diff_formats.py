@@ -6,8 +6,8 @@ import html
 import io
 import shutil
 
-from .diff import DiffView, unified
-from .version import __version__
+from archdsl.tools.diff import DiffView, unified
+from archdsl.version import __version__
 
 FORMATS = ("side-by-side", "unified", "markdown", "html")
 

@@ -13,11 +13,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from .api import decode_source, parse, read_source
-from .diagnostics import ArchError, render_all
-from .ir import Model, Program
-from .selection import SelectionError
-from .version import __version__
+from archdsl.common.diagnostics import ArchError, render_all
+from archdsl.ir.model import Model, Program, SelectionError
+from archdsl.pipeline import decode_source, parse, read_source
+from archdsl.version import __version__
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -76,7 +75,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         json.dump({"models": [m.to_json() for m in models]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
-    from .table_view import print_check_tables
+    from archdsl.cli.tables import print_check_tables
 
     print_check_tables(models, program.filename, color=_use_color(sys.stdout, args))
     return EXIT_OK
@@ -126,7 +125,7 @@ def write_output(
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .codegen import generate
+    from archdsl.targets.codegen import generate
 
     program = load_program(args.file, args)
     model = program.model(args.model)
@@ -139,8 +138,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .diff import build_diff
-    from .diff_render import render_diff
+    from archdsl.cli.diff_formats import render_diff
+    from archdsl.tools.diff import build_diff
 
     program = load_program(args.file, args)
     model = program.model(args.model)
@@ -153,7 +152,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from .graph import GraphvizError, UnknownFormat, output_format, render
+    from archdsl.tools.diagram import GraphvizError, UnknownFormat, output_format, render
 
     try:
         fmt = output_format(args.format, args.output)
@@ -174,26 +173,26 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .verification import verify_model
+    from archdsl.tools.verify import verify_model
 
     program = load_program(args.file, args)
     models = selected_models(program, args.model)
     reports = [verify_model(model, args.seed, args.atol, args.rtol) for model in models]
-    from .table_view import print_verify_reports
+    from archdsl.cli.tables import print_verify_reports
 
     print_verify_reports(reports, color=_use_color(sys.stdout, args))
     return EXIT_OK if all(report.ok for report in reports) else EXIT_SPEC
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
-    from .table_view import print_layer_table
+    from archdsl.cli.tables import print_layer_table
 
     print_layer_table(color=_use_color(sys.stdout, args))
     return EXIT_OK
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
-    from .fmt import format_source, unified_diff
+    from archdsl.tools.formatter import format_source, unified_diff
 
     if len(args.files) > 1 and not (args.check or args.write or args.diff):
         raise UsageError("give one FILE to print it formatted, or use --check, --write or --diff with several")

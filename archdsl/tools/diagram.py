@@ -12,10 +12,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .ir import Layer, Model
-from .layers import LAYERS, show
-from .layers.spec import REQUIRED, Arg, LayerSpec
-from .shapes import Shape
+from archdsl.ir.model import Layer, Model
+from archdsl.layers import LAYERS, show
+from archdsl.layers.shapes import Shape
+from archdsl.layers.spec import REQUIRED, Arg, LayerSpec
 
 if TYPE_CHECKING:
     import graphviz

@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from .record import record
+from archdsl.common.record import record
 
 # Stable error codes. The first digit is the stage that finds the error:
 # 1 reading and syntax, 2 names, blocks and arguments, 3 shapes and structure,

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from . import ast
-from .diagnostics import DiagnosticSink, Span, did_you_mean
-from .ir import ArgValue, CallSite, Graph, GraphNode, WrittenArg, WrittenKeyword
-from .layers import LAYERS
-from .names import reserved_reason
+from archdsl.common.diagnostics import DiagnosticSink, Span, did_you_mean
+from archdsl.frontend import nodes
+from archdsl.frontend.names import reserved_reason
+from archdsl.ir.graph import ArgValue, CallSite, Graph, GraphNode, WrittenArg, WrittenKeyword
+from archdsl.layers import LAYERS
 
 MAX_REPEAT = 10_000
 MAX_LAYERS = 100_000
@@ -58,13 +58,13 @@ Env = dict[str, WrittenArg]
 Current = tuple[int, ...] | None
 
 
-def evaluate(value: ast.Value, env: Env) -> WrittenArg:
+def evaluate(value: nodes.Value, env: Env) -> WrittenArg:
     """A written value with block parameters substituted and arithmetic done."""
-    if isinstance(value, ast.Number):
+    if isinstance(value, nodes.Number):
         return WrittenArg(value.value, value.span)
-    if isinstance(value, ast.Word):
+    if isinstance(value, nodes.Word):
         return env.get(value.name, WrittenArg(value.name, value.span))
-    if isinstance(value, ast.Dims):
+    if isinstance(value, nodes.Dims):
         parts: list[ArgValue] = []
         for part in value.parts:
             resolved = evaluate(part, env).value
@@ -78,12 +78,12 @@ def evaluate(value: ast.Value, env: Env) -> WrittenArg:
     return WrittenArg(_integer(value, env), value.span)
 
 
-def _integer(value: ast.Value, env: Env) -> int:
-    if isinstance(value, ast.Number):
+def _integer(value: nodes.Value, env: Env) -> int:
+    if isinstance(value, nodes.Number):
         if isinstance(value.value, float):
             raise _ValueError("A210", f"integer expressions take whole numbers, got {value.text}", value.span)
         return value.value
-    if isinstance(value, ast.Word):
+    if isinstance(value, nodes.Word):
         if value.name not in env:
             near = did_you_mean(value.name, env)
             raise _ValueError(
@@ -100,9 +100,9 @@ def _integer(value: ast.Value, env: Env) -> int:
                 value.span,
             )
         return bound
-    if isinstance(value, ast.Negate):
+    if isinstance(value, nodes.Negate):
         return -_integer(value.operand, env)
-    if isinstance(value, ast.BinOp):
+    if isinstance(value, nodes.BinOp):
         left, right = _integer(value.left, env), _integer(value.right, env)
         if value.op == "+":
             return left + right
@@ -120,7 +120,7 @@ def _integer(value: ast.Value, env: Env) -> int:
 
 
 class _Expander:
-    def __init__(self, blocks: dict[str, ast.BlockDef], sink: DiagnosticSink):
+    def __init__(self, blocks: dict[str, nodes.BlockDef], sink: DiagnosticSink):
         self.blocks = blocks
         self.sink = sink
         self.known = sorted(set(LAYERS) | set(blocks))
@@ -143,13 +143,13 @@ class _Expander:
     def _poison(self, state: _ModelState, span: Span, scope, inputs: tuple[int, ...] = ()) -> tuple[int, ...]:
         return self._add(state, type=UNKNOWN, args=(), keywords=(), inputs=inputs, span=span, scope=scope)
 
-    def chain(self, chain: ast.Chain, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
+    def chain(self, chain: nodes.Chain, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
         for node in chain.nodes:
             current = self.node(node, current, env, scope, stack, state)
         return current
 
-    def node(self, node: ast.Node, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
-        if isinstance(node, ast.Input):
+    def node(self, node: nodes.Node, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
+        if isinstance(node, nodes.Input):
             return self.input(node, current, env, scope, state)
         if current is None:
             self.sink.error(
@@ -159,11 +159,11 @@ class _Expander:
                 "start the chain with 'input SHAPE', e.g. 'input 28x28x1 -> ...'",
             )
             current = self._poison(state, node.span, scope)
-        if isinstance(node, ast.Layer):
+        if isinstance(node, nodes.Layer):
             return self.layer(node, current, env, scope, stack, state)
-        if isinstance(node, ast.Group):
+        if isinstance(node, nodes.Group):
             return self.group(node, current, env, scope, stack, state)
-        if isinstance(node, ast.Residual):
+        if isinstance(node, nodes.Residual):
             body = self.chain(node.body, self._single(current, node.span, scope, state), env, scope, stack, state)
             body = self._single(body, node.span, scope, state)
             return self._add(
@@ -176,7 +176,7 @@ class _Expander:
                 scope=scope,
                 called_from=stack,
             )
-        assert isinstance(node, ast.Repeat)
+        assert isinstance(node, nodes.Repeat)
         try:
             count = evaluate(node.count, env)
         except _ValueError as error:
@@ -205,7 +205,7 @@ class _Expander:
         )
         return self._poison(state, span, scope, current)
 
-    def input(self, node: ast.Input, current: Current, env: Env, scope, state: _ModelState) -> Current:
+    def input(self, node: nodes.Input, current: Current, env: Env, scope, state: _ModelState) -> Current:
         if current is not None or state.has_input or scope:
             self.sink.error(
                 "A306",
@@ -222,7 +222,7 @@ class _Expander:
             return self._poison(state, node.span, scope)
         return self._add(state, type="input", args=(shape,), keywords=(), inputs=(), span=node.span, scope=scope)
 
-    def group(self, node: ast.Group, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
+    def group(self, node: nodes.Group, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
         start = self._single(current, node.span, scope, state)
         outputs: list[int] = []
         for branch in node.branches:
@@ -230,7 +230,7 @@ class _Expander:
             outputs.extend(self._single(result, branch.span, scope, state))
         return tuple(outputs)
 
-    def layer(self, node: ast.Layer, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
+    def layer(self, node: nodes.Layer, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
         assert current is not None
         if node.name in self.blocks:
             return self.call(node, current, env, scope, stack, state)
@@ -277,7 +277,7 @@ class _Expander:
             called_from=stack,
         )
 
-    def _checked_alias(self, node: ast.Layer, what: str) -> str | None:
+    def _checked_alias(self, node: nodes.Layer, what: str) -> str | None:
         """The `as NAME` of a node, or None (reported as A207) when the name is refused."""
         if node.alias is None:
             return None
@@ -292,7 +292,7 @@ class _Expander:
         )
         return None
 
-    def call(self, node: ast.Layer, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
+    def call(self, node: nodes.Layer, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
         block = self.blocks[node.name]
         called = [site.block for site in stack]
         if node.name in called:
@@ -318,7 +318,7 @@ class _Expander:
             label = f"{block.name}_{state.block_calls[block.name]}"
         return self.chain(block.body, current, bound, (*scope, label), (*stack, CallSite(block.name, node.span)), state)
 
-    def bind_call(self, block: ast.BlockDef, node: ast.Layer, env: Env) -> Env | None:
+    def bind_call(self, block: nodes.BlockDef, node: nodes.Layer, env: Env) -> Env | None:
         bound: Env = {}
         ok = True
         names = [p.name for p in block.params]
@@ -370,7 +370,7 @@ class _Expander:
         return bound if ok else None
 
     # -- models --------------------------------------------------------------
-    def model(self, name: str, body: ast.Chain, span: Span, name_span: Span) -> Graph | None:
+    def model(self, name: str, body: nodes.Chain, span: Span, name_span: Span) -> Graph | None:
         state = _ModelState()
         errors_before = len(self.sink.items)
         try:
@@ -397,9 +397,9 @@ def _finalize(pending: list[_Pending], sink: DiagnosticSink) -> list[GraphNode]:
     for node in pending:
         if node.alias:
             by_alias[node.alias].append(node)
-    for alias, nodes in by_alias.items():
+    for alias, named in by_alias.items():
         spans: list[Span] = []
-        for node in nodes:
+        for node in named:
             if node.alias_span not in spans:
                 spans.append(node.alias_span)  # type: ignore[arg-type]
         if len(spans) > 1:
@@ -410,12 +410,12 @@ def _finalize(pending: list[_Pending], sink: DiagnosticSink) -> list[GraphNode]:
                 spans[1],
                 f"it is already the name of the layer at line {first.line}; layer names must be unique",
             )
-        if len(nodes) == 1:
+        if len(named) == 1:
             chosen = [alias]
         else:
             # The same written name expanded several times (repetition, a block called twice).
-            chosen = [f"{alias}_{k}" for k in range(1, len(nodes) + 1)]
-        for node, name in zip(nodes, chosen, strict=True):
+            chosen = [f"{alias}_{k}" for k in range(1, len(named) + 1)]
+        for node, name in zip(named, chosen, strict=True):
             if name in taken:
                 sink.error("A208", f"the layer name '{name}' is used twice", node.alias_span or node.span)
             names[node.id] = name
@@ -456,16 +456,16 @@ def _suggest(name: str) -> str:
     return f"{base}_layer" if reserved_reason(f"{base}_layer") is None else "head"
 
 
-def expand(module: ast.Module, sink: DiagnosticSink) -> tuple[list[Graph], list[str]]:
+def expand(module: nodes.Module, sink: DiagnosticSink) -> tuple[list[Graph], list[str]]:
     """Every model of the file as a graph, and the names of its blocks."""
-    blocks: dict[str, ast.BlockDef] = {}
-    models: list[tuple[str, ast.Chain, Span, Span]] = []
-    bare: list[ast.BareChain] = []
-    seen_models: dict[str, ast.ModelDef] = {}
+    blocks: dict[str, nodes.BlockDef] = {}
+    models: list[tuple[str, nodes.Chain, Span, Span]] = []
+    bare: list[nodes.BareChain] = []
+    seen_models: dict[str, nodes.ModelDef] = {}
     for statement in module.statements:
-        if isinstance(statement, ast.BlockDef):
+        if isinstance(statement, nodes.BlockDef):
             _define_block(statement, blocks, sink)
-        elif isinstance(statement, ast.ModelDef):
+        elif isinstance(statement, nodes.ModelDef):
             reason = reserved_reason(statement.name)
             if reason:
                 sink.error(
@@ -510,7 +510,7 @@ def expand(module: ast.Module, sink: DiagnosticSink) -> tuple[list[Graph], list[
     return graphs, list(blocks)
 
 
-def _define_block(block: ast.BlockDef, blocks: dict[str, ast.BlockDef], sink: DiagnosticSink) -> None:
+def _define_block(block: nodes.BlockDef, blocks: dict[str, nodes.BlockDef], sink: DiagnosticSink) -> None:
     if block.name in LAYERS:
         sink.error(
             "A207",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from .resources import templates_dir
-from .targets.common import ModuleView
+from archdsl.common.resources import templates_dir
+from archdsl.targets.common import ModuleView
 
 TEMPLATE = "model.py.j2"
 

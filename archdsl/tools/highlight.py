@@ -64,8 +64,8 @@ class _Vocabulary:
 @cache
 def _vocabulary() -> _Vocabulary:
     """The layer table's words, with the token each one gets as an argument."""
-    from .layers.spec import ACTIVATIONS, BOOLEAN_WORDS, PADDINGS
-    from .layers.table import LAYERS
+    from archdsl.layers.spec import ACTIVATIONS, BOOLEAN_WORDS, PADDINGS
+    from archdsl.layers.table import LAYERS
 
     argument_words: dict[str, _TokenType] = {}
     for spec in LAYERS.values():

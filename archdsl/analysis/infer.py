@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .diagnostics import DiagnosticSink, Note, Span
-from .expand import UNKNOWN
-from .ir import Graph, GraphNode, Layer, Model, WrittenArg
-from .layers import LAYERS, RECURRENT, Params, bind
-from .layers.table import ACTIVATION_LAYERS
-from .shapes import RANK_NAMES, Shape, ShapeError, describe
+from archdsl.common.diagnostics import DiagnosticSink, Note, Span
+from archdsl.frontend.expand import UNKNOWN
+from archdsl.ir.graph import Graph, GraphNode, WrittenArg
+from archdsl.ir.model import Layer, Model
+from archdsl.layers import LAYERS, RECURRENT, Params, bind
+from archdsl.layers.shapes import RANK_NAMES, Shape, ShapeError, describe
+from archdsl.layers.table import ACTIVATION_LAYERS
 
 MAX_DIM = 2**31 - 1
 MAX_TENSOR = 2**31 - 1  # elements one weight tensor may have

@@ -6,8 +6,8 @@ still trees, repetition is still a count. `expand.py` turns this into the graph.
 
 from __future__ import annotations
 
-from .diagnostics import Span
-from .record import record
+from archdsl.common.diagnostics import Span
+from archdsl.common.record import record
 
 
 @record

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import difflib
 
-from .codegen import generate
-from .ir import Model
-from .layers.table import ACTIVATION_LAYERS
-from .record import record
-from .shapes import display_shape
-from .targets import keras as keras_target
-from .targets import torch as torch_target
-from .targets.common import variables
+from archdsl.common.record import record
+from archdsl.ir.model import Model
+from archdsl.layers.shapes import display_shape
+from archdsl.layers.table import ACTIVATION_LAYERS
+from archdsl.targets import keras as keras_target
+from archdsl.targets import torch as torch_target
+from archdsl.targets.codegen import generate
+from archdsl.targets.common import variables
 
 
 @record

@@ -31,9 +31,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from . import ast
-from .diagnostics import ArchError, Span
-from .syntax import deep_recursion, parse_module, too_deep
+from archdsl.common.diagnostics import ArchError, Span
+from archdsl.frontend import nodes
+from archdsl.frontend.tree_builder import deep_recursion, parse_module, too_deep
 
 __all__ = ["LINE_LENGTH", "FormatterError", "comments_of", "format_source", "syntax_key", "unified_diff"]
 
@@ -105,7 +105,7 @@ def _key(node: Any) -> Any:
     return (type(node).__name__, *(_key(getattr(node, name)) for name in names))
 
 
-def _parse(text: str, filename: str) -> ast.Module:
+def _parse(text: str, filename: str) -> nodes.Module:
     try:
         return parse_module(text, filename)
     except ArchError as error:
@@ -114,11 +114,11 @@ def _parse(text: str, filename: str) -> ast.Module:
         raise
 
 
-def _format(text: str, module: ast.Module) -> str:
+def _format(text: str, module: nodes.Module) -> str:
     return _Layout(_Source(text), module).render()
 
 
-def _verify(text: str, module: ast.Module, result: str, filename: str) -> None:
+def _verify(text: str, module: nodes.Module, result: str, filename: str) -> None:
     """Black's safety check: same tree, same comments, and formatting again changes nothing."""
     try:
         again = parse_module(result, filename)
@@ -200,44 +200,44 @@ class _Source:
 # ---------------------------------------------------------------- flat text
 
 
-def _expr(value: ast.Value, context: int) -> str:
+def _expr(value: nodes.Value, context: int) -> str:
     """An integer expression with the fewest parentheses that keep its tree."""
-    if isinstance(value, ast.Number):
+    if isinstance(value, nodes.Number):
         return value.text
-    if isinstance(value, ast.Word):
+    if isinstance(value, nodes.Word):
         return value.name
-    if isinstance(value, ast.Negate):
+    if isinstance(value, nodes.Negate):
         return "-" + _expr(value.operand, _FACTOR)
-    if isinstance(value, ast.BinOp):
+    if isinstance(value, nodes.BinOp):
         level = _PRECEDENCE[value.op]
         text = f"{_expr(value.left, level)} {value.op} {_expr(value.right, level + 1)}"
         return f"({text})" if context > level else text
     raise AssertionError(f"no expression text for {type(value).__name__}")
 
 
-def _value(value: ast.Value) -> str:
+def _value(value: nodes.Value) -> str:
     """A value where an argument, a keyword's value, a default or a shape stands."""
-    if isinstance(value, ast.Dims):
-        if all(isinstance(p, ast.Number) and _DIMS_PART.fullmatch(p.text) for p in value.parts):
+    if isinstance(value, nodes.Dims):
+        if all(isinstance(p, nodes.Number) and _DIMS_PART.fullmatch(p.text) for p in value.parts):
             return "x".join(p.text for p in value.parts)  # type: ignore[union-attr]
         return " x ".join(_value(part) for part in value.parts)
-    if isinstance(value, ast.Number) and _SIGNED_NUMBER.fullmatch(value.text):
+    if isinstance(value, nodes.Number) and _SIGNED_NUMBER.fullmatch(value.text):
         return value.text
-    if isinstance(value, ast.Word):
+    if isinstance(value, nodes.Word):
         return value.name
     return f"({_expr(value, _SUM)})"
 
 
-def _count(value: ast.Value) -> str:
-    if isinstance(value, ast.Number) and _PLAIN_NUMBER.fullmatch(value.text):
+def _count(value: nodes.Value) -> str:
+    if isinstance(value, nodes.Number) and _PLAIN_NUMBER.fullmatch(value.text):
         return value.text
-    if isinstance(value, ast.Word):
+    if isinstance(value, nodes.Word):
         return value.name
     return f"({_expr(value, _SUM)})"
 
 
-def _layer(node: ast.Layer | ast.Input) -> str:
-    if isinstance(node, ast.Input):
+def _layer(node: nodes.Layer | nodes.Input) -> str:
+    if isinstance(node, nodes.Input):
         return f"input {_value(node.shape)}"
     # The tree keeps positional arguments apart from key=value ones; write them in the
     # order the spec had them (`conv2d 32 3x3 stride=2 same` stays as it is).
@@ -248,23 +248,23 @@ def _layer(node: ast.Layer | ast.Input) -> str:
     return " ".join(words)
 
 
-def _argument(argument: ast.Value | ast.Keyword) -> str:
-    return f"{argument.name}={_value(argument.value)}" if isinstance(argument, ast.Keyword) else _value(argument)
+def _argument(argument: nodes.Value | nodes.Keyword) -> str:
+    return f"{argument.name}={_value(argument.value)}" if isinstance(argument, nodes.Keyword) else _value(argument)
 
 
-def _header(block: ast.BlockDef) -> str:
+def _header(block: nodes.BlockDef) -> str:
     params = ", ".join(p.name if p.default is None else f"{p.name}={_value(p.default)}" for p in block.params)
     return f"block {block.name}({params}) = "
 
 
-def _flat(node: ast.Node | ast.Chain) -> str:
-    if isinstance(node, ast.Chain):
+def _flat(node: nodes.Node | nodes.Chain) -> str:
+    if isinstance(node, nodes.Chain):
         return " -> ".join(_flat(n) for n in node.nodes)
-    if isinstance(node, ast.Repeat):
+    if isinstance(node, nodes.Repeat):
         return f"{_flat(node.node)} * {_count(node.count)}"
-    if isinstance(node, ast.Group):
+    if isinstance(node, nodes.Group):
         return "( " + " | ".join(_flat(b) for b in node.branches) + " )"
-    if isinstance(node, ast.Residual):
+    if isinstance(node, nodes.Residual):
         return f"residual( {_flat(node.body)} )"
     return _layer(node)
 
@@ -282,7 +282,7 @@ class _Line:
 
 
 class _Layout:
-    def __init__(self, source: _Source, module: ast.Module):
+    def __init__(self, source: _Source, module: nodes.Module):
         self.source = source
         self.module = module
         self.all_units: list[_Unit] = []
@@ -301,39 +301,39 @@ class _Layout:
         self.all_units.append(unit)
         return unit
 
-    def _statement_units(self, statement: ast.Statement) -> None:
+    def _statement_units(self, statement: nodes.Statement) -> None:
         src = self.source
         start = src.start(statement.span)
-        if isinstance(statement, ast.ModelDef):
+        if isinstance(statement, nodes.ModelDef):
             brace = src.code.index("{", src.end(statement.name_span)) + 1
             self.heads[id(statement)] = self._unit(start, brace)
             self._chain_units(statement.body)
             end = src.end(statement.span)
             self.tails[id(statement)] = self._unit(end - 1, end)
-        elif isinstance(statement, ast.BlockDef):
+        elif isinstance(statement, nodes.BlockDef):
             equals = src.code.rindex("=", start, src.start(statement.body.span)) + 1
             self.heads[id(statement)] = self._unit(start, equals)
             self._chain_units(statement.body)
         else:
             self._chain_units(statement.body)
 
-    def _chain_units(self, chain: ast.Chain) -> None:
+    def _chain_units(self, chain: nodes.Chain) -> None:
         for node in chain.nodes:
             self._node_units(node)
 
-    def _node_units(self, node: ast.Node) -> None:
+    def _node_units(self, node: nodes.Node) -> None:
         src = self.source
-        inner = node.node if isinstance(node, ast.Repeat) else node
+        inner = node.node if isinstance(node, nodes.Repeat) else node
         outer_end = src.end(node.span)
-        if isinstance(inner, ast.Layer | ast.Input):
+        if isinstance(inner, nodes.Layer | nodes.Input):
             start = src.start(inner.span)
             self.leaf[id(node)] = self._unit(start, src.close_parens(start, outer_end))
             return
-        assert isinstance(inner, ast.Group | ast.Residual)
+        assert isinstance(inner, nodes.Group | nodes.Residual)
         start, inner_end = src.start(inner.span), src.end(inner.span)
-        opener = start + 1 if isinstance(inner, ast.Group) else src.code.index("(", start + len("residual")) + 1
+        opener = start + 1 if isinstance(inner, nodes.Group) else src.code.index("(", start + len("residual")) + 1
         open_unit = self._unit(start, opener)
-        for chain in inner.branches if isinstance(inner, ast.Group) else (inner.body,):
+        for chain in inner.branches if isinstance(inner, nodes.Group) else (inner.body,):
             self._chain_units(chain)
         close_unit = self._unit(inner_end - 1, src.close_parens(inner_end, outer_end))
         self.brackets[id(inner)] = (open_unit, close_unit)
@@ -353,24 +353,24 @@ class _Layout:
                 trailer.append(comment)
         return trailer
 
-    def units(self, node: ast.Node | ast.Chain) -> list[_Unit]:
+    def units(self, node: nodes.Node | nodes.Chain) -> list[_Unit]:
         """The units of a construct, in order."""
         key = id(node)
         if key not in self.memo:
-            if isinstance(node, ast.Chain):
+            if isinstance(node, nodes.Chain):
                 found = [u for n in node.nodes for u in self.units(n)]
             elif key in self.leaf:
                 found = [self.leaf[key]]
-            elif isinstance(node, ast.Repeat):
+            elif isinstance(node, nodes.Repeat):
                 found = self.units(node.node)
             else:
                 opener, closer = self.brackets[key]
-                chains = node.branches if isinstance(node, ast.Group) else (node.body,)
+                chains = node.branches if isinstance(node, nodes.Group) else (node.body,)
                 found = [opener, *(u for c in chains for u in self.units(c)), closer]
             self.memo[key] = found
         return self.memo[key]
 
-    def fits_flat(self, node: ast.Node | ast.Chain, column: int) -> tuple[bool, str]:
+    def fits_flat(self, node: nodes.Node | nodes.Chain, column: int) -> tuple[bool, str]:
         """The one-line text, and whether it fits and leaves no comment inside the line."""
         text = _flat(node)
         units = self.units(node)
@@ -378,7 +378,7 @@ class _Layout:
         return clean and column + len(text) <= LINE_LENGTH, text
 
     # ------------------------------------------------------------ lines
-    def chain(self, chain: ast.Chain, column: int, cont: int, hang: int, force: bool = False) -> list[_Line]:
+    def chain(self, chain: nodes.Chain, column: int, cont: int, hang: int, force: bool = False) -> list[_Line]:
         """A chain starting at `column`; continuation lines `-> ...` at `cont`.
 
         `hang` is where a bracket of the first node breaks to: its column when the chain
@@ -395,15 +395,15 @@ class _Layout:
             lines += rest
         return lines
 
-    def node(self, node: ast.Node, column: int, hang: int) -> list[_Line]:
-        inner = node.node if isinstance(node, ast.Repeat) else node
+    def node(self, node: nodes.Node, column: int, hang: int) -> list[_Line]:
+        inner = node.node if isinstance(node, nodes.Repeat) else node
         fits, text = self.fits_flat(node, column)
-        if fits or isinstance(inner, ast.Layer | ast.Input):
+        if fits or isinstance(inner, nodes.Layer | nodes.Input):
             return [_Line(column, text, self.units(node))]
-        assert isinstance(inner, ast.Group | ast.Residual)
+        assert isinstance(inner, nodes.Group | nodes.Residual)
         opener, closer = self.brackets[id(inner)]
         inside = hang + INDENT
-        if isinstance(inner, ast.Group):
+        if isinstance(inner, nodes.Group):
             lines = [_Line(column, "(", [opener])]
             for i, branch in enumerate(inner.branches):
                 first, *rest = self.chain(branch, inside, inside, inside)
@@ -415,17 +415,17 @@ class _Layout:
         else:
             first, *rest = self.chain(inner.body, inside, inside, inside)
             lines = [_Line(column, "residual(", [opener]), _Line(inside, first.text, first.units, "never"), *rest]
-        suffix = f" * {_count(node.count)}" if isinstance(node, ast.Repeat) else ""
+        suffix = f" * {_count(node.count)}" if isinstance(node, nodes.Repeat) else ""
         lines.append(_Line(hang, ")" + suffix, [closer], "never", closes=True))
         return lines
 
-    def statement(self, statement: ast.Statement) -> list[_Line]:
-        if isinstance(statement, ast.ModelDef):
+    def statement(self, statement: nodes.Statement) -> list[_Line]:
+        if isinstance(statement, nodes.ModelDef):
             head = _Line(0, f"model {statement.name} {{", [self.heads[id(statement)]])
             first, *rest = self.chain(statement.body, INDENT, INDENT, INDENT, force=True)
             tail = _Line(0, "}", [self.tails[id(statement)]], "never", closes=True)
             return [head, _Line(INDENT, first.text, first.units, "never"), *rest, tail]
-        if isinstance(statement, ast.BlockDef):
+        if isinstance(statement, nodes.BlockDef):
             header = _header(statement)
             first, *rest = self.chain(statement.body, len(header), INDENT, INDENT)
             return [_Line(0, header + first.text, [self.heads[id(statement)], *first.units]), *rest]
@@ -442,7 +442,7 @@ class _Layout:
         previous_one_line_block = False
         for index, statement in enumerate(self.module.statements):
             lines = self.statement(statement)
-            one_line_block = isinstance(statement, ast.BlockDef) and len(lines) == 1
+            one_line_block = isinstance(statement, nodes.BlockDef) and len(lines) == 1
             if index:
                 lines[0].blank = "source" if one_line_block and previous_one_line_block else "always"
             previous_one_line_block = one_line_block

@@ -5,9 +5,9 @@ Only the rows and notes are decided here; `cli.py` lays them out with rich.
 
 from __future__ import annotations
 
-from .ir import Model
-from .record import record
-from .shapes import display_shape
+from archdsl.common.record import record
+from archdsl.ir.model import Model
+from archdsl.layers.shapes import display_shape
 
 
 @record

@@ -23,12 +23,11 @@ try:
 except ImportError as error:  # pragma: no cover - only without the optional dependency
     raise ImportError('archdsl.notebook needs IPython: pip install "archdsl[notebook]"') from error
 
-from .api import load, parse
-from .codegen import generate
-from .diagnostics import ArchError, Diagnostic, render_all
-from .ir import Model, Program
-from .report import param_notes, rows
-from .selection import SelectionError
+from archdsl.common.diagnostics import ArchError, Diagnostic, render_all
+from archdsl.ir.model import Model, Program, SelectionError
+from archdsl.pipeline import load, parse
+from archdsl.targets.codegen import generate
+from archdsl.tools.summary import param_notes, rows
 
 CELL_FILENAME = "<cell>"
 TARGET_TITLES = {"keras": "Keras", "torch": "PyTorch"}

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ir import Layer, Model
-from .record import record
-from .render import render_module
-from .targets import torch as torch_target
-from .targets.common import EXAMPLE_LENGTH, is_token_input, vocabulary
+from archdsl.common.record import record
+from archdsl.ir.model import Layer, Model
+from archdsl.targets import torch as torch_target
+from archdsl.targets.common import EXAMPLE_LENGTH, is_token_input, vocabulary
+from archdsl.targets.render import render_module
 
 DEFAULT_RTOL = 1e-4
 DEFAULT_ATOL = 1e-5
@@ -67,7 +67,7 @@ def _randomize(keras_model: Any, rng: Any) -> None:
 
 
 def _torch_instance(model: Model) -> tuple[Any, torch_target.TorchModule]:
-    from .codegen import reported_as_diagnostic
+    from archdsl.targets.codegen import reported_as_diagnostic
 
     with reported_as_diagnostic(model, torch_target.NAME):
         built = torch_target.build(model, probe=True)
@@ -92,13 +92,13 @@ def _to_keras_layout(value: Any, layer: Layer, code: torch_target.LayerCode) -> 
 
 def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> VerifyReport:
     """Compare every layer of the generated Keras and PyTorch models on the same random input."""
-    from .frameworks import keras as import_keras
+    from archdsl.common.frameworks import keras as import_keras
 
     keras = import_keras()
     import numpy as np
     import torch
 
-    from .codegen import build
+    from archdsl.targets.codegen import build
 
     keras.utils.set_random_seed(seed)
     torch.manual_seed(seed)
@@ -106,7 +106,7 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
     keras_model = build(model, "keras")
     _randomize(keras_model, rng)
     torch_module, built = _torch_instance(model)
-    from .parity import copy_weights
+    from archdsl.tools.weights import copy_weights
 
     copy_weights(
         model, keras_model, torch_module, lambda layer: torch_target.flatten_keeps_channels_first(model, layer)

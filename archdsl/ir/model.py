@@ -1,7 +1,7 @@
-"""The graph IR (after expansion) and the checked model (after shape inference).
+"""The checked model: what shape inference produces and every target and tool reads.
 
-Both are frozen: passes build new objects instead of mutating, so a checked
-model handed to a tool or a target can be shared without defensive copies.
+Frozen: passes build new objects instead of mutating, so a checked model handed
+to a tool or a target can be shared without defensive copies.
 """
 
 from __future__ import annotations
@@ -10,64 +10,10 @@ from collections.abc import Mapping
 from dataclasses import field
 from typing import Any
 
-from .diagnostics import Diagnostic, Span
-from .layers.spec import Params
-from .record import record
-from .shapes import Shape, keras_shape
-
-ArgValue = int | float | str | tuple
-
-
-@record
-class WrittenArg:
-    """An argument after block parameters were substituted, with where it was written."""
-
-    value: ArgValue
-    span: Span
-
-
-@record
-class WrittenKeyword:
-    name: str
-    value: ArgValue
-    span: Span
-
-
-@record
-class CallSite:
-    """A block call a node was expanded from: the block's name and where the call is written."""
-
-    block: str
-    span: Span
-
-
-@record
-class GraphNode:
-    """One layer of the expanded graph; `inputs` name earlier nodes.
-
-    `called_from` lists the block calls the node was expanded through, outermost first, so
-    that an error inside a block body can say which call it came from.
-    """
-
-    name: str
-    type: str
-    args: tuple[WrittenArg, ...]
-    keywords: tuple[WrittenKeyword, ...]
-    inputs: tuple[str, ...]
-    span: Span
-    scope: tuple[str, ...] = ()
-    named_by_user: bool = False
-    called_from: tuple[CallSite, ...] = ()
-
-
-@record
-class Graph:
-    """One model, flattened: nodes in a topological order, the input first."""
-
-    name: str
-    nodes: tuple[GraphNode, ...]
-    span: Span
-    name_span: Span
+from archdsl.common.diagnostics import ArchError, Diagnostic, Span, did_you_mean
+from archdsl.common.record import record
+from archdsl.layers.shapes import Shape
+from archdsl.layers.spec import Params
 
 
 @record
@@ -134,10 +80,6 @@ class Model:
     def output_name(self) -> str:
         return self.layers[-1].name if self.layers else self.input_name
 
-    @property
-    def keras_input_shape(self) -> tuple[int | None, ...]:
-        return keras_shape(self.input_shape)
-
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
             if layer.name == name:
@@ -170,9 +112,48 @@ class Program:
 
     def model(self, name: str | None = None) -> Model:
         """The named model; without a name, the only one (several is an error naming them)."""
-        from .selection import select_model
-
         return select_model(self, name)
 
     def to_json(self) -> dict[str, Any]:
         return {"models": [m.to_json() for m in self.models]}
+
+
+class SelectionError(ArchError):
+    """The model asked for is not there, or several are and none was asked for.
+
+    The spec is fine; the command line is what needs fixing, so the CLI exits 2.
+    """
+
+
+def select_model(program: Program, name: str | None) -> Model:
+    models = program.models
+    start = Span(program.filename, 1, 1, 1, 2)
+    if name is None:
+        if len(models) == 1:
+            return models[0]
+        names = ", ".join(m.name for m in models)
+        raise SelectionError(
+            [
+                Diagnostic(
+                    "A402",
+                    f"the file has {len(models)} models ({names}): choose one",
+                    models[0].span if models else start,
+                    f"pass --model NAME (one of: {names})",
+                )
+            ],
+        )
+    for model in models:
+        if model.name == name:
+            return model
+    near = did_you_mean(name, program.model_names)
+    names = ", ".join(program.model_names)
+    raise SelectionError(
+        [
+            Diagnostic(
+                "A403",
+                f"no model named '{name}'" + (f" — did you mean '{near}'?" if near else ""),
+                start,
+                f"the file has: {names}",
+            )
+        ],
+    )

@@ -1,0 +1,1 @@
+"""Graph to checked model: the shape and parameter pass that applies the layer table."""

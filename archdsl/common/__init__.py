@@ -1,0 +1,1 @@
+"""What every stage uses: source spans and diagnostics, frozen records, resources, framework imports."""

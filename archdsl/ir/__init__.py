@@ -1,0 +1,1 @@
+"""The two intermediate forms: the expanded graph (`graph`) and the checked model (`model`)."""

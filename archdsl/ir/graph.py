@@ -1,0 +1,64 @@
+"""The graph IR: what expansion produces from the syntax tree, before any shape is known.
+
+Blocks, repetition and sugar are gone; every node names its inputs. The shape
+pass (`archdsl.analysis`) turns a Graph into a checked `Model`.
+"""
+
+from __future__ import annotations
+
+from archdsl.common.diagnostics import Span
+from archdsl.common.record import record
+
+ArgValue = int | float | str | tuple
+
+
+@record
+class WrittenArg:
+    """An argument after block parameters were substituted, with where it was written."""
+
+    value: ArgValue
+    span: Span
+
+
+@record
+class WrittenKeyword:
+    name: str
+    value: ArgValue
+    span: Span
+
+
+@record
+class CallSite:
+    """A block call a node was expanded from: the block's name and where the call is written."""
+
+    block: str
+    span: Span
+
+
+@record
+class GraphNode:
+    """One layer of the expanded graph; `inputs` name earlier nodes.
+
+    `called_from` lists the block calls the node was expanded through, outermost first, so
+    that an error inside a block body can say which call it came from.
+    """
+
+    name: str
+    type: str
+    args: tuple[WrittenArg, ...]
+    keywords: tuple[WrittenKeyword, ...]
+    inputs: tuple[str, ...]
+    span: Span
+    scope: tuple[str, ...] = ()
+    named_by_user: bool = False
+    called_from: tuple[CallSite, ...] = ()
+
+
+@record
+class Graph:
+    """One model, flattened: nodes in a topological order, the input first."""
+
+    name: str
+    nodes: tuple[GraphNode, ...]
+    span: Span
+    name_span: Span

@@ -1,0 +1,1 @@
+"""What is built on the checked model: diff, verify, the diagram, the formatter, highlighting, notebooks."""
