@@ -954,8 +954,17 @@ TORCH_MERGES = {
     "subtract": subtract,
     "multiply": lambda xs: torch.stack(xs).prod(0),
     "average": lambda xs: torch.stack(xs).mean(0),
+    "maximum": lambda xs: torch.stack(xs).amax(0),
+    "minimum": lambda xs: torch.stack(xs).amin(0),
 }
-KERAS_MERGES = {"add": kl.Add, "subtract": kl.Subtract, "multiply": kl.Multiply, "average": kl.Average}
+KERAS_MERGES = {
+    "add": kl.Add,
+    "subtract": kl.Subtract,
+    "multiply": kl.Multiply,
+    "average": kl.Average,
+    "maximum": kl.Maximum,
+    "minimum": kl.Minimum,
+}
 
 
 @st.composite
@@ -1098,7 +1107,7 @@ def after_symbolic_prefix(draw, inner: st.SearchStrategy[Case]) -> Case:
 
 # ---------------------------------------------------------------- every layer type
 
-MERGES = ("add", "subtract", "multiply", "average", "concat")
+MERGES = ("add", "subtract", "multiply", "average", "maximum", "minimum", "concat")
 _ORACLES: dict[str, st.SearchStrategy[Case]] = {
     "dense": dense_cases(),
     "conv1d": conv_cases(1),

@@ -40,7 +40,7 @@ SOFT = "\ue000"  # "a space here": layout() turns it into spaces, tabs, newlines
 
 ACTIVATIONS = ("relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh", "softmax")
 ACTIVATION_WORDS = (*ACTIVATIONS, "none", "linear")
-MERGES = ("add", "subtract", "multiply", "average", "concat")
+MERGES = ("add", "subtract", "multiply", "average", "maximum", "minimum", "concat")
 # Every layer type the generator writes; tests check this against archdsl.layers.LAYERS.
 LAYER_TYPES = (
     "dense",

@@ -71,7 +71,7 @@ def test_notes_speak_about_this_model():
     assert "dense_1 reads 30752 features" in cnn_text
     assert "LSTM" not in cnn_text and "BatchNorm" not in cnn_text
     assert "steps first" in rnn_text
-    assert "256 more in PyTorch (lstm_1)" in rnn_text
+    assert "Parameters (lstm_1): PyTorch's nn.LSTM keeps two bias vectors" in rnn_text
     assert "picks the last one by hand" in rnn_text
     assert "permute" not in rnn_text and "Flatten" not in rnn_text
 
@@ -83,12 +83,23 @@ def test_notes_cover_batchnorm_padding_and_transposed_convolutions():
             " -> conv2dtranspose 2 3x3 stride=2 same -> leakyrelu"
         ).notes
     )
-    assert "eps=0.001 and momentum=0.01" in notes
-    assert "8 parameters fewer in PyTorch" in notes  # 4 channels: moving mean and variance
-    assert "explicit padding= in PyTorch (conv2d_1)" in notes
-    assert "F.pad in PyTorch where it is uneven (conv2d_2)" in notes
-    assert "Transposed convolutions" in notes
-    assert "0.3" in notes
+    assert "`eps=0.001, momentum=0.01` to match Keras' default momentum and default epsilon" in notes
+    assert "PyTorch keeps them as buffers" in notes
+    assert "Padding (conv2d_1 `padding=1`): Keras' padding='same' is an explicit padding=" in notes
+    assert "Padding (conv2d_2 `(0, 1, 0, 1)`): TensorFlow puts the extra row" in notes
+    assert "Transposed convolutions (conv2dtranspose_1)" in notes
+    assert "LeakyReLU (leakyrelu_1): the slope is written out in both (`negative_slope=0.3`" in notes
+
+
+def test_the_batchnorm_note_quotes_the_values_written():
+    """Regression: the note once said eps=0.001 and momentum=0.01 beside `eps=1e-05, momentum=0.1`."""
+    view = view_of("input 8x8x3 -> conv2d 4 -> batchnorm momentum=0.9 epsilon=0.00001 -> dense 2")
+    row = next(row for row in view.rows if row.name == "batchnorm_1")
+    assert row.torch[0] == "self.batchnorm_1 = nn.BatchNorm2d(4, eps=1e-05, momentum=0.1)"
+    assert row.keras == ('x = layers.BatchNormalization(momentum=0.9, epsilon=1e-05, name="batchnorm_1")(x)',)
+    (note,) = [note for note in view.notes if note.startswith("BatchNorm")]
+    assert "`eps=1e-05, momentum=0.1` to match Keras' `momentum=0.9` and `epsilon=1e-05`" in note
+    assert "0.001" not in note and "0.01" not in note and "0.99" not in note
 
 
 def test_sequence_layout_changes_are_explained():

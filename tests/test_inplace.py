@@ -21,17 +21,19 @@ from pathlib import Path
 import pytest
 
 import archdsl
+from archdsl.layers import LAYERS
 from archdsl.targets import torch as torch_target
 from archdsl.targets.common import example_shape, is_token_input, vocabulary
 from archdsl.targets.render import render_module
+from archdsl.targets.torch import module as torch_module
+from archdsl.targets.torch.activation import IN_PLACE_CALLS
+from archdsl.targets.torch.layout import CHANNELS_FIRST
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 # every example but VGG16, whose 138M parameters are too many to build twice and train in a test
 EXAMPLES = sorted(path for path in EXAMPLES_DIR.glob("*.arch") if path.stem != "vgg16")
-ACTIVATIONS = ("relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh", "softmax")
-FUSED = ("dense", "conv1d", "conv2d", "conv3d", "dwconv2d", "sepconv2d", "conv2dtranspose")
 
 # spec -> the layers whose activation is in place (every other activation is out of place)
 SPECS = {
@@ -94,11 +96,11 @@ def model_of(spec: str) -> archdsl.Model:
 
 def activation_lines(model: archdsl.Model, probe: bool = False, in_place: bool = True) -> dict[str, str]:
     """The forward line of each layer that has an activation, by layer name."""
-    built = torch_target.build(model, probe=probe, in_place=in_place)
+    built = torch_target.emit_model(model, probe=probe, in_place=in_place)
     lines = {}
-    for code in built.layers:
-        layer = code.layer
-        if layer.type in ACTIVATIONS or (layer.type in FUSED and layer.config["activation"]):
+    for layer, code in zip(model.layers, built.layers, strict=True):
+        spec = LAYERS[layer.type]
+        if spec.category == "activation" or (spec.fuses_activation and layer.config["activation"]):
             lines[layer.name] = "\n".join(code.forward)
     return lines
 
@@ -129,7 +131,7 @@ def test_skip_tensor_is_read_out_of_place_in_the_source():
 def test_probe_and_opt_out_forward_have_no_in_place_op():
     for spec, _ in SPECS.values():
         model = model_of(spec)
-        for built in (torch_target.build(model, probe=True), torch_target.build(model, in_place=False)):
+        for built in (torch_target.emit_model(model, probe=True), torch_target.emit_model(model, in_place=False)):
             source = render_module(torch_target.NAME, built.view)
             assert "inplace=True" not in source
             assert not re.search(r"\.[a-z0-9]+_\(", source)  # no x.relu_() either
@@ -151,7 +153,7 @@ torch = pytest.importorskip("torch")
 
 
 def _module(model: archdsl.Model, in_place: bool):
-    source = render_module(torch_target.NAME, torch_target.build(model, in_place=in_place).view)
+    source = render_module(torch_target.NAME, torch_target.emit_model(model, in_place=in_place).view)
     namespace: dict = {"__name__": f"archdsl_test_inplace_{in_place}"}
     exec(compile(source, f"<{model.name} in_place={in_place}>", "exec"), namespace)  # noqa: S102
     return namespace["build_model"]()
@@ -170,7 +172,7 @@ def _batch(model: archdsl.Model, batch: int = 3):
     shape = example_shape(model.input_shape)
     if is_token_input(model):
         return torch.randint(0, vocabulary(model), (batch, *shape))
-    if torch_target.input_layout(model) == torch_target.CHANNELS_FIRST:
+    if torch_target.input_layout(model) == CHANNELS_FIRST:
         shape = (shape[-1], *shape[:-1])
     return torch.randn(batch, *shape)
 
@@ -227,11 +229,9 @@ def test_example_computes_what_out_of_place_code_computes(path):
 
 def _everywhere(model: archdsl.Model) -> frozenset[str]:
     """A careless rule: every relu-like activation in place."""
-    relu_like = ("relu", "relu6", "leakyrelu", "elu")
+    relu_like = set(IN_PLACE_CALLS)
     return frozenset(
-        layer.name
-        for layer in model.layers
-        if layer.type in relu_like or (layer.type in FUSED and layer.config["activation"] in relu_like)
+        layer.name for layer in model.layers if layer.type in relu_like or layer.config.get("activation") in relu_like
     )
 
 
@@ -251,8 +251,8 @@ def _everywhere(model: archdsl.Model) -> frozenset[str]:
 def test_a_careless_rule_would_be_caught(monkeypatch, case, error):
     """The checks above can fail: with every relu in place, each of these specs breaks one."""
     model = model_of(SPECS[case][0])
-    monkeypatch.setattr(torch_target, "in_place_activations", _everywhere)
-    assert "inplace=True" in render_module(torch_target.NAME, torch_target.build(model).view)
+    monkeypatch.setattr(torch_module, "in_place_activations", _everywhere)
+    assert "inplace=True" in render_module(torch_target.NAME, torch_target.emit_model(model).view)
     with pytest.raises(error):
         _check_against_out_of_place(model)
 

@@ -94,9 +94,7 @@ def test_no_import_cycles():
 
 
 def test_module_names_shadow_no_standard_library_module():
-    clashes = sorted(
-        name for name in modules() if name.rpartition(".")[2] in sys.stdlib_module_names and "." in name
-    )
+    clashes = sorted(name for name in modules() if name.rpartition(".")[2] in sys.stdlib_module_names and "." in name)
     assert not clashes, f"rename these modules: {clashes}"
 
 

@@ -7,6 +7,7 @@ break one weight rule at a time and expect verify to name the layer.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import archdsl  # noqa: E402
 from archdsl.layers import LAYERS  # noqa: E402
-from archdsl.tools import weights  # noqa: E402
+from archdsl.targets.torch import TRANSLATIONS, recurrent  # noqa: E402
 from archdsl.tools.verify import verify_model  # noqa: E402
 
 pytestmark = pytest.mark.frameworks
@@ -69,6 +70,10 @@ LAYER_SPECS = {
         " -> ( relu | sigmoid | tanh ) -> average -> ( conv2d 2 same | maxpool 3 stride=1 same ) -> concat"
         " -> ( identity | identity ) -> concat axis=1"
     ),
+    "maximum_minimum": (
+        "input 6x6x3 -> ( conv2d 4 same | conv2d 4 same | identity -> conv2d 4 1x1 ) -> maximum"
+        " -> ( relu | tanh ) -> minimum -> ( identity | sigmoid ) -> maximum"
+    ),
     "concat_sequences": (
         "input 6x4 -> ( lstm 3 seq | conv1d 2 1 ) -> concat -> ( identity | identity ) -> concat axis=1"
     ),
@@ -91,9 +96,13 @@ def test_layer_specs_cover_every_layer_type():
     assert _specs_cover_every_layer() == set(LAYERS)
 
 
-def test_weight_rules_cover_every_layer_with_weights():
-    with_weights = {name for name, spec in LAYERS.items() if spec.params.__name__ != "_no_params"}
-    assert with_weights == set(weights.RULES)
+def test_the_has_weights_trait_is_what_keras_builds():
+    """LayerSpec.has_weights decides which layers need a weight rule: hold it to real Keras layers."""
+    for text in LAYER_SPECS.values():
+        model = archdsl.parse(text).model()
+        built = archdsl.build(model, "keras")
+        for layer in model.layers:
+            assert bool(built.get_layer(layer.name).weights) == LAYERS[layer.type].has_weights, layer.type
 
 
 @pytest.mark.parametrize("spec", list(LAYER_SPECS.values()), ids=list(LAYER_SPECS))
@@ -115,11 +124,12 @@ def test_every_example_agrees(path, model):
 
 
 def _break(monkeypatch, layer_type, rule):
-    monkeypatch.setitem(weights.RULES, layer_type, rule)
+    """Replace the PyTorch target's weight rule for one layer type."""
+    monkeypatch.setitem(TRANSLATIONS, layer_type, dataclasses.replace(TRANSLATIONS[layer_type], weights=rule))
 
 
 def test_verify_names_the_dense_after_flatten_when_its_rows_are_not_reordered(monkeypatch):
-    _break(monkeypatch, "dense", lambda layer, w, module, ctx: {"weight": w[0].T, "bias": w[1]})
+    _break(monkeypatch, "dense", lambda layer, w, ctx: {"weight": w[0].T, "bias": w[1]})
     report = verify_model(archdsl.load(ROOT / "examples" / "lenet5.arch").model())
     assert not report.ok
     assert report.first_mismatch.name == "c5"
@@ -127,13 +137,13 @@ def test_verify_names_the_dense_after_flatten_when_its_rows_are_not_reordered(mo
 
 
 def test_verify_catches_a_wrong_gru_gate_order(monkeypatch):
-    monkeypatch.setattr(weights, "_gru_order", lambda array, units: array)
+    monkeypatch.setattr(recurrent, "_gru_order", lambda array, units: array)
     report = verify_model(archdsl.parse("input 5x3 -> gru 4 -> dense 2").model())
     assert report.first_mismatch is not None and report.first_mismatch.name == "gru_1"
 
 
 def test_verify_catches_an_untransposed_conv_kernel(monkeypatch):
-    def wrong(layer, weights, module, ctx):
+    def wrong(layer, weights, ctx):
         kernel = weights[0]
         return {"weight": kernel.transpose(3, 2, 1, 0), "bias": weights[1]}  # kh and kw swapped
 
@@ -143,7 +153,7 @@ def test_verify_catches_an_untransposed_conv_kernel(monkeypatch):
 
 
 def test_verify_catches_batchnorm_statistics_left_out(monkeypatch):
-    def no_stats(layer, weights, module, ctx):
+    def no_stats(layer, weights, ctx):
         gamma, beta, mean, variance = weights
         return {"weight": gamma, "bias": beta, "running_mean": mean * 0, "running_var": variance * 0 + 1}
 

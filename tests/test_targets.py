@@ -33,6 +33,7 @@ import pytest
 import archdsl
 from archdsl.layers import ACTIVATIONS, LAYERS
 from archdsl.targets import torch as torch_target
+from archdsl.targets.torch.layout import CHANNELS_FIRST
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
@@ -225,6 +226,8 @@ LAYER_CASES: list[Case] = [
     _case("multiply_images", "input 5x5x3 -> (conv2d 2 same | conv2d 2 3x3 same) -> multiply", "multiply"),
     _case("average_three", "input 6 -> (dense 4 | dense 4 | dense 4) -> average", "average"),
     _case("average_sequences", "input 7x3 -> (lstm 4 seq | gru 4 seq) -> average", "average"),
+    _case("maximum_images", "input 6x6x2 -> (conv2d 3 same | conv2d 3 same | conv2d 3 same) -> maximum", "maximum"),
+    _case("minimum_sequences", "input 7x3 -> (lstm 4 seq | conv1d 4 1) -> minimum", "minimum"),
     _case("add_mixed_layouts", "input 10x4 -> (conv1d 4 3 same | lstm 4 seq) -> add", "add", "conv1d"),
     _case("add_mixed_layouts_reversed", "input 10x4 -> (lstm 4 seq | conv1d 4 3 same) -> add", "add"),
     _case("concat_vectors", "input 6 -> (dense 4 | dense 3) -> concat", "concat"),
@@ -409,7 +412,7 @@ def torch_input_shape(model: archdsl.Model) -> tuple[int, ...]:
     shape = concrete(model.input_shape)
     if len(shape) >= 3:
         return (BATCH, *channels_first(shape))
-    if len(shape) == 2 and torch_target.input_layout(model) == torch_target.CHANNELS_FIRST:
+    if len(shape) == 2 and torch_target.input_layout(model) == CHANNELS_FIRST:
         return (BATCH, *channels_first(shape))
     return (BATCH, *shape)
 

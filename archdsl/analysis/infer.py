@@ -15,14 +15,12 @@ from archdsl.common.diagnostics import DiagnosticSink, Note, Span
 from archdsl.frontend.expand import UNKNOWN
 from archdsl.ir.graph import Graph, GraphNode, WrittenArg
 from archdsl.ir.model import Layer, Model
-from archdsl.layers import LAYERS, RECURRENT, Params, bind
+from archdsl.layers import LAYERS, Params, bind
 from archdsl.layers.shapes import RANK_NAMES, Shape, ShapeError, describe
-from archdsl.layers.table import ACTIVATION_LAYERS
 
 MAX_DIM = 2**31 - 1
 MAX_TENSOR = 2**31 - 1  # elements one weight tensor may have
 MAX_PARAMS = 2_000_000_000  # 7.5 GiB of float32 weights
-_SHAPE_KEEPING = frozenset({"dropout", "identity", "batchnorm", "layernorm", *ACTIVATION_LAYERS})
 _KNOWN_WORDS = tuple(LAYERS)
 
 
@@ -147,9 +145,9 @@ def _check_node(
         message, hint = error.message, error.hint
         producer = checked.get(node.inputs[0]) if node.inputs else None
         # Look through layers that keep the shape (dropout, activations) for the RNN that dropped the steps.
-        while producer is not None and producer.type in _SHAPE_KEEPING and producer.inputs:
+        while producer is not None and LAYERS[producer.type].keeps_shape and producer.inputs:
             producer = checked.get(producer.inputs[0])
-        if error.wanted == "sequence" and producer is not None and producer.type in RECURRENT:
+        if error.wanted == "sequence" and producer is not None and LAYERS[producer.type].category == "recurrent":
             if not producer.config["seq"]:
                 label = _written(source, node.span) or node.type
                 message = (

@@ -61,12 +61,6 @@ class Span:
     end_line: int
     end_column: int
 
-    def cover(self, other: Span) -> Span:
-        """The smallest span holding both, for nodes built from several tokens."""
-        start = min((self.line, self.column), (other.line, other.column))
-        end = max((self.end_line, self.end_column), (other.end_line, other.end_column))
-        return Span(self.file, start[0], start[1], end[0], end[1])
-
     def contains(self, other: Span) -> bool:
         """Whether `other` lies within this span."""
         return (self.line, self.column) <= (other.line, other.column) and (other.end_line, other.end_column) <= (
@@ -177,10 +171,6 @@ class DiagnosticSink:
             unique = [replace(item, notes=tuple(notes)) for item, notes in merged.items()]
             ordered = sorted(unique, key=lambda d: (d.span.line, d.span.column))
             raise ArchError(ordered, source)
-
-
-def fail(code: str, message: str, span: Span, hint: str | None = None, source: str | None = None):
-    raise ArchError([Diagnostic(code, message, span, hint)], source)
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:

@@ -2,14 +2,13 @@
 
 from archdsl.layers.binding import bind, show
 from archdsl.layers.spec import ACTIVATIONS, PADDINGS, Arg, BindError, LayerSpec, Params
-from archdsl.layers.table import LAYER_TABLE, LAYERS, RECURRENT
+from archdsl.layers.table import LAYER_TABLE, LAYERS
 
 __all__ = [
     "ACTIVATIONS",
     "LAYERS",
     "LAYER_TABLE",
     "PADDINGS",
-    "RECURRENT",
     "Arg",
     "BindError",
     "LayerSpec",

@@ -39,11 +39,6 @@ def describe(shape: Shape) -> str:
     return f"{format_dims(shape)} ({name})"
 
 
-def keras_shape(shape: Shape) -> tuple[int | None, ...]:
-    """With the batch axis and symbolic dims as Keras prints them (None)."""
-    return (None, *(d if isinstance(d, int) else None for d in shape))
-
-
 def display_shape(shape: Shape) -> str:
     """Like Keras' summary, keeping symbolic names: `(None, seq, 64)`."""
     return "(" + ", ".join(["None", *(str(d) for d in shape)]) + ")"
@@ -52,10 +47,6 @@ def display_shape(shape: Shape) -> str:
 def batch_shape(shape: Shape) -> str:
     """With the batch axis written N, as in the generated code's comments: `(N, 64, 64, 1)`."""
     return "(" + ", ".join(["N", *(str(d) for d in shape)]) + ")"
-
-
-def is_known(dim: Dim) -> bool:
-    return isinstance(dim, int)
 
 
 def _sym(text: str) -> str:
@@ -119,10 +110,3 @@ def product(dims: Sequence[Dim]) -> Dim:
     if all(isinstance(d, int) for d in dims):
         return math.prod(dims)  # type: ignore[arg-type]
     return "*".join(_sym(str(d)) for d in dims)
-
-
-def channels_first(shape: Shape) -> Shape:
-    """PyTorch's layout of a channels-last sample shape: channels before the spatial axes."""
-    if len(shape) < 2:
-        return shape
-    return (shape[-1], *shape[:-1])

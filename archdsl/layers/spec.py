@@ -91,15 +91,31 @@ def _as_is(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
     return config
 
 
+# How a layer reads a sequence (steps, features), the fact each target turns into a layout:
+SIGNAL = "signal"  # as a 1-D signal whose features are channels (conv1d, pooling, batchnorm)
+STEPS = "steps"  # step by step, features last (dense per step, RNNs, attention, layernorm)
+ANY = "any"  # value by value or branch by branch: any layout will do (activations, merges)
+SEQUENCE_READINGS = (SIGNAL, STEPS, ANY)
+
+
 @record
 class LayerSpec:
-    """One entry of the layer table.
+    """One entry of the layer table: everything archdsl knows about a layer type, apart from code.
 
     resolve fills what depends on the input (pool sizes per axis, a stride
     that defaults to the pool size); infer is the shape rule and raises
     ShapeError; params counts weights for both targets; ignores_input, where
     a configuration can make the output independent of the input, says why
     and how to fix it (check warns with A702).
+
+    The traits below are what the passes, the targets and the tools ask of a
+    layer type; they are read from here, never from lists of names elsewhere
+    (tests/test_layer_traits.py walks the table against both targets):
+    merge: it joins the branches of a group; elementwise: it maps each value
+    on its own (shape, layout and axes untouched); keeps_shape: its output
+    has its input's shape; reads_sequence: how it reads a (steps, features)
+    input (SIGNAL, STEPS or ANY). `has_weights` and `fuses_activation` follow
+    from `params` and `args`.
     """
 
     name: str
@@ -111,18 +127,30 @@ class LayerSpec:
     resolve: Callable[[dict[str, Any], tuple[Shape, ...]], dict[str, Any]] = _as_is
     ignores_input: Callable[[Mapping[str, Any], tuple[Shape, ...]], tuple[str, str] | None] | None = None
     merge: bool = False
+    elementwise: bool = False
+    keeps_shape: bool = False
+    reads_sequence: str = STEPS
     category: str = "core"
     example: str = ""
     arg_index: Mapping[str, Arg] = field(init=False, repr=False, compare=False)
     positional_args: tuple[Arg, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        assert self.reads_sequence in SEQUENCE_READINGS, self.reads_sequence
+        assert not self.elementwise or self.keeps_shape, f"{self.name}: an element-wise layer keeps its shape"
         object.__setattr__(self, "arg_index", MappingProxyType({a.name: a for a in self.args}))
         object.__setattr__(self, "positional_args", tuple(a for a in self.args if a.positional))
 
     @property
-    def positional_names(self) -> tuple[str, ...]:
-        return tuple(a.name for a in self.args if a.positional)
+    def has_weights(self) -> bool:
+        """Whether the layer holds weights in Keras (and so needs a weight rule for verify)."""
+        return self.params is not _no_params
+
+    @property
+    def fuses_activation(self) -> bool:
+        """Whether it takes an `activation=` applied to its output (`conv2d 32 relu`)."""
+        arg = self.arg_index.get("activation")
+        return arg is not None and arg.kind == "activation"
 
     def words(self) -> tuple[str, ...]:
         """The bare words this layer understands, for 'did you mean' hints."""

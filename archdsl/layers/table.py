@@ -1,8 +1,11 @@
 """THE layer table: every layer type archdsl knows, in one place.
 
 Each entry says which arguments the layer takes (and their defaults), how it
-changes a shape, and how many parameters Keras and PyTorch give it. Adding a
-layer type means one entry here and one function per target; nothing else.
+changes a shape, how many parameters Keras and PyTorch give it, and the traits
+the targets and tools read (see `LayerSpec`). Adding a layer type means one
+entry here, one emitter per target and, for a layer with weights, one weight
+rule beside the PyTorch emitter: docs/adding-a-layer.md, held by
+tests/test_layer_traits.py.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from archdsl.layers.shapes import (
     sym_add,
     sym_mul,
 )
-from archdsl.layers.spec import ACTIVATIONS, REQUIRED, Arg, LayerSpec, Params
+from archdsl.layers.spec import ANY, REQUIRED, SIGNAL, Arg, LayerSpec, Params
 
 Config = Mapping[str, Any]
 
@@ -228,6 +231,7 @@ def _conv(axes: int) -> LayerSpec:
         resolve=_conv_resolve(axes),
         infer=_conv_infer(axes, lambda config, channels: config["filters"]),
         params=_conv_params,
+        reads_sequence=SIGNAL,
     )
 
 
@@ -307,6 +311,7 @@ def _pool(name: str, summary: str) -> LayerSpec:
         ),
         resolve=_pool_resolve,
         infer=_pool_infer,
+        reads_sequence=SIGNAL,
     )
 
 
@@ -581,13 +586,23 @@ def _merge(name: str, summary: str) -> LayerSpec:
         summary=summary,
         category="merge",
         merge=True,
+        reads_sequence=ANY,
         infer=_same_shapes,
         example=f"( conv2d 64 same | identity ) -> {name}",
     )
 
 
-def _activation(name: str, summary: str, args: tuple[Arg, ...] = ()) -> LayerSpec:
-    return LayerSpec(name=name, summary=summary, category="activation", args=args, example=name)
+def _activation(name: str, summary: str, args: tuple[Arg, ...] = (), elementwise: bool = True) -> LayerSpec:
+    return LayerSpec(
+        name=name,
+        summary=summary,
+        category="activation",
+        args=args,
+        example=name,
+        elementwise=elementwise,
+        keeps_shape=True,
+        reads_sequence=ANY,
+    )
 
 
 LAYER_TABLE: tuple[LayerSpec, ...] = (
@@ -625,6 +640,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         resolve=_conv_resolve(2, strided_dilation=True),
         infer=_conv_infer(2, lambda config, channels: config["filters"]),
         params=_separable_params,
+        reads_sequence=SIGNAL,
     ),
     LayerSpec(
         name="dwconv2d",
@@ -635,6 +651,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         resolve=_conv_resolve(2, strided_dilation=True),
         infer=_conv_infer(2, lambda config, channels: channels * config["multiplier"]),
         params=_depthwise_params,
+        reads_sequence=SIGNAL,
     ),
     LayerSpec(
         name="conv2dtranspose",
@@ -652,6 +669,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         resolve=_conv_resolve(2, dilation=False),
         infer=_transpose_infer,
         params=_transpose_params,
+        reads_sequence=SIGNAL,
     ),
     _pool("maxpool", "max pooling (1-D, 2-D or 3-D from the input)"),
     _pool("avgpool", "average pooling (1-D, 2-D or 3-D from the input)"),
@@ -660,6 +678,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         summary="average over every spatial axis",
         category="pooling",
         infer=_global_pool_infer,
+        reads_sequence=SIGNAL,
         example="globalavgpool",
     ),
     LayerSpec(
@@ -667,6 +686,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         summary="maximum over every spatial axis",
         category="pooling",
         infer=_global_pool_infer,
+        reads_sequence=SIGNAL,
         example="globalmaxpool",
     ),
     LayerSpec(
@@ -678,6 +698,9 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         category="regularization",
         example="dropout 0.5",
         args=(Arg("rate", "float", REQUIRED, positional=True, check=_rate, doc="fraction of inputs dropped"),),
+        elementwise=True,
+        keeps_shape=True,
+        reads_sequence=ANY,
     ),
     LayerSpec(
         name="batchnorm",
@@ -690,6 +713,8 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         ),
         infer=_norm_infer,
         params=_batchnorm_params,
+        keeps_shape=True,
+        reads_sequence=SIGNAL,
     ),
     LayerSpec(
         name="layernorm",
@@ -699,6 +724,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         args=(Arg("epsilon", "float", 1e-3, check=_positive_float, doc="added to the variance"),),
         infer=_norm_infer,
         params=_layernorm_params,
+        keeps_shape=True,
         ignores_input=_normalizes_one_value,
     ),
     _activation("relu", "max(x, 0)"),
@@ -714,7 +740,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
     _activation("silu", "x * sigmoid(x), also called swish"),
     _activation("sigmoid", "1 / (1 + exp(-x))"),
     _activation("tanh", "hyperbolic tangent"),
-    _activation("softmax", "softmax over the last (channels) axis"),
+    _activation("softmax", "softmax over the last (channels) axis", elementwise=False),
     _rnn("lstm", "long short-term memory"),
     _rnn("gru", "gated recurrent unit (Keras reset_after=True)"),
     _rnn(
@@ -750,6 +776,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         args=(Arg("size", "dims", 2, positional=True, check=_positive_sizes, doc="scale per spatial axis"),),
         resolve=_spatial_resolve("size"),
         infer=_upsample_infer,
+        reads_sequence=SIGNAL,
     ),
     LayerSpec(
         name="zeropad",
@@ -759,17 +786,29 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         args=(Arg("padding", "dims", 1, positional=True, check=_non_negative, doc="zeros on each side, per axis"),),
         resolve=_spatial_resolve("padding"),
         infer=_zeropad_infer,
+        reads_sequence=SIGNAL,
     ),
-    LayerSpec(name="identity", summary="passes its input on", category="core", example="identity"),
+    LayerSpec(
+        name="identity",
+        summary="passes its input on",
+        category="core",
+        example="identity",
+        elementwise=True,
+        keeps_shape=True,
+        reads_sequence=ANY,
+    ),
     _merge("add", "sum of the branches"),
     _merge("subtract", "first branch minus the second"),
     _merge("multiply", "product of the branches"),
     _merge("average", "mean of the branches"),
+    _merge("maximum", "element-wise maximum of the branches"),
+    _merge("minimum", "element-wise minimum of the branches"),
     LayerSpec(
         name="concat",
         summary="joins the branches along an axis (channels by default)",
         category="merge",
         merge=True,
+        reads_sequence=ANY,
         example="( conv2d 32 1x1 | conv2d 32 3x3 same ) -> concat",
         args=(Arg("axis", "axis", -1, doc="Keras axis: -1 is channels; 1 is the first axis of a sample"),),
         resolve=_concat_resolve,
@@ -787,9 +826,8 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         resolve=_attention_resolve,
         infer=lambda config, inputs: (require_rank("attention", inputs[0], 2), inputs[0])[1],
         params=_attention_params,
+        keeps_shape=True,
     ),
 )
 
 LAYERS: dict[str, LayerSpec] = {spec.name: spec for spec in LAYER_TABLE}
-ACTIVATION_LAYERS = tuple(name for name in ACTIVATIONS if name in LAYERS)
-RECURRENT = frozenset(_GATES)

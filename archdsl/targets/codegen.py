@@ -10,8 +10,8 @@ from archdsl.common.gcpause import gc_paused
 from archdsl.ir.model import Model
 from archdsl.targets import keras as keras_target
 from archdsl.targets import torch as torch_target
-from archdsl.targets.common import UnsupportedError
-from archdsl.targets.render import render_module
+from archdsl.targets.common import TargetCode, UnsupportedError
+from archdsl.targets.render import render_module, render_text
 
 TARGETS = {"keras": keras_target, "torch": torch_target}
 TARGET_ALIASES = {"pytorch": "torch", "tf": "keras", "tensorflow": "keras"}
@@ -35,17 +35,28 @@ def reported_as_diagnostic(model: Model, target_name: str):
         raise ArchError([Diagnostic("A601", f"{target_name}: {error.message}", span, error.hint)]) from None
 
 
+def emit(model: Model, target: str) -> TargetCode:
+    """What each layer of `model` becomes in `target`: lines and notes, and the view of the whole module."""
+    module = target_module(target)
+    with reported_as_diagnostic(model, module.NAME):
+        return module.emit_model(model)
+
+
+def outline(code: TargetCode, marker: str) -> str:
+    """The rest of a generated file: the module with every layer's lines replaced by `marker`."""
+    return render_text(code.target, target_module(code.target).outline(code.view, marker))
+
+
 def generate(model: Model, target: str) -> str:
     """The source of a runnable Python module that builds `model` in `target`."""
     module = target_module(target)
     with gc_paused():
-        with reported_as_diagnostic(model, module.NAME):
-            view = module.view(model)
-        source = render_module(module.NAME, view)
-        # Freed while the collector is still paused, the view's objects are no longer counted
+        code = emit(model, target)
+        source = render_module(module.NAME, code.view)
+        # Freed while the collector is still paused, the records' objects are no longer counted
         # when it resumes: otherwise its first allocation would scan them all, and the older
         # generations with them (a sixth of the time for 10,000 layers).
-        del view
+        del code
     return source
 
 

@@ -1,10 +1,11 @@
-"""What both targets decide the same way: variable names, the docstring, example inputs."""
+"""What both targets share: the record of what each layer became, variable names, the docstring, example inputs."""
 
 from __future__ import annotations
 
 import re
 import textwrap
 from collections import defaultdict
+from typing import Any
 
 from archdsl.common.record import record
 from archdsl.ir.model import Model
@@ -87,10 +88,50 @@ def docstring_lines(model: Model, target: str, input_text: str, output_text: str
 
 
 @record
-class ModuleView:
-    """What a template lays out: every line already decided and formatted."""
+class Note:
+    """A difference between the frameworks, told in the values the code was written with.
 
-    docstring: list[str]
-    imports: list[str]
-    body: list[str]
-    main: list[str]
+    The emitter that writes a layer's code writes its notes from the same values, so a
+    note cannot contradict the code beside it. Notes with the same topic and text are
+    shown once by the diff, naming every layer they were written for (with its `detail`).
+    """
+
+    topic: str
+    text: str
+    detail: str = ""
+
+
+@record
+class LayerCode:
+    """What one layer (or one input of the model) became in a target.
+
+    PyTorch: `init` holds the lines of `__init__` that build its module and `forward` the
+    lines of `forward`; Keras: `forward` holds the functional call. `layout` is how the
+    target holds the layer's output (PyTorch's channels-first or steps-first form).
+    """
+
+    name: str
+    type: str
+    init: tuple[str, ...]
+    forward: tuple[str, ...]
+    notes: tuple[Note, ...] = ()
+    layout: str = ""
+
+
+@record
+class TargetCode:
+    """A model in one target: a record per input and per layer, the notes on the whole model,
+    and the view its template lays out (`render.render_module`)."""
+
+    target: str
+    model: str
+    inputs: tuple[LayerCode, ...]
+    layers: tuple[LayerCode, ...]
+    notes: tuple[Note, ...]
+    view: Any
+
+    def layer(self, name: str) -> LayerCode:
+        for code in self.layers:
+            if code.name == name:
+                return code
+        raise KeyError(name)

@@ -2,21 +2,55 @@
 
 Keras is the reference semantics of the language (channels last, its defaults),
 so this target is mostly a naming table; the interesting differences live in
-`torch.py`. Only arguments that differ from Keras' defaults are written, so the
-code reads as a person would write it.
+the PyTorch target. Only arguments that differ from Keras' defaults are written,
+so the code reads as a person would write it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
+from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
+from archdsl.layers import LAYER_TABLE, LAYERS
 from archdsl.layers.shapes import batch_shape
-from archdsl.targets.common import ModuleView, docstring_lines, example_shape, is_token_input, variables, vocabulary
-from archdsl.targets.pycode import Call, Raw, call, literal, statement
+from archdsl.layers.spec import ACTIVATIONS
+from archdsl.targets.common import (
+    LayerCode,
+    TargetCode,
+    docstring_lines,
+    example_shape,
+    is_token_input,
+    variables,
+    vocabulary,
+)
+from archdsl.targets.pycode import Call, Raw, call, statement
 
 NAME = "keras"
 ACTIVATION_NAMES = {"leakyrelu": "leaky_relu"}  # Keras' spelling where it differs from ours
+assert set(ACTIVATION_NAMES) <= set(ACTIVATIONS)
+
+Builder = Callable[[Layer], Call]
+# One function per layer type: the whole of what Keras needs to know (tests/test_layer_traits.py
+# fails when a layer of the table has none).
+BUILDERS: dict[str, Builder] = {}
+
+
+def builds(*layer_types: str) -> Callable[[Builder], Builder]:
+    """Register the decorated function as the Keras layer of these types."""
+
+    def register(builder: Builder) -> Builder:
+        for name in layer_types:
+            assert name not in BUILDERS, f"two Keras builders for {name}"
+            BUILDERS[name] = builder
+        return builder
+
+    return register
+
+
+def _default(layer_type: str, arg: str):
+    return LAYERS[layer_type].arg_index[arg].default
 
 
 def size(value: tuple[int, ...]) -> int | tuple[int, ...]:
@@ -28,7 +62,7 @@ def _common(layer: Layer, **kwargs: object) -> dict[str, object]:
     """Keyword arguments shared by the layers that have them, defaults left out."""
     config = layer.config
     out: dict[str, object] = {}
-    if "stride" in config and set(config["stride"]) != {1} and layer.type not in ("maxpool", "avgpool"):
+    if "stride" in config and set(config["stride"]) != {1}:
         out["strides"] = size(config["stride"])
     if config.get("padding") == "same":
         out["padding"] = "same"
@@ -54,29 +88,35 @@ def _spatial_rank(layer: Layer) -> int:
     return len(layer.input_shape) - 1
 
 
+@builds("dense")
 def dense(layer: Layer) -> Call:
     return _named(layer, "layers.Dense", layer.config["units"], **_common(layer))
 
 
+@builds("conv1d", "conv2d", "conv3d")
 def conv(layer: Layer) -> Call:
-    axes = int(layer.type[4])
+    axes = _spatial_rank(layer)
     return _named(layer, f"layers.Conv{axes}D", layer.config["filters"], size(layer.config["kernel"]), **_common(layer))
 
 
+@builds("sepconv2d")
 def sepconv2d(layer: Layer) -> Call:
     c = layer.config
     return _named(layer, "layers.SeparableConv2D", c["filters"], size(c["kernel"]), **_common(layer))
 
 
+@builds("dwconv2d")
 def dwconv2d(layer: Layer) -> Call:
     return _named(layer, "layers.DepthwiseConv2D", size(layer.config["kernel"]), **_common(layer))
 
 
+@builds("conv2dtranspose")
 def conv2dtranspose(layer: Layer) -> Call:
     c = layer.config
     return _named(layer, "layers.Conv2DTranspose", c["filters"], size(c["kernel"]), **_common(layer))
 
 
+@builds("maxpool", "avgpool")
 def pool(layer: Layer) -> Call:
     c = layer.config
     kind = "MaxPooling" if layer.type == "maxpool" else "AveragePooling"
@@ -88,30 +128,34 @@ def pool(layer: Layer) -> Call:
     return _named(layer, f"layers.{kind}{_spatial_rank(layer)}D", size(c["pool"]), **kwargs)
 
 
+@builds("globalavgpool", "globalmaxpool")
 def global_pool(layer: Layer) -> Call:
     kind = "GlobalAveragePooling" if layer.type == "globalavgpool" else "GlobalMaxPooling"
     return _named(layer, f"layers.{kind}{_spatial_rank(layer)}D")
 
 
+@builds("flatten")
 def flatten(layer: Layer) -> Call:
     return _named(layer, "layers.Flatten")
 
 
+@builds("dropout")
 def dropout(layer: Layer) -> Call:
     return _named(layer, "layers.Dropout", layer.config["rate"])
 
 
+@builds("batchnorm")
 def batchnorm(layer: Layer) -> Call:
     c = layer.config
-    kwargs = {
-        k: v for k, v, default in (("momentum", c["momentum"], 0.99), ("epsilon", c["epsilon"], 1e-3)) if v != default
-    }
+    kwargs = {k: c[k] for k in ("momentum", "epsilon") if c[k] != _default("batchnorm", k)}
     return _named(layer, "layers.BatchNormalization", **kwargs)
 
 
+@builds("layernorm")
 def layernorm(layer: Layer) -> Call:
     epsilon = layer.config["epsilon"]
-    return _named(layer, "layers.LayerNormalization", **({"epsilon": epsilon} if epsilon != 1e-3 else {}))
+    written = {"epsilon": epsilon} if epsilon != _default("layernorm", "epsilon") else {}
+    return _named(layer, "layers.LayerNormalization", **written)
 
 
 def activation(layer: Layer) -> Call:
@@ -128,6 +172,7 @@ def activation(layer: Layer) -> Call:
     return _named(layer, "layers.Activation", layer.type)
 
 
+@builds("lstm", "gru", "rnn")
 def recurrent(layer: Layer) -> Call:
     c = layer.config
     cls = {"lstm": "layers.LSTM", "gru": "layers.GRU", "rnn": "layers.SimpleRNN"}[layer.type]
@@ -142,84 +187,59 @@ def recurrent(layer: Layer) -> Call:
     return _named(layer, cls, c["units"], **kwargs)
 
 
+@builds("embedding")
 def embedding(layer: Layer) -> Call:
     return _named(layer, "layers.Embedding", layer.config["vocab"], layer.config["dim"])
 
 
+@builds("reshape")
 def reshape(layer: Layer) -> Call:
     return _named(layer, "layers.Reshape", tuple(layer.config["target"]))
 
 
+@builds("upsample")
 def upsample(layer: Layer) -> Call:
     return _named(layer, f"layers.UpSampling{_spatial_rank(layer)}D", size(layer.config["size"]))
 
 
+@builds("zeropad")
 def zeropad(layer: Layer) -> Call:
     return _named(layer, f"layers.ZeroPadding{_spatial_rank(layer)}D", size(layer.config["padding"]))
 
 
+@builds("identity")
 def identity(layer: Layer) -> Call:
     return _named(layer, "layers.Identity")
 
 
 def merge(layer: Layer) -> Call:
-    cls = {"add": "Add", "subtract": "Subtract", "multiply": "Multiply", "average": "Average"}[layer.type]
-    return _named(layer, f"layers.{cls}")
+    return _named(layer, f"layers.{layer.type.capitalize()}")  # Add, Subtract, ..., Maximum, Minimum
 
 
+@builds("concat")
 def concat(layer: Layer) -> Call:
     axis = layer.config["axis"]
     return _named(layer, "layers.Concatenate", **({"axis": axis} if axis != -1 else {}))
 
 
+@builds("attention")
 def attention(layer: Layer) -> Call:
     c = layer.config
     return _named(layer, "layers.MultiHeadAttention", num_heads=c["heads"], key_dim=c["key_dim"])
 
 
-# One function per layer type: the whole of what Keras needs to know.
-CONSTRUCTORS: dict[str, Callable[[Layer], Call]] = {
-    "dense": dense,
-    "conv1d": conv,
-    "conv2d": conv,
-    "conv3d": conv,
-    "sepconv2d": sepconv2d,
-    "dwconv2d": dwconv2d,
-    "conv2dtranspose": conv2dtranspose,
-    "maxpool": pool,
-    "avgpool": pool,
-    "globalavgpool": global_pool,
-    "globalmaxpool": global_pool,
-    "flatten": flatten,
-    "dropout": dropout,
-    "batchnorm": batchnorm,
-    "layernorm": layernorm,
-    **{
-        name: activation
-        for name in ("relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh", "softmax")
-    },
-    "lstm": recurrent,
-    "gru": recurrent,
-    "rnn": recurrent,
-    "embedding": embedding,
-    "reshape": reshape,
-    "upsample": upsample,
-    "zeropad": zeropad,
-    "identity": identity,
-    "add": merge,
-    "subtract": merge,
-    "multiply": merge,
-    "average": merge,
-    "concat": concat,
-    "attention": attention,
-}
+for _spec in LAYER_TABLE:
+    if _spec.category == "activation":
+        builds(_spec.name)(activation)
+    elif _spec.merge and _spec.name != "concat":
+        builds(_spec.name)(merge)
 
 
 def constructor(layer: Layer) -> Call:
     try:
-        return CONSTRUCTORS[layer.type](layer)
+        return BUILDERS[layer.type](layer)
     except KeyError:
-        raise AssertionError(f"the Keras target has no rendering for layer type '{layer.type}'") from None
+        raise AssertionError(f"the Keras target has no builder for layer type '{layer.type}'") from None
 
 
 def layer_lines(layer: Layer, names: dict[str, str]) -> list[str]:
@@ -243,26 +263,36 @@ def input_lines(model: Model) -> list[str]:
     return statement("inputs = ", call("keras.Input", **kwargs, name=model.input_name), indent=1)
 
 
-def view(model: Model) -> ModuleView:
+@record
+class KerasView:
+    """What templates/keras/model.py.j2 lays out: every line already decided and formatted."""
+
+    docstring: tuple[str, ...]
+    imports: tuple[str, ...]
+    inputs: tuple[str, ...]
+    body: tuple[str, ...]
+    returns: tuple[str, ...]
+    batch: tuple[str, ...]
+
+
+def emit_model(model: Model) -> TargetCode:
     names = variables(model, "inputs", "outputs")
     tokens = is_token_input(model)
-    body = input_lines(model)
+    inputs = input_lines(model)
+    body: list[str] = []
+    records: list[LayerCode] = []
     for layer in model.layers:
-        body += layer_lines(layer, names)
+        lines = layer_lines(layer, names)
+        body += lines
+        records.append(LayerCode(layer.name, layer.type, (), tuple(lines), layout="channels last"))
     outputs = names[model.output_name] if model.layers else "inputs"
-    body += statement("return ", call("keras.Model", Raw("inputs"), Raw(outputs), name=model.name), indent=1)
+    returns = statement("return ", call("keras.Model", Raw("inputs"), Raw(outputs), name=model.name), indent=1)
 
     example = (2, *example_shape(model.input_shape))
     if tokens:
         batch = call("keras.random.randint", example, 0, vocabulary(model))
     else:
         batch = call("keras.random.normal", example)
-    main = [
-        "    model = build_model()",
-        *statement("batch = ", batch, indent=1),
-        '    print("output shape:", tuple(model(batch).shape))',
-        '    print("parameters:", model.count_params())',
-    ]
     if tokens:
         kind = "token ids"
     elif len(model.input_shape) == 2:
@@ -272,12 +302,18 @@ def view(model: Model) -> ModuleView:
     else:
         kind = "features"
     input_text = f"a batch of shape {batch_shape(model.input_shape)} ({kind})"
-    return ModuleView(
-        docstring=docstring_lines(model, "Keras", input_text, batch_shape(model.output_shape)),
-        imports=["import keras", "from keras import layers"],
-        body=body,
-        main=main,
+    view = KerasView(
+        docstring=tuple(docstring_lines(model, "Keras", input_text, batch_shape(model.output_shape))),
+        imports=("import keras", "from keras import layers"),
+        inputs=tuple(inputs),
+        body=tuple(body),
+        returns=tuple(returns),
+        batch=tuple(statement("batch = ", batch, indent=1)),
     )
+    input_code = LayerCode(model.input_name, "input", (), tuple(inputs), layout="channels last")
+    return TargetCode(NAME, model.name, (input_code,), tuple(records), (), view)
 
 
-__all__ = ["CONSTRUCTORS", "NAME", "constructor", "literal", "view"]
+def outline(view: KerasView, marker: str) -> KerasView:
+    """The view with the layers' lines (inputs included) replaced by one `marker` comment."""
+    return replace(view, inputs=(f"    {marker}",), body=())

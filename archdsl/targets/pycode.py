@@ -60,6 +60,13 @@ class Call:
     def inline(self) -> str:
         return f"{self.func}({', '.join(self.parts())})"
 
+    def keywords_text(self, *names: str) -> str:
+        """The keyword arguments as written in the call (all, or those named): `eps=1e-05, momentum=0.1`.
+
+        Notes quote the code through this, so that they cannot quote other values than it has.
+        """
+        return ", ".join(f"{k}={literal(v)}" for k, v in self.kwargs if not names or k in names)
+
 
 def call(func: str, *args: object, **kwargs: object) -> Call:
     """A call whose keyword arguments keep the order they are given in."""

@@ -6,10 +6,11 @@ and formatted by the target modules.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from functools import cache
+from typing import Any
 
 from archdsl.common.resources import templates_dir
-from archdsl.targets.common import ModuleView
 
 TEMPLATE = "model.py.j2"
 
@@ -33,8 +34,14 @@ def template(target: str):
     return environment().get_template(f"{target}/{TEMPLATE}")
 
 
-def render_module(target: str, view: ModuleView) -> str:
-    text = template(target).render(docstring=view.docstring, imports=view.imports, body=view.body, main=view.main)
+def render_text(target: str, view: Any) -> str:
+    """The template of `target` filled from the fields of its view record."""
+    return template(target).render({field.name: getattr(view, field.name) for field in fields(view)})
+
+
+def render_module(target: str, view: Any) -> str:
+    """The generated module, compiled before it is returned: a failure is a bug in a target."""
+    text = render_text(target, view)
     try:
         # Compiling (not ast.parse) is the stricter check and twice as fast: it builds no AST objects.
         compile(text, f"<archdsl {target}>", "exec", dont_inherit=True)

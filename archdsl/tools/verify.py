@@ -1,10 +1,11 @@
-"""Proof that the generated Keras and PyTorch code compute the same function.
+"""Checking that the generated Keras and PyTorch code compute the same outputs.
 
 Both generated modules are built, the Keras weights (randomised, biases and
 normalisation statistics included, so a wrong transpose cannot hide behind a
-zero) are copied into the PyTorch model, and the same inputs go through both
-in inference mode. Every layer's output is compared, not only the last, so a
-disagreement is reported where it starts.
+zero) are copied into the PyTorch model by the weight rules of the PyTorch
+target, and the same random inputs go through both in inference mode. Every
+layer's output is compared, not only the last, so a disagreement is reported
+where it starts.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
 from archdsl.targets import torch as torch_target
-from archdsl.targets.common import EXAMPLE_LENGTH, is_token_input, vocabulary
+from archdsl.targets.common import EXAMPLE_LENGTH, LayerCode, TargetCode, is_token_input, vocabulary
 from archdsl.targets.render import render_module
+from archdsl.targets.torch.layout import CHANNELS_FIRST, FLAT_CHANNELS_FIRST
 
 DEFAULT_RTOL = 1e-4
 DEFAULT_ATOL = 1e-5
@@ -66,26 +68,59 @@ def _randomize(keras_model: Any, rng: Any) -> None:
         variable.assign(value.astype("float32"))
 
 
-def _torch_instance(model: Model) -> tuple[Any, torch_target.TorchModule]:
+def _torch_instance(model: Model) -> tuple[Any, TargetCode]:
     from archdsl.targets.codegen import reported_as_diagnostic
 
     with reported_as_diagnostic(model, torch_target.NAME):
-        built = torch_target.build(model, probe=True)
-    source = render_module(torch_target.NAME, built.view)
+        code = torch_target.emit_model(model, probe=True)
+    source = render_module(torch_target.NAME, code.view)
     namespace: dict[str, Any] = {"__name__": "archdsl_verify"}
     exec(compile(source, f"<archdsl verify {model.name}>", "exec"), namespace)  # noqa: S102
-    return namespace["build_model"]().eval(), built
+    return namespace["build_model"]().eval(), code
 
 
-def _to_keras_layout(value: Any, layer: Layer, code: torch_target.LayerCode) -> Any:
+def copy_weights(model: Model, keras_model: Any, torch_module: Any, code: TargetCode) -> None:
+    """Load every Keras weight of `keras_model` into `torch_module`, by the PyTorch target's weight rules."""
+    import torch
+
+    layers = {layer.name: layer for layer in model.layers}
+    layouts = {record.name: record.layout for record in (*code.inputs, *code.layers)}
+    context = torch_target.WeightContext(
+        producer=lambda layer: layers.get(layer.inputs[0]) if layer.inputs else None,
+        layout=layouts.__getitem__,
+    )
+    for layer in model.layers:
+        weights = keras_model.get_layer(layer.name).get_weights()
+        rule = torch_target.TRANSLATIONS[layer.type].weights
+        if rule is None:
+            if weights:
+                raise AssertionError(f"no weight rule for layer type '{layer.type}', which has weights")
+            continue
+        target = getattr(torch_module, layer.name)
+        state = {key: torch.as_tensor(value.copy()) for key, value in rule(layer, weights, context).items()}
+        own = target.state_dict()
+        missing = set(own) - set(state) - {"num_batches_tracked"}
+        if missing or set(state) - set(own):
+            raise AssertionError(
+                f"weight mapping for {layer.name} does not cover {sorted(missing ^ (set(state) - set(own)))}"
+            )
+        for key, value in state.items():
+            if tuple(own[key].shape) != tuple(value.shape):
+                raise AssertionError(
+                    f"{layer.name}.{key}: Keras gives {tuple(value.shape)}, PyTorch wants {tuple(own[key].shape)}"
+                )
+        target.load_state_dict(state, strict=False)
+
+
+def _to_keras_layout(value: Any, layer: Layer, code: LayerCode) -> Any:
     """A PyTorch activation in Keras' layout (channels last), for comparison."""
     array = value.detach().cpu().numpy()
-    if code.flatten_keeps_channels_first:
+    if code.layout == FLAT_CHANNELS_FIRST:
         spatial = layer.input_shape  # (H, W, C) in Keras; PyTorch flattened (C, H, W)
         rank = len(spatial)
         cf = array.reshape(array.shape[0], spatial[-1], *spatial[:-1])
         return cf.transpose(0, *range(2, rank + 1), 1).reshape(array.shape[0], -1)
-    if code.layout == torch_target.CHANNELS_FIRST and array.ndim >= 3:
+    if code.layout == CHANNELS_FIRST and array.ndim >= 3:
         return array.transpose(0, *range(2, array.ndim), 1)
     return array
 
@@ -105,12 +140,8 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
     rng = np.random.default_rng(seed)
     keras_model = build(model, "keras")
     _randomize(keras_model, rng)
-    torch_module, built = _torch_instance(model)
-    from archdsl.tools.weights import copy_weights
-
-    copy_weights(
-        model, keras_model, torch_module, lambda layer: torch_target.flatten_keeps_channels_first(model, layer)
-    )
+    torch_module, code = _torch_instance(model)
+    copy_weights(model, keras_model, torch_module, code)
 
     example = tuple(d if isinstance(d, int) else EXAMPLE_LENGTH for d in model.input_shape)
     if is_token_input(model):
@@ -119,7 +150,7 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
     else:
         inputs = rng.normal(0.0, 1.0, (BATCH, *example)).astype("float32")
         to_torch = inputs
-        if built.input_layout == torch_target.CHANNELS_FIRST and inputs.ndim >= 3:
+        if code.inputs[0].layout == CHANNELS_FIRST and inputs.ndim >= 3:
             to_torch = inputs.transpose(0, inputs.ndim - 1, *range(1, inputs.ndim - 1))
         torch_inputs = torch.as_tensor(np.ascontiguousarray(to_torch))
 
@@ -133,11 +164,10 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
     with torch.no_grad():
         torch_module(torch_inputs)
 
-    codes = {code.layer.name: code for code in built.layers}
     results = []
-    for layer, keras_value in zip(model.layers, keras_outputs, strict=True):
+    for layer, layer_code, keras_value in zip(model.layers, code.layers, keras_outputs, strict=True):
         expected = np.asarray(keras_value)
-        actual = _to_keras_layout(recorded[layer.name], layer, codes[layer.name])
+        actual = _to_keras_layout(recorded[layer.name], layer, layer_code)
         if actual.shape != expected.shape:
             results.append(LayerAgreement(layer.name, layer.type, float("inf"), float("inf"), False))
             continue

@@ -1,0 +1,77 @@
+"""Activations: function calls in forward, some of them in place.
+
+Keras makes an activation a layer, or the `activation=` argument of one; PyTorch code
+usually calls a function in forward. ReLU-like activations run in place
+(`F.relu(x, inplace=True)`), as careful PyTorch code has them, where nothing else reads
+the tensor they overwrite (`module.in_place_activations` decides where).
+"""
+
+from __future__ import annotations
+
+from archdsl.layers import LAYER_TABLE
+from archdsl.layers.spec import ACTIVATIONS
+from archdsl.targets.common import Note
+from archdsl.targets.torch.layout import CHANNELS_FIRST
+from archdsl.targets.torch.registry import Code, Emit, Step, translates
+
+# Keras' activation functions (the `activation=` of a layer) as PyTorch calls.
+CALLS = {
+    "relu": "F.relu({})",
+    "relu6": "F.relu6({})",
+    "leakyrelu": "F.leaky_relu({}, 0.2)",  # keras.activations.leaky_relu's default slope
+    "elu": "F.elu({})",
+    "selu": "F.selu({})",
+    "gelu": "F.gelu({})",
+    "silu": "F.silu({})",
+    "sigmoid": "torch.sigmoid({})",
+    "tanh": "torch.tanh({})",
+    "softmax": "torch.softmax({}, dim={dim})",
+}
+# The activations written in place where that is safe: the ones hand-written PyTorch runs in
+# place (nn.ReLU(inplace=True) and kin), whose in-place backward reads only their own output.
+# The others stay out of place: gelu has no in-place form, selu and silu are rarely written
+# in place, and sigmoid, tanh and softmax usually sit at the head, where no memory is saved.
+IN_PLACE_CALLS = {
+    "relu": "F.relu({}, inplace=True)",
+    "relu6": "F.relu6({}, inplace=True)",
+    "leakyrelu": "F.leaky_relu({}, 0.2, inplace=True)",
+    "elu": "F.elu({}, inplace=True)",  # alpha 1.0, Keras' default
+}
+assert set(CALLS) == set(ACTIVATIONS), "every activation word needs a PyTorch call"
+
+
+def _call(template: str, expr: str, layout: str) -> str:
+    return template.replace("{}", expr, 1).format(dim=1 if layout == CHANNELS_FIRST else -1)
+
+
+def activate(expr: str, activation: str | None, layout: str, in_place: bool = False) -> tuple[str, list[Note]]:
+    """`expr` with a layer's `activation=` applied, and the note on how PyTorch writes it."""
+    if not activation:
+        return expr, []
+    template = IN_PLACE_CALLS[activation] if in_place else CALLS[activation]
+    function = template.split("(", 1)[0]
+    note = Note(
+        "Activations",
+        f"Keras' activation= argument is a call around the module in PyTorch's forward (`{function}`).",
+    )
+    return _call(template, expr, layout), [note]
+
+
+def _activation_layer(emit: Emit) -> Code:
+    layer = emit.layer
+    if layer.type == "leakyrelu":
+        slope = layer.config["alpha"]
+        expr = f"F.leaky_relu({emit.x}, {slope!r}{', inplace=True' if emit.in_place else ''})"
+        note = Note(
+            "LeakyReLU",
+            f"the slope is written out in both (`negative_slope={slope!r}` in Keras, `F.leaky_relu` is given "
+            f"{slope!r}), as the frameworks' default slopes differ.",
+        )
+        return Code(None, [Step("{out}", expr)], emit.layout, [note])
+    template = IN_PLACE_CALLS[layer.type] if emit.in_place else CALLS[layer.type]
+    return Code(None, [Step("{out}", _call(template, emit.x, emit.layout))], emit.layout)
+
+
+for _spec in LAYER_TABLE:
+    if _spec.category == "activation":
+        translates(_spec.name)(_activation_layer)

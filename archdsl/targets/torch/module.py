@@ -1,0 +1,250 @@
+"""Assembling the nn.Module: layouts between layers, variables, in-place activations, the template's view."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from archdsl.common.record import record
+from archdsl.ir.model import Layer, Model
+from archdsl.layers import LAYERS
+from archdsl.targets.common import (
+    LayerCode,
+    Note,
+    TargetCode,
+    docstring_lines,
+    example_shape,
+    is_token_input,
+    variables,
+    vocabulary,
+)
+from archdsl.targets.pycode import call, statement
+from archdsl.targets.torch.activation import IN_PLACE_CALLS
+from archdsl.targets.torch.layout import (
+    CHANNELS_FIRST,
+    FLAT,
+    STEPS_FIRST,
+    convert,
+    layout_of,
+    needs_transpose,
+    to_channels_first,
+    torch_shape,
+    wanted_layout,
+)
+from archdsl.targets.torch.registry import TRANSLATIONS, Code, Emit, Translation
+
+NAME = "torch"
+
+
+@record
+class ModuleClass:
+    """One nn.Module subclass of the generated file."""
+
+    name: str
+    init: tuple[str, ...]
+    forward_params: str
+    returns: str
+    forward: tuple[str, ...]
+    result: str
+
+
+@record
+class TorchView:
+    """What templates/torch/model.py.j2 lays out: every line already decided and formatted."""
+
+    docstring: tuple[str, ...]
+    imports: tuple[str, ...]
+    classes: tuple[ModuleClass, ...]
+    model_class: str
+    batch: tuple[str, ...]
+
+
+def translation(layer_type: str) -> Translation:
+    try:
+        return TRANSLATIONS[layer_type]
+    except KeyError:
+        raise AssertionError(f"the PyTorch target has no translation for layer type '{layer_type}'") from None
+
+
+def in_place_activations(model: Model) -> frozenset[str]:
+    """The layers whose activation may overwrite its input: `F.relu(x, inplace=True)`.
+
+    A fused activation (`conv2d 32 relu`) reads the fresh output of its own module, which
+    nothing else sees. A relu layer reads a tensor that may be read elsewhere, so it runs in
+    place only when, following it back through layers that may pass their input on
+    (dropout, flatten, reshape, identity), every tensor on the way has that one reader and
+    the chain starts at a layer whose output is fresh (a new tensor its backward does not
+    read). So the model's input, a tensor that a residual's skip or another branch still
+    reads, and a tensor that autograd keeps for backward (an activation's output) are never
+    overwritten.
+    """
+    layers = {layer.name: layer for layer in model.layers}
+    readers: dict[str, int] = {}
+    for layer in model.layers:
+        for name in layer.inputs:
+            readers[name] = readers.get(name, 0) + 1
+
+    def overwritable(name: str) -> bool:
+        while readers.get(name) == 1 and name in layers:
+            source = layers[name]
+            found = translation(source.type)
+            if found.passes_input:
+                name = source.inputs[0]
+                continue
+            return found.fresh_output and not source.config.get("activation")
+        return False  # the model's input, or a tensor read more than once
+
+    chosen = set()
+    for layer in model.layers:
+        spec = LAYERS[layer.type]
+        if spec.fuses_activation and layer.config["activation"] in IN_PLACE_CALLS:
+            chosen.add(layer.name)
+        elif layer.type in IN_PLACE_CALLS and overwritable(layer.inputs[0]):
+            if layer.type != "leakyrelu" or layer.config["alpha"] >= 0:  # PyTorch needs slope >= 0
+                chosen.add(layer.name)
+    return frozenset(chosen)
+
+
+def input_layout(model: Model) -> str:
+    """A sequence input comes as (N, C, T) when the first layer reading it wants that."""
+    if len(model.input_shape) != 2:
+        return layout_of(model.input_shape, STEPS_FIRST)
+    for layer in model.layers:
+        if model.input_name in layer.inputs:
+            want = wanted_layout(LAYERS[layer.type], layer.input_shape)
+            if want is not None:
+                return want
+    return STEPS_FIRST
+
+
+LAYOUTS_INSIDE = (
+    "PyTorch's Conv1d, pooling and BatchNorm read sequences as (N, C, T), its RNNs, attention and Linear as "
+    "(N, T, C); the code transposes where one meets the other (`.transpose(1, 2)`)."
+)
+FUNCTION_CALLS = (
+    "Keras makes every step a layer object; in PyTorch a step without weights is a function call in forward."
+)
+
+
+def _input_note(model: Model, layout: str) -> Note:
+    keras_in = torch_shape(model.input_shape, STEPS_FIRST)  # (N, ...) in Keras' own order
+    torch_in = torch_shape(model.input_shape, layout)
+    rank = len(model.input_shape)
+    if rank >= 3:
+        return Note(
+            "Input layout",
+            f"Keras takes {keras_in}, channels last; PyTorch takes {torch_in}, channels first. Move a "
+            f"Keras-style batch over with x.permute({to_channels_first(rank)}).",
+        )
+    if rank == 2 and layout == CHANNELS_FIRST:
+        return Note(
+            "Input layout",
+            f"Keras takes a sequence as {keras_in} (steps, channels); PyTorch's Conv1d wants {torch_in}, "
+            "channels first: move a batch over with x.transpose(1, 2).",
+        )
+    if rank == 2:
+        return Note("Input layout", f"both take {keras_in}: steps first, as PyTorch's batch_first=True layers do.")
+    return Note("Input layout", f"both take {keras_in}: a batch of feature vectors.")
+
+
+def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> TargetCode:
+    """The model in PyTorch; with `probe`, forward also reports each layer's output (for verify).
+
+    `in_place` lets activations overwrite their input where that is safe (see
+    in_place_activations); a probe forward never does, as it would overwrite a reported tensor.
+    """
+    overwrite = in_place_activations(model) if in_place and not probe else frozenset()
+    first_layout = input_layout(model)
+    names = variables(model, "x")
+    layouts: dict[str, str] = {model.input_name: first_layout}
+    init: list[str] = []
+    forward: list[str] = []
+    records: list[LayerCode] = []
+    for layer in model.layers:
+        found = translation(layer.type)
+        in_layouts = [layouts[name] for name in layer.inputs]
+        want = wanted_layout(LAYERS[layer.type], layer.input_shape)
+        if want is None and LAYERS[layer.type].merge:
+            want = in_layouts[0]  # the branches meet in the layout of the first
+        inputs = tuple(convert(names[name], have, want) for name, have in zip(layer.inputs, in_layouts, strict=True))
+        emit = Emit(layer, inputs, want or in_layouts[0], names[layer.inputs[0]], layer.name in overwrite, model)
+        code = found.emit(emit)
+        notes = list(code.notes)
+        if any(needs_transpose(have, want) for have in in_layouts):
+            notes.append(Note("Layouts inside the model", LAYOUTS_INSIDE))
+        if code.module is None and code.steps:
+            notes.append(Note("Function calls", FUNCTION_CALLS))
+        init_lines, forward_lines = _lines(layer, code, names)
+        layouts[layer.name] = code.layout
+        init += init_lines
+        forward += forward_lines
+        if probe:
+            forward.append(f'        self._archdsl_probe("{layer.name}", {names[layer.name]})')
+        records.append(
+            LayerCode(layer.name, layer.type, tuple(init_lines), tuple(forward_lines), tuple(notes), code.layout)
+        )
+    input_var = names[model.input_name]
+    result = names[model.output_name]
+    model_class = ModuleClass(
+        model.name, tuple(init), f"{input_var}: torch.Tensor", "torch.Tensor", tuple(forward), result
+    )
+    view = _view(model, model_class, first_layout, layouts[model.output_name])
+    input_code = LayerCode(model.input_name, "input", (), (f"{input_var}: torch.Tensor",), (), first_layout)
+    return TargetCode(NAME, model.name, (input_code,), tuple(records), (_input_note(model, first_layout),), view)
+
+
+def _lines(layer: Layer, code: Code, names: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The `__init__` and `forward` lines of one layer."""
+    out = names[layer.name]
+    if not code.steps:
+        # Nothing to compute: later layers read the same tensor.
+        source = names[layer.inputs[0]]
+        if out == source or source != "x":
+            names[layer.name] = source
+            return [], []
+        return [], statement(f"{out} = ", source, indent=2, comment=torch_shape(layer.output_shape, code.layout))
+    init = []
+    if code.module is not None:
+        init = statement(f"self.{layer.name} = ", code.module, indent=2, comment=code.module_comment)
+    forward: list[str] = []
+    for index, step in enumerate(code.steps):
+        last = index == len(code.steps) - 1
+        shape = torch_shape(layer.output_shape, code.layout) if last else step.shape
+        comment = ", ".join(part for part in (shape, step.comment) if part)
+        value = step.value.format(out=out) if isinstance(step.value, str) else step.value
+        forward += statement(f"{step.target.format(out=out)} = ", value, indent=2, comment=comment)
+    return init, forward
+
+
+def _view(model: Model, model_class: ModuleClass, first_layout: str, out_layout: str) -> TorchView:
+    example = example_shape(model.input_shape)
+    if is_token_input(model):
+        batch = call("torch.randint", 0, vocabulary(model), (2, *example))
+        input_text = f"a batch of token ids of shape {torch_shape(model.input_shape, FLAT)}, dtype torch.long"
+    else:
+        dims = torch_shape(example, first_layout)[1:-1].split(", ")[1:]
+        batch = call("torch.randn", 2, *(int(d) for d in dims))
+        order = {
+            CHANNELS_FIRST: "channels first",
+            STEPS_FIRST: "steps first, as batch_first RNNs take it",
+            FLAT: "features",
+        }[first_layout]
+        input_text = f"a batch of shape {torch_shape(model.input_shape, first_layout)} ({order})"
+    imports = ["import torch", "from torch import nn"]
+    if any("F." in line for line in (*model_class.init, *model_class.forward)):
+        imports.insert(1, "import torch.nn.functional as F")
+    return TorchView(
+        docstring=tuple(docstring_lines(model, "PyTorch", input_text, torch_shape(model.output_shape, out_layout))),
+        imports=tuple(imports),
+        classes=(model_class,),
+        model_class=model_class.name,
+        batch=tuple(statement("batch = ", batch, indent=1)),
+    )
+
+
+def outline(view: TorchView, marker: str) -> TorchView:
+    """The view with the layers' lines replaced by one `marker` comment in each method."""
+    pad = "        "
+    classes = tuple(
+        replace(cls, init=(pad + marker,) if cls.init else (), forward=(pad + marker,)) for cls in view.classes
+    )
+    return replace(view, classes=classes)
