@@ -11,9 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.frameworks
 def test_the_quick_comparison_with_keras_runs_and_reports_its_target(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
     result = subprocess.run(

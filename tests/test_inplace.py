@@ -18,6 +18,7 @@ import os
 import re
 from pathlib import Path
 
+import frameworks
 import pytest
 
 import archdsl
@@ -149,7 +150,8 @@ def test_examples_use_in_place_relu():
 # ---------------------------------------------------------------- run for real
 
 
-torch = pytest.importorskip("torch")
+# None without PyTorch: the tests below are marked frameworks and skip there (tests/conftest.py).
+torch = frameworks.optional("torch")
 
 
 def _module(model: archdsl.Model, in_place: bool):

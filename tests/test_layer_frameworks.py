@@ -19,6 +19,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import math  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import frameworks  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, given, note, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -28,9 +29,9 @@ from archdsl import ArchError  # noqa: E402
 from archdsl.layers import LAYERS  # noqa: E402
 from archdsl.layers.spec import REQUIRED  # noqa: E402
 
-np = pytest.importorskip("numpy")
-keras = pytest.importorskip("keras")
-torch = pytest.importorskip("torch")
+np = frameworks.importorskip("numpy")
+keras = frameworks.importorskip("keras")
+torch = frameworks.importorskip("torch")
 
 from framework_oracles import ORACLES, Case, channels_first, channels_last  # noqa: E402
 from keras import layers as kl  # noqa: E402

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from strategies import seed_corpus, texts
 
 from archdsl.common.resources import grammar_path
 from archdsl.frontend.lexer import StatementLexer
 from archdsl.frontend.parser import PARSER_OPTIONS, parser, tokens
-from tests.strategies import seed_corpus, texts
 
 
 class ReferenceNewlines:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
+from strategies import programs
 
 import archdsl
-from tests.strategies import programs
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.arch"))
@@ -133,6 +133,7 @@ def _recurrent_layers(net) -> list:
     return found
 
 
+@pytest.mark.frameworks
 @pytest.mark.parametrize("spec", RECURRENT_SPECS + [str(p) for p in EXAMPLES if "rnn" in p.stem or "gru" in p.stem])
 def test_keras_rnns_keep_the_arguments_of_the_fused_kernels(spec: str) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import frameworks
 import pytest
 
 import archdsl
@@ -36,8 +37,8 @@ from archdsl.targets import torch as torch_target
 from archdsl.targets.torch.layout import CHANNELS_FIRST
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-keras = pytest.importorskip("keras")
-torch = pytest.importorskip("torch")
+keras = frameworks.importorskip("keras")
+torch = frameworks.importorskip("torch")
 
 pytestmark = pytest.mark.frameworks
 
