@@ -82,13 +82,19 @@ def worker(role: str) -> None:
 
 
 class Worker:
+    """A worker process, started at once; `ready()` waits until it has warmed up."""
+
     def __init__(self, role: str, root: Path) -> None:
+        self.role = role
         argv = [sys.executable, str(Path(__file__).resolve()), role, str(root)]
         self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        ready = self.process.stdout.readline()  # type: ignore[union-attr]
-        if not ready:
-            raise RuntimeError(f"the {role} worker did not start (see its error above)")
-        self.params = json.loads(ready)["params"]
+
+    def ready(self) -> int:
+        """The parameter count the worker found for the model."""
+        line = self.process.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise RuntimeError(f"the {self.role} worker did not start (see its error above)")
+        return json.loads(line)["params"]
 
     def run(self, count: int) -> list[float]:
         self.process.stdin.write(f"{count}\n")  # type: ignore[union-attr]
@@ -100,8 +106,12 @@ class Worker:
         self.process.wait(timeout=60)
 
 
-def head_to_head(report: Report, params: int) -> tuple[list[float], list[float]]:
-    """Parse times and Keras times, from the two workers taking turns (AB, BA, ...)."""
+def head_to_head(report: Report, params: int) -> tuple[list[float], list[float], tuple[Any, Any, Any]]:
+    """Parse times and Keras times, from the two workers taking turns (AB, BA, ...); and the frameworks.
+
+    This process loads the frameworks while the workers start (they take as long), and waits
+    for the turns on its pipes, using no CPU.
+    """
     rounds, per_round = report.plan.alt_keras_runs, report.plan.alt_parses_per_round
     report.progress(
         f"alternative: {rounds} rounds of {per_round} x archdsl.parse and 1 x Keras, in two worker processes"
@@ -110,8 +120,10 @@ def head_to_head(report: Report, params: int) -> tuple[list[float], list[float]]
     keras_times: list[float] = []
     workers = [Worker("parse", report.root), Worker("keras", report.root)]
     try:
+        frameworks = import_frameworks()
         parse_worker, keras_worker = workers
-        assert parse_worker.params == keras_worker.params == params, (parse_worker.params, keras_worker.params)
+        found = [side.ready() for side in workers]
+        assert found == [params, params], (found, params)
         for i in range(rounds):
             turns = [(parse_worker, per_round, parse_times), (keras_worker, 1, keras_times)]
             for side, count, store in turns if i % 2 == 0 else turns[::-1]:
@@ -119,7 +131,7 @@ def head_to_head(report: Report, params: int) -> tuple[list[float], list[float]]
     finally:
         for side in workers:
             side.close()
-    return parse_times, keras_times
+    return parse_times, keras_times, frameworks
 
 
 def section_alternative(report: Report) -> None:
@@ -129,10 +141,8 @@ def section_alternative(report: Report) -> None:
     text = dense_stack_spec()
     model = archdsl.parse(text).model()  # warm
     assert len(model.layers) == DENSE_LAYERS, len(model.layers)
-    parse_times, keras_times = head_to_head(report, model.params.keras)
-
     # The rest for scale, in this process, after the frameworks are loaded.
-    keras, _tf, torch = import_frameworks()
+    parse_times, keras_times, (keras, _tf, torch) = head_to_head(report, model.params.keras)
     assert sum(p.numel() for p in torch_dense_stack(torch).parameters()) == model.params.torch
     others = [
         (

@@ -4,7 +4,8 @@ Every command runs in rounds with the baseline (`rotated_rounds`: the order rota
 round), so that the ratio compares runs made in the same state of the machine. The commands
 run with a private bytecode cache (PYTHONPYCACHEPREFIX, created for the run and filled by
 the warm-ups) so that they measure what an installed archdsl costs, whatever
-PYTHONDONTWRITEBYTECODE says; one extra row measures the environment as given. Then: which
+PYTHONDONTWRITEBYTECODE says; one extra row measures the environment as given, and so does
+`import keras` (its installed bytecode). Then: which
 modules each command loads (never a framework), where the wall time of one command goes
 (interpreter, `import archdsl.cli`, the first command, the same again), and the import time
 attributed (importtime.py).
@@ -116,17 +117,19 @@ def coldstart(report: Report, env: dict[str, str]) -> None:
         for (name, _), values, warmups in zip(timed, rounds.times, rounds.warmups, strict=True)
     }
 
+    # Keras as installed: pip compiled its bytecode, which a private PYTHONPYCACHEPREFIX would
+    # hide (every run, or the first, would then compile TensorFlow, some 10 s).
     report.progress(
         f"cold start: python -c 'import keras', {plan.keras_import_warmups} warm-up + {plan.keras_import_runs} runs"
     )
+    given = subprocess_env(root, None)
     keras_rounds = rotated_rounds(
-        [command([PYTHON, "-c", "import keras"], env, root)], plan.keras_import_warmups, plan.keras_import_runs
+        [command([PYTHON, "-c", "import keras"], given, root)], plan.keras_import_warmups, plan.keras_import_runs
     )
     keras = report.record("cold start: python -c 'import keras'", keras_rounds.times[0], keras_rounds.warmups[0])
 
     # The environment as given (here PYTHONDONTWRITEBYTECODE may be set: archdsl compiled every run).
     report.progress(f"cold start: environment as given, {plan.env_as_given_runs} rounds")
-    given = subprocess_env(root, None)
     given_rounds = rotated_rounds(
         [command(timed[0][1], given, root), command(timed[1][1], given, root)], 1, plan.env_as_given_runs
     )
@@ -147,8 +150,8 @@ def coldstart(report: Report, env: dict[str, str]) -> None:
         caption=(
             f"Baselines in the same run: `python -c pass` median {fmt_time(base)}; "
             f'`python -c "import keras"` median {fmt_time(keras_median)} ({len(keras.get_values())} runs). '
-            f"Bytecode cached in a private PYTHONPYCACHEPREFIX; commands interleaved round-robin after "
-            f"{plan.cold_warmups} warm-up(s)."
+            f"archdsl's bytecode cached in a private PYTHONPYCACHEPREFIX, Keras' as installed; commands interleaved "
+            f"round-robin after {plan.cold_warmups} warm-up(s)."
         ),
     )
 

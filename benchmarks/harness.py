@@ -32,12 +32,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyperf
 from rich import box
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:  # imported where used: the parse worker of alternative.py stays as light as archdsl's users
+    import pyperf
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -114,7 +116,7 @@ class Report:
     root: Path
     targets: list[Target] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
-    series: list[pyperf.Benchmark] = field(default_factory=list)
+    series: list[pyperf.Benchmark] = field(default_factory=list)  # every timed series, for --pyperf
 
     def target(self, section: str, name: str, measured: str, threshold: str, ok: bool, note: str = "") -> str:
         status = "PASS" if ok else "FAIL"
@@ -126,6 +128,8 @@ class Report:
 
     def record(self, name: str, values: Sequence[float], warmups: Sequence[float] = ()) -> pyperf.Benchmark:
         """A timed series (seconds per call) as a pyperf benchmark, kept for `--pyperf`."""
+        import pyperf
+
         run = pyperf.Run(
             [max(v, 1e-9) for v in values],  # pyperf wants every value > 0; a timer can tie
             warmups=[(1, w) for w in warmups] or None,
@@ -277,6 +281,8 @@ def profile_call(fn: Callable[[], Any]):
 
 def machine_metadata() -> dict[str, Any]:
     """pyperf's description of the system now (what `python -m pyperf collect_metadata` prints)."""
+    import pyperf
+
     return pyperf.Run([1.0], metadata={"name": "machine", "unit": "second"}).get_metadata()
 
 
