@@ -15,8 +15,9 @@ Sections (names for --only), one module each beside this file:
 4. ``runtime``     (runtime.py) the forward pass of generated models against the hand-written
    ones of reference_models.py, PyTorch and Keras, batch 1 and 64, with an A/A control.
 
-harness.py holds what they share (pyperf for the statistics, the record and the machine's
-description; the sampler that times a figure and its baseline in turns). Targets (from the
+harness.py holds what they share (pyperf for the statistics and the record of every series;
+the sampler that times a figure and its baseline in turns), machine.py the description of
+the machine and of what else ran on it. Targets (from the
 performance issue) are checked in a PASS/FAIL column and summarised at the end. The report
 exits 0 (it is a report, not a test) unless --strict is given: then it exits 1 when a target
 fails or a section could not run. --quick is a smoke run (tests/test_benchmarks.py runs it),
@@ -39,22 +40,8 @@ from pathlib import Path
 import pyperf
 from alternative import section_alternative
 from coldstart import section_coldstart
-from harness import (
-    FULL,
-    PYTHON,
-    QUICK,
-    REPO,
-    Report,
-    contention,
-    cores,
-    cpu_snapshot,
-    git_state,
-    machine_metadata,
-    machine_now,
-    new_table,
-    package_version,
-    verdict,
-)
+from harness import FULL, PYTHON, QUICK, REPO, Report, new_table, verdict
+from machine import contention, cores, cpu_snapshot, git_state, machine_metadata, machine_now, package_version
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table

@@ -17,7 +17,6 @@ from typing import Any
 
 from harness import (
     Report,
-    cores,
     fmt_ratio,
     fmt_time,
     import_frameworks,
@@ -26,6 +25,7 @@ from harness import (
     paired_quartiles,
     rotated_rounds,
 )
+from machine import cores
 
 RUNTIME_RATIO_MAX = 1.05  # the target: generated code within 5% of the hand-written
 TEXT_STEPS = 100  # tokens per sample fed to the text model
