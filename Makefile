@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ARCHDSL := $(VENV)/bin/archdsl
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-light lint bench parser golden wheel clean
+.PHONY: install demo test test-light lint bench fuzz parser golden wheel clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,8 +50,14 @@ lint: $(STAMP)
 	$(ARCHDSL) fmt --check $(filter-out examples/multi_model.arch,$(wildcard examples/*.arch))
 
 # The performance report of docs/performance.md (about 3 minutes; run it on a quiet machine).
+# BENCH_ARGS: --quick, --only SECTION, --strict, --json PATH, --pyperf PATH (benchmarks/run.py --help).
 bench: $(STAMP)
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+# The fuzz campaign of docs/fuzzing.md (100,000 inputs, about 4 minutes on 2 cores).
+FUZZ_COUNT ?= 100000
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz_campaign --count $(FUZZ_COUNT) --seed 0 --mode both
 
 # The compiled parser shipped beside the grammar: run after changing grammars/arch.lark.
 parser: $(STAMP)

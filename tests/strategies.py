@@ -1,4 +1,4 @@
-"""Random .arch inputs for the fuzz tests (tests/test_fuzz.py) and the campaign (benchmarks/fuzz.py).
+"""Random .arch inputs for the fuzz tests (tests/test_fuzz.py) and the campaign (tests/fuzz_campaign.py).
 
 Two families, each a plain function of a `random.Random` so that the Hypothesis strategies
 and the long campaign outside pytest share one implementation:

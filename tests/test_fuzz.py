@@ -1,7 +1,7 @@
 """Fuzz tests: whatever text comes in, archdsl answers with a model or with diagnostics.
 
 Properties (Hypothesis; inputs from tests/strategies.py, the long campaign is
-benchmarks/fuzz.py, docs/fuzzing.md says what was run):
+tests/fuzz_campaign.py, docs/fuzzing.md says what was run):
 
 (a) `parse` of mutated and random text succeeds or raises ArchError, whose every diagnostic
     lies inside the text, carries a known code and renders; never another exception. Models
@@ -61,7 +61,7 @@ FUZZ = settings(
 )
 
 
-# ---------------------------------------------------------------- checks shared with benchmarks/fuzz.py
+# ---------------------------------------------------------------- checks shared with tests/fuzz_campaign.py
 
 
 def span_problems(text: str, diagnostics) -> list[str]:

@@ -1,7 +1,10 @@
-"""A long fuzz campaign against archdsl, outside pytest.
+"""A long fuzz campaign against archdsl, outside pytest (docs/fuzzing.md). From the repository root:
 
-    .venv/bin/python benchmarks/fuzz.py --count 100000 [--seed 0] [--mode programs|mutations|both]
-        [--workers 2] [--failures-dir benchmarks/fuzz_failures] [--no-minimize]
+    .venv/bin/python -m tests.fuzz_campaign --count 100000 [--seed 0] [--mode programs|mutations|both]
+        [--workers 2] [--failures-dir tests/fuzz_failures] [--no-minimize]
+
+It lives with the tests because it is one: the same generators (tests/strategies.py) and the
+same checks (tests/test_fuzz.py), run for longer than a test suite can wait.
 
 Inputs come from the generators behind the Hypothesis strategies of tests/strategies.py
 (plain functions of a `random.Random`, so the campaign and the tests share one implementation);
@@ -45,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))  # as pytest has it: test_fuzz imports `strategies`
 
 from strategies import as_archdsl, mutated_text, random_program, tokens_of  # noqa: E402
 from test_fuzz import diagnostic_problems, warning_problems  # noqa: E402
@@ -312,7 +315,9 @@ def cross_process_check(seed: int, mode: str, recorded: dict[int, list[str]]) ->
     indices = sorted(recorded)
     env = {**os.environ, "PYTHONHASHSEED": str(random.Random(seed).randint(1, 2**31))}
     result = subprocess.run(
-        [sys.executable, __file__, "--digests", json.dumps(indices), "--seed", str(seed), "--mode", mode],
+        [sys.executable, "-m", "tests.fuzz_campaign", "--digests", json.dumps(indices), "--seed", str(seed)]
+        + ["--mode", mode],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         env=env,
@@ -329,7 +334,7 @@ def save_failure(folder: Path, outcome: Outcome, failure: Failure, minimise_it: 
     (folder / f"{stem}.arch").write_bytes(outcome.text.encode("utf-8", errors="surrogatepass"))
     report = [
         f"kind: {failure.kind}",
-        f"replay: .venv/bin/python benchmarks/fuzz.py --seed {seed} --mode {mode} --replay {outcome.index}",
+        f"replay: .venv/bin/python -m tests.fuzz_campaign --seed {seed} --mode {mode} --replay {outcome.index}",
         f"filename given to parse: {outcome.filename!r}",
         f"input: {outcome.text!r}",
         f"detail: {failure.detail}",
@@ -432,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
     parser.add_argument("--mode", choices=("programs", "mutations", "both"), default="both")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--failures-dir", default=str(ROOT / "benchmarks" / "fuzz_failures"))
+    parser.add_argument("--failures-dir", default=str(ROOT / "tests" / "fuzz_failures"))
     parser.add_argument("--no-minimize", action="store_true", help="save failing inputs as they are")
     parser.add_argument("--sample-every", type=int, default=250, help="programs re-generated in a fresh process")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
