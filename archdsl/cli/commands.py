@@ -77,7 +77,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_OK
     from archdsl.cli.tables import print_check_tables
 
-    print_check_tables(models, program.filename, color=_use_color(sys.stdout, args))
+    print_check_tables(models, program.filename, sys.stdout, color=_use_color(sys.stdout, args))
     return EXIT_OK
 
 
@@ -180,14 +180,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     reports = [verify_model(model, args.seed, args.atol, args.rtol) for model in models]
     from archdsl.cli.tables import print_verify_reports
 
-    print_verify_reports(reports, color=_use_color(sys.stdout, args))
+    print_verify_reports(reports, sys.stdout, color=_use_color(sys.stdout, args))
     return EXIT_OK if all(report.ok for report in reports) else EXIT_SPEC
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
     from archdsl.cli.tables import print_layer_table
 
-    print_layer_table(color=_use_color(sys.stdout, args))
+    print_layer_table(sys.stdout, color=_use_color(sys.stdout, args))
     return EXIT_OK
 
 
