@@ -1,8 +1,8 @@
 """The `archdsl` command: argument parsing, I/O and exit codes, no logic of its own.
 
-Exit status: 0 ok, 1 the spec has errors, 2 the command line is wrong,
-3 an internal error (a bug in archdsl). Generated output is the only thing on
-stdout; diagnostics go to stderr.
+Exit status: 0 ok, 1 the spec has errors, 2 the command line is wrong (or a
+framework it needs is not installed), 3 an internal error (a bug in archdsl).
+Generated output is the only thing on stdout; diagnostics go to stderr.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from archdsl.common.diagnostics import ArchError, render_all
+from archdsl.common.frameworks import FrameworkMissing
 from archdsl.ir.model import Model, Program, SelectionError
 from archdsl.pipeline import decode_source, parse, read_source
 from archdsl.version import __version__
@@ -335,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report_spec_error(error: ArchError, args: argparse.Namespace) -> int:
-    code = EXIT_USAGE if isinstance(error, SelectionError) else EXIT_SPEC
+    # Neither a wrong model name nor a missing framework is the spec's fault.
+    code = EXIT_USAGE if isinstance(error, SelectionError | FrameworkMissing) else EXIT_SPEC
     if getattr(args, "json", False):
         import json
 
