@@ -5,6 +5,7 @@ generation is imported on first use too, so that `archdsl check` starts fast.
 """
 
 from archdsl.common.diagnostics import ArchError, Diagnostic, Span
+from archdsl.common.frameworks import FrameworkMissing
 from archdsl.ir.model import Layer, Model, Program
 from archdsl.pipeline import load, parse
 from archdsl.version import __version__
@@ -25,14 +26,21 @@ def format_source(text: str, filename: str = "<string>") -> str:
 
 
 def build(model: Model, target: str):
-    """A live `keras.Model` or `torch.nn.Module` for `model`; imports that framework only now."""
+    """A live `keras.Model` or `torch.nn.Module` for `model`; imports that framework only now.
+
+    Raises FrameworkMissing (an ArchError) when that framework is not installed.
+    """
     from archdsl.targets.codegen import build as run
 
     return run(model, target)
 
 
 def verify(model: Model, seed: int = 0, atol: float | None = None, rtol: float | None = None):
-    """Prove the generated Keras and PyTorch code agree; returns a `verification.VerifyReport`."""
+    """Run the generated Keras and PyTorch models on the same weights and random inputs, layer by layer.
+
+    Returns a `VerifyReport`: a test on random inputs in inference mode, not a proof.
+    Raises FrameworkMissing (an ArchError) when Keras or PyTorch is not installed.
+    """
     from archdsl.tools.verify import DEFAULT_ATOL, DEFAULT_RTOL, verify_model
 
     return verify_model(model, seed, DEFAULT_ATOL if atol is None else atol, DEFAULT_RTOL if rtol is None else rtol)
@@ -48,6 +56,7 @@ def load_ipython_extension(ipython) -> None:
 __all__ = [
     "ArchError",
     "Diagnostic",
+    "FrameworkMissing",
     "Layer",
     "Model",
     "Program",

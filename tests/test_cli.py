@@ -340,6 +340,35 @@ def test_bad_usage_exits_2(tmp_path: Path, spec, args: list[str]) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_no_arguments_print_the_whole_help(tmp_path: Path) -> None:
+    """`archdsl` alone is what a newcomer types first: every command, with what it does."""
+    result = run([], tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == run(["--help"], tmp_path).stdout
+    for command in ("check", "generate", "verify", "diff", "graph", "fmt", "layers"):
+        assert re.search(rf"^\s+{command}\s+\S", result.stderr, re.MULTILINE), f"{command} and its help"
+
+
+@pytest.mark.parametrize("fmt", ["html", "markdown", "unified", "side-by-side"])
+def test_diff_to_a_file_says_what_it_wrote(tmp_path: Path, spec, fmt: str) -> None:
+    """As `generate -o` and `graph -o` do: a command that writes a file says so, on stderr."""
+    spec(CARD_CNN)
+    result = run(["diff", "net.arch", "--format", fmt, "-o", "diff.out"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == f"wrote diff.out ({fmt} diff, model Model)\n"
+    assert "dense_1" in (tmp_path / "diff.out").read_text(encoding="utf-8")
+    to_stdout = run(["diff", "net.arch", "--format", fmt], tmp_path)
+    assert to_stdout.stderr == "" and "dense_1" in to_stdout.stdout
+
+
+def test_verify_help_promises_a_check_not_a_proof(tmp_path: Path) -> None:
+    text = flat(run(["verify", "--help"], tmp_path).stdout + run(["--help"], tmp_path).stdout)
+    assert "prove" not in text.lower() and "proof" in text, "says what it is not, once"
+    assert "same weights" in text and "inference mode" in text and "random" in text
+
+
 def test_version(tmp_path: Path) -> None:
     result = run(["--version"], tmp_path)
     assert result.returncode == 0

@@ -19,7 +19,16 @@ import pytest
 
 import archdsl
 from archdsl.ir.model import Model
-from archdsl.tools.diagram import FAMILY_FILL, OUTPUT_NODE, build_graph, compact_shape, layer_summary, render
+from archdsl.tools.diagram import (
+    CALL_NODE,
+    FAMILY_FILL,
+    OUTPUT_NODE,
+    GraphOptions,
+    build_graph,
+    compact_shape,
+    layer_summary,
+    render,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((REPO / "examples").glob("*.arch"))
@@ -410,7 +419,7 @@ def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "invalid choice: 'jpg'" in result.stderr.decode("utf-8")
     assert result.stdout == b""
-    guessed = run(["graph", str(card), "-o", str(tmp_path / "model.pdf")], tmp_path)
+    guessed = run(["graph", str(card), "-o", str(tmp_path / "model.jpg")], tmp_path)
     assert guessed.returncode == 2
     assert "cannot tell the format from" in guessed.stderr.decode("utf-8")
     clash = run(["graph", str(card), "-o", str(tmp_path / "model.png"), "--format", "svg"], tmp_path)
@@ -419,12 +428,93 @@ def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_png_is_not_written_to_a_terminal(tmp_path: Path) -> None:
+# ---------------------------------------------------------------- options: direction, resolution, PDF, collapse
+
+
+def _collapsed_expectation(model: Model) -> tuple[set[str], set[tuple[str, str, str]]]:
+    """The boxes and edges (with shapes) a collapsed drawing must have, worked out from the model directly."""
+    box = {model.input_name: model.input_name}
+    shapes = {model.input_name: model.input_shape}
+    for layer in model.layers:
+        box[layer.name] = CALL_NODE + layer.scope[0] if layer.scope else layer.name
+        shapes[layer.name] = layer.output_shape
+    edges = {
+        (box[source], box[layer.name], compact_shape(shapes[source]))
+        for layer in model.layers
+        for source in layer.inputs
+        if box[source] != box[layer.name]
+    }
+    edges.add((box[model.output_name], OUTPUT_NODE, compact_shape(model.output_shape)))
+    return {*box.values(), OUTPUT_NODE}, edges
+
+
+@pytest.mark.parametrize("example", ["resnet", "inception", "transformer_encoder", "card_cnn"])
+def test_collapse_draws_one_box_per_block_call(example: str) -> None:
+    model = archdsl.load(REPO / "examples" / f"{example}.arch").model()
+    drawing = Drawing(render(model, "svg", GraphOptions(collapse=True)))
+    boxes, edges = _collapsed_expectation(model)
+    assert set(drawing.nodes) == boxes
+    assert {(s, t, label) for s, t, label in drawing.edges} == edges
+    assert len(drawing.edges) == len(edges), "a tensor entering a call by two of its layers is one edge"
+    assert not drawing.clusters
+    calls = {layer.scope[0] for layer in model.layers if layer.scope}
+    for call in calls:
+        members = [layer for layer in model.layers if layer.scope[:1] == (call,)]
+        texts = _texts(drawing.nodes[CALL_NODE + call])
+        assert texts[0] == call and texts[1].startswith(f"{len(members)} layers")
+    if example == "card_cnn":  # no blocks: the same drawing as without --collapse
+        assert render(model, "dot", GraphOptions(collapse=True)) == render(model, "dot")
+
+
+def test_collapse_turns_resnet_from_a_strip_into_a_picture(tmp_path: Path) -> None:
+    resnet = REPO / "examples" / "resnet.arch"
+    full = tmp_path / "full.png"
+    collapsed = tmp_path / "collapsed.png"
+    wide = tmp_path / "wide.png"
+    assert run(["graph", str(resnet), "-o", str(full)], tmp_path).returncode == 0
+    result = run(["graph", str(resnet), "--collapse", "-o", str(collapsed)], tmp_path)
+    assert result.returncode == 0 and result.stderr.decode() == f"wrote {collapsed} (png, model ResNet20)\n"
+    assert run(["graph", str(resnet), "--collapse", "--rankdir", "LR", "-o", str(wide)], tmp_path).returncode == 0
+    (full_w, full_h), (col_w, col_h), (wide_w, wide_h) = (png_size(p.read_bytes()) for p in (full, collapsed, wide))
+    assert col_h * 3 < full_h, (full_h, col_h)  # 72 layers become 16 boxes
+    assert wide_w > wide_h * 10, "left to right, the flow runs across"
+
+
+def test_rankdir_and_dpi(tmp_path: Path) -> None:
+    card = REPO / "examples" / "card_cnn.arch"
+    model = archdsl.load(card).model()
+    assert "rankdir=LR" in run(["graph", str(card), "--rankdir", "LR"], tmp_path).stdout.decode()
+    assert "rankdir=TB" in render(model, "dot")
+    assert "dpi=" not in render(model, "dot"), "Graphviz's own resolution unless asked"
+    plain = png_size(render(model, "png"))
+    sharp = tmp_path / "sharp.png"
+    assert run(["graph", str(card), "--dpi", "192", "-o", str(sharp)], tmp_path).returncode == 0
+    doubled = png_size(sharp.read_bytes())
+    assert all(abs(d - 2 * p) <= 4 for d, p in zip(doubled, plain, strict=True)), (plain, doubled)
+    for bad in ("0", "5000", "high"):
+        refused = run(["graph", str(card), "--dpi", bad], tmp_path)
+        assert refused.returncode == 2 and "--dpi" in refused.stderr.decode()
+    assert run(["graph", str(card), "--rankdir", "up"], tmp_path).returncode == 2
+
+
+def test_pdf_from_the_suffix_or_the_option(tmp_path: Path) -> None:
+    card = REPO / "examples" / "card_cnn.arch"
+    out = tmp_path / "card.pdf"
+    result = run(["graph", str(card), "-o", str(out)], tmp_path)
+    assert result.returncode == 0 and result.stderr.decode() == f"wrote {out} (pdf, model Model)\n"
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    piped = run(["graph", str(card), "--format", "pdf"], tmp_path)
+    assert piped.returncode == 0 and piped.stdout.startswith(b"%PDF-")
+
+
+@pytest.mark.parametrize("fmt", ["png", "pdf"])
+def test_png_is_not_written_to_a_terminal(tmp_path: Path, fmt: str) -> None:
     card = REPO / "examples" / "card_cnn.arch"
     leader, follower = pty.openpty()
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "archdsl", "graph", str(card), "--format", "png"],
+            [sys.executable, "-m", "archdsl", "graph", str(card), "--format", fmt],
             cwd=tmp_path,
             stdout=follower,
             stderr=subprocess.PIPE,
@@ -435,7 +525,7 @@ def test_png_is_not_written_to_a_terminal(tmp_path: Path) -> None:
         os.close(follower)
         os.close(leader)
     assert result.returncode == 2
-    assert "refusing to write PNG to a terminal" in result.stderr.decode("utf-8")
+    assert f"refusing to write {fmt.upper()} to a terminal" in result.stderr.decode("utf-8")
 
 
 def test_several_models_need_a_choice(tmp_path: Path) -> None:

@@ -170,3 +170,15 @@ def test_installed_import_pulls_in_no_framework(installed: Installed) -> None:
     result = installed.run(installed.python, "-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_installed_verify_without_frameworks_says_how_to_install_them(installed: Installed) -> None:
+    """The wheel installs no framework: verify says which ones and the command, exit 2, no traceback."""
+    assert installed.run(installed.python, "-c", "import importlib.util as u; print(u.find_spec('torch'))").stdout == (
+        "None\n"
+    )
+    result = installed.run(installed.archdsl, "verify", "card_cnn.arch")
+    assert result.returncode == 2, result.stderr
+    assert "Keras 3 (with TensorFlow) and PyTorch are not installed here (No module named 'keras'" in result.stderr
+    assert 'pip install "archdsl[frameworks]"' in result.stderr
+    assert "Traceback" not in result.stderr and "bug in archdsl" not in result.stderr

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import pty
 import re
 import select
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -17,15 +21,23 @@ CARD = "examples/card_cnn.arch"
 ESC = "\x1b["
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TERM")}
-    env.update({"PYTHONIOENCODING": "utf-8", "TERM": "xterm-256color", "COLUMNS": "140", **extra})
+def _env(**extra: str | None) -> dict[str, str]:
+    """The environment of a run; a variable given as None is left out."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "LINES")}
+    changes = {"PYTHONIOENCODING": "utf-8", "TERM": "xterm-256color", "COLUMNS": "140", **extra}
+    env.update({k: v for k, v in changes.items() if v is not None})
     return env
 
 
-def on_terminal(args: list[str], **env: str) -> tuple[int, str]:
-    """Run archdsl with stdout and stderr on a pseudo-terminal; returns (exit status, what it showed)."""
+def on_terminal(args: list[str], columns: int | None = None, **env: str) -> tuple[int, str]:
+    """Run archdsl with stdout and stderr on a pseudo-terminal; returns (exit status, what it showed).
+
+    With `columns`, the terminal is that wide, as a window is, and COLUMNS is not set.
+    """
     leader, follower = pty.openpty()
+    if columns is not None:
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+        env = {**env, "COLUMNS": None}
     process = subprocess.Popen(
         [sys.executable, "-m", "archdsl", *args], cwd=ROOT, stdout=follower, stderr=follower, env=_env(**env)
     )
@@ -112,3 +124,66 @@ def test_long_notes_are_not_wrapped_when_piped() -> None:
     result = piped(["check", "examples/multi_model.arch"], COLUMNS="60")
     note = [line for line in result.stdout.splitlines() if line.startswith("note: Keras counts BatchNorm")]
     assert note and note[0].endswith("outside parameters().")
+
+
+# ---------------------------------------------------------------- fitting the terminal
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+NOTE = "inserted before dense_1: dense takes a vector"
+
+
+def _shapes(path: str) -> list[str]:
+    """Every output shape of the spec, as the check table writes them."""
+    result = piped(["check", path, "--json"])
+    models = json.loads(result.stdout)["models"]
+    return [
+        "(" + ", ".join(["None", *map(str, shape)]) + ")"
+        for model in models
+        for shape in [model["input_shape"], *(layer["output_shape"] for layer in model["layers"])]
+    ]
+
+
+@pytest.mark.parametrize("columns", [80, 100, 140])
+@pytest.mark.parametrize("path", [CARD, "examples/resnet.arch", "examples/text_bigru.arch"])
+def test_check_fits_the_terminal_and_cuts_no_shape(columns: int, path: str) -> None:
+    status, shown = on_terminal(["check", path], columns=columns)
+    assert status == 0
+    lines = ANSI.sub("", shown).splitlines()
+    table = [line for line in lines if not line.startswith(("note: ", "      "))]  # prose wraps, a table does not
+    assert all(len(line) <= columns for line in table), [line for line in table if len(line) > columns]
+    assert not [line for line in lines if len(line.strip()) == 1], "no cell is broken one letter per line"
+    for shape in _shapes(path):
+        assert any(shape in line for line in lines), f"{shape} is cut at {columns} columns"
+
+
+@pytest.mark.parametrize(("columns", "inline"), [(80, False), (100, False), (140, True)])
+def test_notes_become_footnotes_when_the_table_does_not_fit(columns: int, inline: bool) -> None:
+    _, shown = on_terminal(["check", CARD], columns=columns)
+    lines = ANSI.sub("", shown).splitlines()
+    flatten = next(line for line in lines if line.lstrip().startswith("flatten_1"))
+    if inline:
+        assert flatten.endswith(NOTE)
+    else:
+        assert flatten.endswith("[1]")
+        assert f"[1] {NOTE}" in lines
+
+
+@pytest.mark.parametrize("columns", [80, 100, 140])
+def test_layers_fits_the_terminal(columns: int) -> None:
+    status, shown = on_terminal(["layers"], columns=columns)
+    assert status == 0
+    lines = ANSI.sub("", shown).splitlines()
+    assert all(len(line) <= columns for line in lines), [line for line in lines if len(line) > columns]
+    stacked = "dense" in lines  # a layer's name alone on its line: one entry per layer
+    assert stacked == (columns < 120)
+    assert any("conv2dtranspose 32 3x3 stride=2 same" in line for line in lines), "examples are never cut"
+
+
+def test_columns_is_honoured_when_piped() -> None:
+    narrow = piped(["check", CARD], COLUMNS="80").stdout.splitlines()
+    assert all(len(line) <= 80 for line in narrow)
+    assert f"[1] {NOTE}" in narrow
+    unlimited = piped(["check", CARD], COLUMNS=None).stdout.splitlines()
+    assert any(line.endswith(NOTE) for line in unlimited), "without COLUMNS a pipe gets the whole row"
+    layers = piped(["layers"], COLUMNS="80").stdout.splitlines()
+    assert "dense" in layers and all(len(line) <= 80 for line in layers)

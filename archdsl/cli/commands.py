@@ -1,8 +1,8 @@
 """The `archdsl` command: argument parsing, I/O and exit codes, no logic of its own.
 
-Exit status: 0 ok, 1 the spec has errors, 2 the command line is wrong,
-3 an internal error (a bug in archdsl). Generated output is the only thing on
-stdout; diagnostics go to stderr.
+Exit status: 0 ok, 1 the spec has errors, 2 the command line is wrong (or a
+framework it needs is not installed), 3 an internal error (a bug in archdsl).
+Generated output is the only thing on stdout; diagnostics go to stderr.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from archdsl.common.diagnostics import ArchError, render_all
+from archdsl.common.frameworks import FrameworkMissing
 from archdsl.ir.model import Model, Program, SelectionError
 from archdsl.pipeline import decode_source, parse, read_source
 from archdsl.version import __version__
@@ -77,7 +78,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_OK
     from archdsl.cli.tables import print_check_tables
 
-    print_check_tables(models, program.filename, color=_use_color(sys.stdout, args))
+    print_check_tables(models, program.filename, sys.stdout, color=_use_color(sys.stdout, args))
     return EXIT_OK
 
 
@@ -124,6 +125,13 @@ def write_output(
         raise
 
 
+def write_result(text: str | bytes, args: argparse.Namespace, kind: str, model: Model) -> None:
+    """Write what a command made; a file written is said on stderr, as `wrote PATH (KIND, model NAME)`."""
+    write_output(text, args.output, [args.file])
+    if args.output not in (None, "-"):
+        sys.stderr.write(f"wrote {args.output} ({kind}, model {model.name})\n")
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from archdsl.targets.codegen import generate
 
@@ -131,9 +139,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     model = program.model(args.model)
     with _source_for_errors(program):
         text = generate(model, args.target)
-    write_output(text, args.output, [args.file])
-    if args.output not in (None, "-"):
-        sys.stderr.write(f"wrote {args.output} ({args.target}, model {model.name})\n")
+    write_result(text, args, args.target, model)
     return EXIT_OK
 
 
@@ -147,28 +153,27 @@ def cmd_diff(args: argparse.Namespace) -> int:
     color = to_terminal and _use_color(sys.stdout, args)
     with _source_for_errors(program):
         text = render_diff(build_diff(model), args.format, color=color)
-    write_output(text, args.output, [args.file])
+    write_result(text, args, f"{args.format} diff", model)
     return EXIT_OK
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from archdsl.tools.diagram import GraphvizError, UnknownFormat, output_format, render
+    from archdsl.tools.diagram import GraphOptions, GraphvizError, UnknownFormat, output_format, render
 
     try:
         fmt = output_format(args.format, args.output)
     except UnknownFormat as error:
         raise UsageError(str(error)) from None
-    if fmt == "png" and args.output in (None, "-") and sys.stdout.isatty():
-        raise UsageError("refusing to write PNG to a terminal: give -o model.png, or redirect the output")
+    if fmt in ("png", "pdf") and args.output in (None, "-") and sys.stdout.isatty():
+        raise UsageError(f"refusing to write {fmt.upper()} to a terminal: give -o model.{fmt}, or redirect the output")
     program = load_program(args.file, args)
     model = program.model(args.model)
+    options = GraphOptions(rankdir=args.rankdir, dpi=args.dpi, collapse=args.collapse)
     try:
-        data = render(model, fmt)
+        data = render(model, fmt, options)
     except GraphvizError as error:
         raise OutputError(str(error)) from None
-    write_output(data, args.output, [args.file])
-    if args.output not in (None, "-"):
-        sys.stderr.write(f"wrote {args.output} ({fmt}, model {model.name})\n")
+    write_result(data, args, fmt, model)
     return EXIT_OK
 
 
@@ -180,14 +185,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     reports = [verify_model(model, args.seed, args.atol, args.rtol) for model in models]
     from archdsl.cli.tables import print_verify_reports
 
-    print_verify_reports(reports, color=_use_color(sys.stdout, args))
+    print_verify_reports(reports, sys.stdout, color=_use_color(sys.stdout, args))
     return EXIT_OK if all(report.ok for report in reports) else EXIT_SPEC
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
     from archdsl.cli.tables import print_layer_table
 
-    print_layer_table(color=_use_color(sys.stdout, args))
+    print_layer_table(sys.stdout, color=_use_color(sys.stdout, args))
     return EXIT_OK
 
 
@@ -247,6 +252,16 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _dpi(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 10 <= value <= 1200:
+        raise argparse.ArgumentTypeError(f"must be between 10 and 1200: {text!r}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -304,13 +319,29 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument(
         "--format",
         "-f",
-        choices=["dot", "svg", "png"],
-        help="dot (needs no Graphviz program), svg or png; default: from the -o suffix, else dot",
+        choices=["dot", "svg", "png", "pdf"],
+        help="dot (needs no Graphviz program), svg, png or pdf; default: from the -o suffix, else dot",
     )
     graph.add_argument("-o", "--output", metavar="PATH", help="write to PATH (atomically) instead of stdout")
+    graph.add_argument(
+        "--rankdir",
+        choices=["TB", "LR", "BT", "RL"],
+        default="TB",
+        help="direction of the flow: TB top to bottom (default), LR left to right (wide screens, slides)",
+    )
+    graph.add_argument("--dpi", type=_dpi, metavar="N", help="resolution of a PNG (Graphviz's default: 96)")
+    graph.add_argument(
+        "--collapse", action="store_true", help="one box per block call instead of one per layer inside it"
+    )
 
     verify = sub.add_parser(
-        "verify", parents=[common], help="prove the generated Keras and PyTorch models compute the same function"
+        "verify",
+        parents=[common],
+        help="run the generated Keras and PyTorch models with the same weights on the same random input"
+        " and compare every layer's output",
+        description="Build both generated models, copy the Keras weights into the PyTorch model, run both on the"
+        " same batch of random inputs in inference mode, and compare the output of every layer within --atol and"
+        " --rtol. A test on random inputs, not a proof: other --seed values draw other weights and inputs.",
     )
     verify.add_argument("file", metavar="FILE", help="the .arch file, or - for standard input")
     verify.add_argument("--model", metavar="NAME", help="verify only this model (default: every model)")
@@ -335,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report_spec_error(error: ArchError, args: argparse.Namespace) -> int:
-    code = EXIT_USAGE if isinstance(error, SelectionError) else EXIT_SPEC
+    # Neither a wrong model name nor a missing framework is the spec's fault.
+    code = EXIT_USAGE if isinstance(error, SelectionError | FrameworkMissing) else EXIT_SPEC
     if getattr(args, "json", False):
         import json
 
@@ -348,6 +380,11 @@ def _report_spec_error(error: ArchError, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        # `archdsl` alone, what a newcomer types first: the whole help, not one line of usage.
+        # Still a usage error (stderr, exit 2): a script that runs it without a command has a bug.
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -14,7 +14,8 @@ from archdsl.common.record import record
 
 # Stable error codes. The first digit is the stage that finds the error:
 # 1 reading and syntax, 2 names, blocks and arguments, 3 shapes and structure,
-# 4 program level (models, selection), 5 limits, 6 code generation, 7 warnings. docs/errors.md lists them all.
+# 4 program level (models, selection), 5 limits, 6 code generation, 7 warnings, 8 the installation
+# (a framework that build or verify needs). docs/errors.md lists them all.
 CODES: dict[str, str] = {
     "A100": "the file cannot be read",
     "A101": "unexpected character",
@@ -48,6 +49,7 @@ CODES: dict[str, str] = {
     "A601": "the target cannot express this layer exactly",
     "A701": "warning: more parameters than a framework can comfortably allocate",
     "A702": "warning: a layer whose output cannot depend on its input",
+    "A801": "a framework is not installed",
 }
 
 

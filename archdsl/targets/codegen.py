@@ -64,10 +64,9 @@ def build(model: Model, target: str) -> Any:
     """A live `keras.Model` or `torch.nn.Module` for `model`: imports the framework only now."""
     module = target_module(target)
     source = generate(model, target)
-    if module.NAME == "keras":
-        from archdsl.common.frameworks import keras as import_keras
+    from archdsl.common.frameworks import require
 
-        import_keras()
+    require(module.NAME)
     namespace: dict[str, Any] = {"__name__": f"archdsl_generated_{module.NAME}"}
     exec(compile(source, f"<archdsl {module.NAME} {model.name}>", "exec"), namespace)  # noqa: S102
     return namespace["build_model"]()

@@ -2,7 +2,7 @@
 
 Every decision (labels, colours, clusters) is made here in Python; Graphviz only
 lays the boxes out. Building the graph needs the `graphviz` package but not the
-`dot` program, so `--format dot` works everywhere; SVG and PNG run `dot`.
+`dot` program, so `--format dot` works everywhere; SVG, PNG and PDF run `dot`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
 from archdsl.layers import LAYERS, show
 from archdsl.layers.shapes import Shape
@@ -20,8 +21,8 @@ from archdsl.layers.spec import REQUIRED, Arg, LayerSpec
 if TYPE_CHECKING:
     import graphviz
 
-FORMATS = ("dot", "svg", "png")
-SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png"}
+FORMATS = ("dot", "svg", "png", "pdf")
+SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".pdf": "pdf"}
 INSTALL_HINT = (
     "install Graphviz: apt-get install graphviz / brew install graphviz / https://graphviz.org/download/"
     " (or use --format dot, which needs no Graphviz program)"
@@ -46,6 +47,20 @@ FAMILY_FILL = {
 DEFAULT_FILL = "#ffffff"
 ENDPOINT_FILL = "#444444"
 OUTPUT_NODE = "@output"  # '@' cannot start a layer name, so it never collides with one
+CALL_NODE = "@call/"  # the prefix of a collapsed block call's box: nor can '@' start an instance name
+CALL_FILL = "#ededed"  # the grey of a block's frame: a collapsed call reads as a closed frame
+
+
+@record
+class GraphOptions:
+    """How to draw: the direction of flow, a PNG's resolution, and whether block calls are drawn closed."""
+
+    rankdir: str = "TB"  # TB, LR, BT or RL, as Graphviz names them
+    dpi: int | None = None  # None: Graphviz's own (96 for PNG)
+    collapse: bool = False  # one box per top-level block call instead of its layers in a frame
+
+
+DEFAULT_OPTIONS = GraphOptions()
 
 
 class GraphvizError(Exception):
@@ -279,13 +294,56 @@ def _edges(model: Model) -> list[tuple[str, str, Shape, bool]]:
     return edges
 
 
-def build_graph(model: Model) -> graphviz.Digraph:
-    """The diagram of a checked model, top to bottom: input, one box per layer, output."""
+def _call_of(layer: Layer) -> str | None:
+    """The box a layer is drawn in when calls are collapsed: its outermost block call, if any."""
+    return CALL_NODE + layer.scope[0] if layer.scope else None
+
+
+def _calls(model: Model) -> dict[str, list[Layer]]:
+    """The layers of every top-level block call, by the call's box, in the order the model runs them."""
+    calls: dict[str, list[Layer]] = {}
+    for layer in model.layers:
+        call = _call_of(layer)
+        if call is not None:
+            calls.setdefault(call, []).append(layer)
+    return calls
+
+
+def _call_label(instance: str, members: Sequence[Layer]) -> str:
+    keras = sum(layer.params.keras for layer in members)
+    size = f"{len(members)} layer{'s' if len(members) != 1 else ''}" + (f" · {keras:,} params" if keras else "")
+    return f'<<b>{html.escape(instance, quote=False)}</b><br/><font point-size="9" color="#555555">{size}</font>>'
+
+
+def _call_tooltip(instance: str, members: Sequence[Layer]) -> str:
+    keras = sum(layer.params.keras for layer in members)
+    torch = sum(layer.params.torch for layer in members)
+    kinds = ", ".join(layer.type for layer in members)
+    shape = compact_shape(members[-1].output_shape)
+    return f"{instance}: {kinds}; output {shape}; params keras {keras:,} / torch {torch:,}"
+
+
+def _collapsed_edges(model: Model) -> list[tuple[str, str, Shape, bool]]:
+    """The edges between boxes when every block call is one box: the ones inside a call go, and a
+    tensor that enters a call by several of its layers (a residual's body and skip) is one edge."""
+    box = {layer.name: _call_of(layer) or layer.name for layer in model.layers}
+    merged: dict[tuple[str, str, str], tuple[Shape, bool]] = {}
+    for source, target, shape, spine in _edges(model):
+        start, end = box.get(source, source), box.get(target, target)
+        if start == end:
+            continue
+        key = (start, end, source)
+        merged[key] = (shape, spine or merged.get(key, (shape, False))[1])
+    return [(start, end, shape, spine) for (start, end, _), (shape, spine) in merged.items()]
+
+
+def build_graph(model: Model, options: GraphOptions = DEFAULT_OPTIONS) -> graphviz.Digraph:
+    """The diagram of a checked model: input, one box per layer (or per block call), output."""
     import graphviz
 
     graph = graphviz.Digraph(name=model.name)
     graph.attr(
-        rankdir="TB",
+        rankdir=options.rankdir,
         label=f"<<b>{html.escape(model.name, quote=False)}</b>>",
         labelloc="t",
         fontname=FONT,
@@ -296,24 +354,49 @@ def build_graph(model: Model) -> graphviz.Digraph:
         bgcolor="white",
         pad="0.2",
     )
+    if options.dpi is not None:
+        graph.attr(dpi=str(options.dpi))
     graph.attr("node", fontname=FONT, fontsize="11", color="#555555", penwidth="1", margin="0.15,0.05", height="0.4")
     graph.attr("edge", fontname=FONT, fontsize="9", fontcolor="#333333", color="#777777", arrowsize="0.6")
     endpoint = {"shape": "box", "style": "rounded,filled", "fillcolor": ENDPOINT_FILL, "fontcolor": "white"}
     graph.node(model.input_name, _endpoint_label("input", model.input_shape), **endpoint)
-    _add_scoped(graph, (), model.layers)
+    if options.collapse:
+        calls = _calls(model)
+        drawn: set[str] = set()
+        for layer in model.layers:
+            call = _call_of(layer)
+            if call is None:
+                graph.node(layer.name, **_node_attrs(layer))
+            elif call not in drawn:
+                drawn.add(call)
+                instance, members = layer.scope[0], calls[call]
+                graph.node(
+                    call,
+                    _call_label(instance, members),
+                    shape="box",
+                    style="rounded,filled",
+                    fillcolor=CALL_FILL,
+                    tooltip=_call_tooltip(instance, members),
+                )
+        edges = _collapsed_edges(model)
+    else:
+        _add_scoped(graph, (), model.layers)
+        edges = _edges(model)
     graph.node(OUTPUT_NODE, _endpoint_label("output", model.output_shape), **endpoint)
-    for source, target, shape, spine in _edges(model):
+    for source, target, shape, spine in edges:
         graph.edge(source, target, label=" " + compact_shape(shape), weight="4" if spine else "1")
     return graph
 
 
-def render(model: Model, fmt: str) -> str | bytes:
-    """The diagram as DOT text, SVG text or PNG bytes; only SVG and PNG run `dot`."""
+def render(model: Model, fmt: str, options: GraphOptions = DEFAULT_OPTIONS) -> str | bytes:
+    """The diagram as DOT text, SVG text, or PNG or PDF bytes; all but DOT run `dot`."""
     import graphviz
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown graph format {fmt!r}; one of {', '.join(FORMATS)}")
-    graph = build_graph(model)
+    if options.rankdir not in ("TB", "LR", "BT", "RL"):
+        raise ValueError(f"unknown rankdir {options.rankdir!r}; one of TB, LR, BT, RL")
+    graph = build_graph(model, options)
     if fmt == "dot":
         return graph.source
     try:

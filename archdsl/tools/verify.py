@@ -127,11 +127,10 @@ def _to_keras_layout(value: Any, layer: Layer, code: LayerCode) -> Any:
 
 def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> VerifyReport:
     """Compare every layer of the generated Keras and PyTorch models on the same random input."""
-    from archdsl.common.frameworks import keras as import_keras
+    from archdsl.common.frameworks import require
 
-    keras = import_keras()
+    keras, torch = require("keras", "torch")
     import numpy as np
-    import torch
 
     from archdsl.targets.codegen import build
 
