@@ -151,12 +151,14 @@ def _reshapes(count: int, rank: int) -> Iterator[tuple[int, ...]]:
         if count % channels:
             continue
         rest = count // channels
+        divisors = _divisors(rest)  # at most 1,600 for a size below 2**31; the divisors of a divisor are among them
         shapes: list[tuple[int, ...]] = []
-        for first in _divisors(rest):
+        for first in divisors:
             if spatial == 2:
                 shapes.append((first, rest // first))
             else:
-                shapes += [(first, second, rest // first // second) for second in _divisors(rest // first)]
+                left = rest // first
+                shapes += [(first, second, left // second) for second in divisors if left % second == 0]
         for shape in sorted(shapes, key=lambda s: (max(s) - min(s), s)):
             yield (*shape, channels)
 
