@@ -102,7 +102,7 @@ def test_a_framework_name_for_a_layer_suggests_the_layer(spec: str, layer: str) 
 def test_bidirectional_is_a_flag() -> None:
     error = error_of("input seq x 8 -> Bidirectional lstm 64")
     assert error.message == "unknown layer 'Bidirectional': bidirectional is a flag of lstm, gru and rnn, not a layer"
-    assert error.hint == "add the word bidirectional to the recurrent layer instead"
+    assert error.hint == "add the word bidirectional to the lstm, gru or rnn instead"
 
 
 ARGUMENT_CASES = [

@@ -305,7 +305,7 @@ class _Expander:
                 "A201",
                 f"unknown layer '{node.name}': {node.name.lower()} is a flag of {_listed(flagged)}, not a layer",
                 node.name_span,
-                f"add the word {node.name.lower()} to the recurrent layer instead",
+                f"add the word {node.name.lower()} to the {_listed(flagged, 'or')} instead",
             )
             return
         near = layer_spelled(node.name) or did_you_mean(node.name, self.known)
@@ -536,8 +536,8 @@ def _end(span: Span) -> tuple[int, int]:
     return span.end_line, span.end_column
 
 
-def _listed(names: tuple[str, ...]) -> str:
-    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+def _listed(names: tuple[str, ...], conjunction: str = "and") -> str:
+    return f"{', '.join(names[:-1])} {conjunction} {names[-1]}" if len(names) > 1 else names[0]
 
 
 def _glued_dims(args: tuple[nodes.Value, ...], env: Env) -> tuple[str, str, Span] | None:

@@ -204,7 +204,8 @@ def _written_as_python(text: str, position: int, filename: str) -> Diagnostic | 
     `position` is where the parser stopped: a ',' inside the brackets, a '[' or a quote.
     """
     line_start = text.rfind("\n", 0, position) + 1
-    line_end = text.find("\n", position) % (len(text) + 1)
+    line_end = text.find("\n", position)
+    line_end = len(text) if line_end < 0 else line_end
     line = text.count("\n", 0, position) + 1
     if text[position] in "\"'":
         close = text.find(text[position], position + 1, line_end)
@@ -228,7 +229,7 @@ def _written_as_python(text: str, position: int, filename: str) -> Diagnostic | 
         parts = [part.strip() for part in text[start + 1 : max(end - 1, start)].split(",")]
         if parts and not parts[-1] and len(parts) > 1:
             parts.pop()  # `(784,)`: a tuple of one
-        if not end or not all(_TUPLE_PART.fullmatch(part) for part in parts):
+        if not end or not all(_TUPLE_PART.fullmatch(part) and part not in _RESERVED for part in parts):
             return None
         names = ["seq" if part == "None" else part for part in parts]
         meant = ("x" if all(n.isdigit() for n in names) else " x ").join(names)
