@@ -88,7 +88,9 @@ SPEC_CASES = [
     Case("A203", "input 10 -> dropout 1.5", 1, 21, "dropout rate must be in [0, 1), got 1.5"),
     Case("A203", "input 10x10x3 -> conv2d 3.5", 1, 25, "conv2d filters must be a whole number, got 3.5"),
     Case("A203", "input 10x10x3 -> conv2d 3 padding=full", 1, 27, "must be 'same' or 'valid', got full"),
-    Case("A203", "input 10x10x3 -> conv2d 3 activation=swish", 1, 27, "unknown activation 'swish'", "relu"),
+    Case("A203", "input 10x10x3 -> conv2d 3 activation=swish", 1, 27, "unknown activation 'swish'", "'silu'"),
+    Case("A203", "input 10x10x3 -> conv2d 3 activation=sigmod", 1, 27, "unknown activation 'sigmod'", "'sigmoid'"),
+    Case("A203", "input 10x10x3 -> conv2d 3 activation=tanhh", 1, 27, "unknown activation", "'tanh'"),
     Case("A203", "input 10 -> (dense 3) * 0", 1, 25, "a repetition count must be a whole number"),
     Case("A204", "input 10 -> dense 5 6", 1, 21, "dense does not take another number here: 6", "key=value"),
     Case(
@@ -145,7 +147,15 @@ SPEC_CASES = [
         1,
         13,
         "conv2d needs an image (height, width, channels) but got 10 (a vector)",
-        "reshape 28x28x1",
+        "no reshape of its 10 values into (height, width, channels) fits conv2d",
+    ),
+    Case(
+        "A301",
+        "input 100 -> conv2d 16",
+        1,
+        14,
+        "conv2d needs an image (height, width, channels) but got 100 (a vector)",
+        "e.g. 'reshape 10x10x1'",
     ),
     Case("A301", "input 784 -> reshape 27x-1", 1, 14, "cannot reshape 784 (a vector) (784 values) into 27x-1"),
     Case(
@@ -179,7 +189,8 @@ SPEC_CASES = [
     Case("A305", "input 10 -> (dense 4 | dense 4 | dense 4) -> subtract", 1, 46, "subtract needs exactly 2 branches"),
     Case("A306", "input 10 -> dense 5 -> input 10", 1, 24, "'input' can only begin a model"),
     Case("A306", "dense 5", 1, 1, "a model must begin with its input", "input SHAPE"),
-    Case("A307", "input 1x2x3x4x5 -> dense 3", 1, 7, "an input has 1 to 4 axes", "channels last"),
+    Case("A307", "input 1x2x3x4x5 -> dense 3", 1, 7, "an input has 1 to 4 axes", "did you mean 'input 2x3x4x5'?"),
+    Case("A307", "input 1x2x3x4x5x6 -> dense 3", 1, 7, "an input has 1 to 4 axes", "channels last"),
     Case("A307", "input 0 -> dense 3", 1, 7, "an input size must be a positive whole number or a name, got 0"),
     Case("A401", "block a(c) = dense c", 1, 1, "the file defines no model (only blocks)"),
     Case("A401", "", 1, 1, "the file defines no model"),
@@ -611,10 +622,15 @@ def test_ordinary_models_have_no_warnings() -> None:
         assert archdsl.load(path).warnings == (), path.name
 
 
+def warnings_of(program: archdsl.Program) -> tuple:
+    """The warnings, leaving out the notes (A707 on a model whose output keeps its steps)."""
+    return tuple(d for d in program.warnings if d.severity == "warning")
+
+
 @pytest.mark.parametrize("spec", ["input 6x1 -> layernorm -> dense 2", "input 4 -> dense 1 -> layernorm"])
 def test_a_layernorm_over_a_single_feature_is_a_warning(spec: str) -> None:
     program = archdsl.parse(spec, "one.arch")
-    (warning,) = program.warnings
+    (warning,) = warnings_of(program)
     layer = next(layer for layer in program.model().layers if layer.type == "layernorm")
     assert (warning.code, warning.severity, warning.span) == ("A702", "warning", layer.span)
     assert "always outputs its offset" in warning.message
@@ -622,7 +638,7 @@ def test_a_layernorm_over_a_single_feature_is_a_warning(spec: str) -> None:
 
 @pytest.mark.parametrize("spec", ["input 6x2 -> layernorm", "input seq x 8 -> layernorm", "input 8x8x1 -> batchnorm"])
 def test_a_layernorm_over_several_features_is_not_warned_about(spec: str) -> None:
-    assert archdsl.parse(spec).warnings == ()
+    assert warnings_of(archdsl.parse(spec)) == ()
 
 
 def test_cli_prints_warnings_on_stderr_and_exits_0(tmp_path: Path) -> None:
@@ -634,7 +650,11 @@ def test_cli_prints_warnings_on_stderr_and_exits_0(tmp_path: Path) -> None:
         )
         assert result.returncode == 0
         assert f"{path}:1:17: warning: dense_1 has 30,000,100,000 parameters" in result.stderr
-    assert set(json.loads(result.stdout)) == {"models"}
+    data = json.loads(result.stdout)
+    assert list(data) == ["models", "warnings"]
+    (warning,) = data["warnings"]
+    assert list(warning) == [*JSON_ERROR_KEYS, "severity"]
+    assert (warning["code"], warning["severity"], warning["line"], warning["column"]) == ("A701", "warning", 1, 17)
 
 
 def test_a_long_source_line_is_shown_as_a_window_around_the_caret() -> None:
@@ -706,3 +726,116 @@ def test_notes_are_in_the_json_errors() -> None:
     ]
     plain = error_of("input 8 -> lstm 4\n").to_json()["errors"][0]
     assert "notes" not in plain
+
+
+# ---------------------------------------------------------------- what a new user trips over
+
+SNAPSHOTS = {
+    "a Keras layer name": (
+        "input 28x28x1 -> conv2d 32 -> MaxPooling2D",
+        "t.arch:1:31: error: unknown layer 'MaxPooling2D' — did you mean 'maxpool'? [A201]\n"
+        "1 | input 28x28x1 -> conv2d 32 -> MaxPooling2D\n"
+        "  |                               ^^^^^^^^^^^^\n"
+        "help: replace it with 'maxpool'",
+    ),
+    "deconv2d, which spelling distance took for dwconv2d": (
+        "input 8x8x16 -> deconv2d 8",
+        "t.arch:1:17: error: unknown layer 'deconv2d' — did you mean 'conv2dtranspose'? [A201]\n"
+        "1 | input 8x8x16 -> deconv2d 8\n"
+        "  |                 ^^^^^^^^\n"
+        "help: replace it with 'conv2dtranspose'",
+    ),
+    "a Keras argument name": (
+        "input 28x28x1 -> conv2d 32 kernel_size=5",
+        "t.arch:1:28: error: conv2d has no argument 'kernel_size' [A202]\n"
+        "1 | input 28x28x1 -> conv2d 32 kernel_size=5\n"
+        "  |                            ^^^^^^^^^^^\n"
+        "help: did you mean 'kernel'?",
+    ),
+    "a Keras flag": (
+        "input seq x 8 -> lstm 64 return_sequences=True -> lstm 32",
+        "t.arch:1:26: error: lstm has no argument 'return_sequences' [A202]\n"
+        "1 | input seq x 8 -> lstm 64 return_sequences=True -> lstm 32\n"
+        "  |                          ^^^^^^^^^^^^^^^^^^^^^\n"
+        "help: write 'seq'",
+    ),
+    "Python's True": (
+        "input 28x28x1 -> conv2d 32 bias=False",
+        "t.arch:1:28: error: conv2d bias must be true or false, got False [A203]\n"
+        "1 | input 28x28x1 -> conv2d 32 bias=False\n"
+        "  |                            ^^^^^^^^^^\n"
+        "help: did you mean 'false'?",
+    ),
+    "a tuple": (
+        "input 28x28x1 -> conv2d 32 kernel=(3,3)",
+        "t.arch:1:35: error: write dims as 3x3, not (3,3) [A102]\n"
+        "1 | input 28x28x1 -> conv2d 32 kernel=(3,3)\n"
+        "  |                                   ^^^^^\n"
+        "help: write 'kernel=3x3'",
+    ),
+    "a tuple after input": (
+        "input (32, 32, 3) -> conv2d 32",
+        "t.arch:1:7: error: write dims as 32x32x3, not (32, 32, 3) [A102]\n"
+        "1 | input (32, 32, 3) -> conv2d 32\n"
+        "  |       ^^^^^^^^^^^\n"
+        "help: write 'input 32x32x3'",
+    ),
+    "a dropout percentage": (
+        "input 784 -> dropout 25",
+        "t.arch:1:22: error: dropout rate must be in [0, 1), got 25 [A203]\n"
+        "1 | input 784 -> dropout 25\n"
+        "  |                      ^^\n"
+        "help: did you mean 0.25?",
+    ),
+    "a vector where an image goes": (
+        "input 100 -> conv2d 16",
+        "t.arch:1:14: error: conv2d needs an image (height, width, channels) but got 100 (a vector) [A301]\n"
+        "1 | input 100 -> conv2d 16\n"
+        "  |              ^^^^^^^^^\n"
+        "help: reshape the vector into an image first, e.g. 'reshape 10x10x1'",
+    ),
+    "a block parameter used as a layer": (
+        "block b(act) = conv2d 4 -> act\ninput 8x8x1 -> b relu",
+        "t.arch:1:28: error: 'act' is a parameter of block 'b', not a layer [A201]\n"
+        "1 | block b(act) = conv2d 4 -> act\n"
+        "  |                            ^^^\n"
+        "help: a parameter cannot stand as a layer yet: make it the activation of the layer before, 'conv2d ... act'",
+    ),
+    "a name glued to an x": (
+        "block se(c) = globalavgpool -> reshape 1x1xc\ninput 8x8x16 -> se 16",
+        "t.arch:1:40: error: reshape does not understand '1x1xc': a name next to an 'x' needs spaces around the 'x' "
+        "[A211]\n"
+        "1 | block se(c) = globalavgpool -> reshape 1x1xc\n"
+        "  |                                        ^^^^^\n"
+        "help: write '1x1 x c'",
+    ),
+    "a merge that would need broadcasting": (
+        "input 8x8x64 -> ( identity | globalavgpool -> reshape 1x1x64 ) -> multiply",
+        "t.arch:1:67: error: multiply needs branches of the same shape, but got 8x8x64 and 1x1x64 [A305]\n"
+        "1 | input 8x8x64 -> ( identity | globalavgpool -> reshape 1x1x64 ) -> multiply\n"
+        "  |                                                                   ^^^^^^^^\n"
+        "help: multiply needs equal shapes and does not stretch an axis of size 1 to match another: "
+        "repeat the 1x1x64 branch to 8x8x64 with 'upsample 8x8'",
+    ),
+}
+
+
+@pytest.mark.parametrize(("spec", "rendered"), SNAPSHOTS.values(), ids=SNAPSHOTS.keys())
+def test_what_a_new_user_trips_over_is_said_plainly(spec: str, rendered: str) -> None:
+    assert error_of(spec).render() == rendered
+
+
+def test_a_misspelled_required_argument_is_not_also_reported_missing() -> None:
+    """`conv2d out_channels=8` names the filters: 'conv2d needs filters' beside it would be noise."""
+    error = error_of("input 28x28x1 -> conv2d out_channels=8 kernel_size=3")
+    assert [(d.code, d.hint) for d in error.diagnostics] == [
+        ("A202", "did you mean 'filters'?"),
+        ("A202", "did you mean 'kernel'?"),
+    ]
+
+
+def test_a_block_body_may_start_on_the_line_after_the_equals_sign() -> None:
+    spec = "block conv_bn(c) =\n  conv2d c 3x3 same\n  -> batchnorm -> relu\n\ninput 8x8x3 -> conv_bn 4\n"
+    model = archdsl.parse(spec).model()
+    assert [layer.type for layer in model.layers] == ["conv2d", "batchnorm", "relu"]
+    assert model.layers[0].span.line == 2

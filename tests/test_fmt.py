@@ -293,6 +293,14 @@ CASES: dict[str, tuple[str, str]] = {
         "model M {\n  input 3 ->   # hidden\n  dense 4 -> dense 2\n}\n",
         "model M {\n  input 3  # hidden\n  -> dense 4\n  -> dense 2\n}\n",
     ),
+    "block_body_on_the_line_after_the_equals_sign": (
+        "block conv_bn(c) =\n    conv2d c 3x3 same\n    -> batchnorm -> relu\ninput 8x8x3 -> conv_bn 4\n",
+        "block conv_bn(c) = conv2d c 3x3 same -> batchnorm -> relu\n\ninput 8x8x3 -> conv_bn 4\n",
+    ),
+    "comment_after_the_equals_sign_of_a_block": (
+        "block b(c) =  # the body\n  dense c\ninput 3 -> b 2\n",
+        "block b(c) = dense c  # the body\n\ninput 3 -> b 2\n",
+    ),
     "comment_only": ("# nothing yet\n\n\n# more  \n", "# nothing yet\n\n# more\n"),
     "empty": ("", ""),
     "blank": ("\n \n\t\n", ""),

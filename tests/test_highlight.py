@@ -340,6 +340,15 @@ def test_a_newline_ends_a_statement_only_outside_brackets() -> None:
     assert ("same", Name.Function) in significant(outside)
 
 
+def test_a_block_body_on_the_line_after_the_equals_sign_is_a_chain() -> None:
+    text = "block b(c, act=relu) =  # the body\n  conv2d c same act\n  -> batchnorm\ninput 8x8x1 -> b 4\n"
+    assert_highlighted(text)
+    tokens = significant(text)
+    assert (
+        ("conv2d", Name.Builtin) in tokens and ("act", Name.Variable) in tokens and ("same", Keyword.Constant) in tokens
+    )
+
+
 def test_a_line_starting_with_an_arrow_goes_on() -> None:
     text = "input 784\n  # a comment line between\n  -> dense 10\n\n  -> relu\nblock b(c) = dense c\n"
     tokens = significant(text)

@@ -225,6 +225,22 @@ def test_block_with_parameters_and_defaults() -> None:
     assert [n.name for n in layers_of(block.body)] == ["conv2d", "batchnorm", "relu"]
 
 
+@pytest.mark.parametrize("gap", ["\n", "\n\n", "  # the body follows\n", "\n  # a comment line\n\n", "\r\n"], ids=repr)
+def test_a_block_body_may_start_on_the_line_after_the_equals_sign(gap: str) -> None:
+    text = f"block b(c) ={gap}  dense c -> relu\ninput 8 -> b 4\n"
+    block, chain = module(text).statements
+    assert isinstance(block, nodes.BlockDef) and isinstance(chain, nodes.BareChain)
+    assert [n.name for n in layers_of(block.body)] == ["dense", "relu"]
+    line = 1 + text.count("\n", 0, text.index("dense"))
+    assert block.body.span.line == line and block.span == span(1, 1, line, 18)
+
+
+def test_a_new_line_after_the_body_still_ends_the_block() -> None:
+    with pytest.raises(ArchError) as raised:
+        module("block b(c) =\n\n")
+    assert raised.value.code == "A103"
+
+
 def test_block_without_parameters() -> None:
     (block, _) = module("block stem() = conv2d 8 -> relu\ninput 8x8x1 -> stem\n").statements
     assert block.params == ()

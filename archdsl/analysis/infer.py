@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from archdsl.common.diagnostics import DiagnosticSink, Note, Span
+from archdsl.analysis.lint import lint
+from archdsl.analysis.suggest import Failure, refine
+from archdsl.common.diagnostics import DiagnosticSink, Fix, Note, Span
 from archdsl.frontend.expand import UNKNOWN
 from archdsl.ir.graph import Graph, GraphNode, WrittenArg
 from archdsl.ir.model import Layer, Model
 from archdsl.layers import LAYERS, Params, bind
-from archdsl.layers.shapes import RANK_NAMES, Shape, ShapeError, describe
+from archdsl.layers.shapes import RANK_NAMES, Shape, ShapeError, describe, format_dims
 
 MAX_DIM = 2**31 - 1
 MAX_TENSOR = 2**31 - 1  # elements one weight tensor may have
@@ -28,12 +30,13 @@ def input_shape(arg: WrittenArg, sink: DiagnosticSink) -> Shape | None:
     """The sample shape written after 'input', validated."""
     parts = arg.value if isinstance(arg.value, tuple) else (arg.value,)
     if not 1 <= len(parts) <= 4:
-        sink.error(
-            "A307",
-            f"an input has 1 to 4 axes ({', '.join(RANK_NAMES.values())}) but got {len(parts)}",
-            arg.span,
-            "batch axis excluded, channels last: e.g. 'input 64x64x3'",
-        )
+        message = f"an input has 1 to 4 axes ({', '.join(RANK_NAMES.values())}) but got {len(parts)}"
+        if len(parts) == 5:  # most likely with the batch axis written first
+            meant = format_dims(parts[1:])
+            hint = f"leave the batch axis out: did you mean 'input {meant}'?"
+            sink.error("A307", message, arg.span, hint, fix=Fix(arg.span, meant))
+        else:
+            sink.error("A307", message, arg.span, "batch axis excluded, channels last, as in input 64x64x3")
         return None
     for part in parts:
         if isinstance(part, bool) or isinstance(part, float) or (isinstance(part, int) and not 0 < part <= MAX_DIM):
@@ -45,15 +48,6 @@ def input_shape(arg: WrittenArg, sink: DiagnosticSink) -> Shape | None:
             )
             return None
     return tuple(parts)  # type: ignore[return-value]
-
-
-def _written(source: str, span: Span) -> str:
-    """The layer as the user wrote it, for messages: `lstm 32`."""
-    source_lines = [line.rstrip("\r") for line in source.split("\n")]  # as the parser counts lines
-    if span.line != span.end_line or not 1 <= span.line <= len(source_lines):
-        return ""
-    text = source_lines[span.line - 1][span.column - 1 : span.end_column - 1]
-    return text.split(" as ")[0].strip()
 
 
 def _fresh(base: str, taken: set[str]) -> str:
@@ -81,7 +75,7 @@ def check_graph(graph: Graph, sink: DiagnosticSink, source: str) -> Model | None
             shapes[node.name] = None
             ok = False
             continue
-        layer_or_none = _check_node(node, shapes, checked, taken, sink, source, result)
+        layer_or_none = _check_node(node, first, shapes, checked, taken, sink, source, result)
         shapes[node.name] = layer_or_none.output_shape if layer_or_none else None
         if layer_or_none is None:
             ok = False
@@ -92,7 +86,7 @@ def check_graph(graph: Graph, sink: DiagnosticSink, source: str) -> Model | None
         return None
     total = sum((layer.params for layer in result), Params())
     _warn_if_huge(graph, result, total, sink)
-    return Model(
+    model = Model(
         name=graph.name,
         input_name=first.name,
         input_shape=shape,
@@ -101,10 +95,14 @@ def check_graph(graph: Graph, sink: DiagnosticSink, source: str) -> Model | None
         source_file=graph.span.file,
         params=total,
     )
+    for diagnostic in lint(model, graph, source):
+        sink.report(diagnostic)
+    return model
 
 
 def _check_node(
     node: GraphNode,
+    model_input: GraphNode,
     shapes: Mapping[str, Shape | None],
     checked: Mapping[str, Layer],
     taken: set[str],
@@ -122,7 +120,7 @@ def _check_node(
     )
     for error in errors:
         span = error.span or node.span
-        sink.error(error.code, error.message, span, error.hint, _call_notes(node, span))
+        sink.error(error.code, error.message, span, error.hint, _call_notes(node, span), error.fix)
     input_shapes = [shapes.get(name) for name in node.inputs]
     if errors or None in input_shapes:
         return None
@@ -142,22 +140,8 @@ def _check_node(
         output = spec.infer(work, inputs)
         params = spec.params(work, inputs, output)
     except ShapeError as error:
-        message, hint = error.message, error.hint
-        producer = checked.get(node.inputs[0]) if node.inputs else None
-        # Look through layers that keep the shape (dropout, activations) for the RNN that dropped the steps.
-        while producer is not None and LAYERS[producer.type].keeps_shape and producer.inputs:
-            producer = checked.get(producer.inputs[0])
-        if error.wanted == "sequence" and producer is not None and LAYERS[producer.type].category == "recurrent":
-            if not producer.config["seq"]:
-                label = _written(source, node.span) or node.type
-                message = (
-                    f"{label} needs a sequence, but the {producer.type} before it returns only its last step: "
-                    f"add 'seq' to it"
-                )
-                written = _written(source, producer.span) or producer.type
-                fixed = written.replace("seq=false", "seq=true") if "seq=false" in written else f"{written} seq"
-                hint = f"write '{fixed}' at line {producer.span.line}"
-        sink.error(error.code, message, node.span, hint, _call_notes(node, node.span))
+        said = refine(Failure(error, node, spec, config, inputs, checked, source, model_input))
+        sink.error(error.code, said.message, node.span, said.hint, _call_notes(node, node.span), said.fix)
         return None
     work.pop("_name", None)
     if spec.ignores_input is not None:

@@ -42,7 +42,7 @@ def load_program(path: str, args: argparse.Namespace | None = None) -> Program:
     else:
         program = parse(read_source(path), path)
     if program.warnings:
-        # Warnings go to stderr even with --json, whose stdout shape is fixed.
+        # Warnings and notes go to stderr, with --json too (which also lists them on stdout).
         color = args is not None and _use_color(sys.stderr, args)
         sys.stderr.write(render_all(program.warnings, program.source, color=color) + "\n")
     return program
@@ -73,7 +73,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        json.dump({"models": [m.to_json() for m in models]}, sys.stdout, indent=2)
+        data: dict[str, object] = {"models": [m.to_json() for m in models]}
+        if program.warnings:  # also on stderr, as text; here for tools, each with its "severity"
+            data["warnings"] = [warning.to_json() for warning in program.warnings]
+        json.dump(data, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
     from archdsl.cli.tables import print_check_tables

@@ -14,8 +14,8 @@ from archdsl.common.record import record
 
 # Stable error codes. The first digit is the stage that finds the error:
 # 1 reading and syntax, 2 names, blocks and arguments, 3 shapes and structure,
-# 4 program level (models, selection), 5 limits, 6 code generation, 7 warnings, 8 the installation
-# (a framework that build or verify needs). docs/errors.md lists them all.
+# 4 program level (models, selection), 5 limits, 6 code generation, 7 warnings and notes (the spec is
+# accepted), 8 the installation (a framework that build or verify needs). docs/errors.md lists them all.
 CODES: dict[str, str] = {
     "A100": "the file cannot be read",
     "A101": "unexpected character",
@@ -49,6 +49,11 @@ CODES: dict[str, str] = {
     "A601": "the target cannot express this layer exactly",
     "A701": "warning: more parameters than a framework can comfortably allocate",
     "A702": "warning: a layer whose output cannot depend on its input",
+    "A703": "warning: the input looks channels-first",
+    "A704": "warning: filters and kernel size look swapped",
+    "A705": "warning: embedding vocabulary and dimension look swapped",
+    "A706": "warning: batchnorm momentum written in PyTorch's meaning",
+    "A707": "note: the output keeps the steps axis",
     "A801": "a framework is not installed",
 }
 
@@ -83,13 +88,38 @@ class Note:
 
 
 @record
+class Fix:
+    """The edit a hint proposes, ready to apply: replace the text of `span` (empty: insert) with `text`.
+
+    A hint that shows what to write carries one, so that a test can apply every such hint
+    and check that what it proposes is a spec that checks, and an editor can offer it.
+    """
+
+    span: Span
+    text: str
+
+    def apply(self, source: str) -> str:
+        """`source` with the edit made; lines and columns count as the parser counts them."""
+        starts = [0]
+        for line in source.split("\n")[:-1]:
+            starts.append(starts[-1] + len(line) + 1)
+        start = starts[self.span.line - 1] + self.span.column - 1
+        end = starts[self.span.end_line - 1] + self.span.end_column - 1
+        return source[:start] + self.text + source[end:]
+
+
+SEVERITIES = ("error", "warning", "note")
+
+
+@record
 class Diagnostic:
     code: str
     message: str
     span: Span
     hint: str | None = None
-    severity: str = "error"  # or "warning": reported, but the spec is accepted
+    severity: str = "error"  # "warning": likely a mistake, but the spec is accepted; "note": worth knowing
     notes: tuple[Note, ...] = ()
+    fix: Fix | None = None
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -98,6 +128,8 @@ class Diagnostic:
             "hint": self.hint,
             **_location(self.span),
         }
+        if self.severity != "error":  # errors keep their documented shape; warnings and notes say which they are
+            data["severity"] = self.severity
         if self.notes:
             data["notes"] = [note.to_json() for note in self.notes]
         return data
@@ -150,14 +182,27 @@ class DiagnosticSink:
         self.items: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
 
-    def error(self, code: str, message: str, span: Span, hint: str | None = None, notes: tuple[Note, ...] = ()) -> None:
+    def error(
+        self,
+        code: str,
+        message: str,
+        span: Span,
+        hint: str | None = None,
+        notes: tuple[Note, ...] = (),
+        fix: Fix | None = None,
+    ) -> None:
         assert code in CODES, code
         assert isinstance(span, Span), span
-        self.items.append(Diagnostic(code, message, span, hint, notes=notes))
+        self.items.append(Diagnostic(code, message, span, hint, notes=notes, fix=fix))
 
-    def warn(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
-        assert code in CODES, code
-        self.warnings.append(Diagnostic(code, message, span, hint, severity="warning"))
+    def warn(self, code: str, message: str, span: Span, hint: str | None = None, fix: Fix | None = None) -> None:
+        self.report(Diagnostic(code, message, span, hint, severity="warning", fix=fix))
+
+    def report(self, diagnostic: Diagnostic) -> None:
+        """A warning or a note: shown, and the spec is still accepted."""
+        assert diagnostic.code in CODES, diagnostic.code
+        assert diagnostic.severity in SEVERITIES[1:], diagnostic.severity
+        self.warnings.append(diagnostic)
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -176,8 +221,17 @@ class DiagnosticSink:
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
-    """The closest known spelling, for 'did you mean' hints; None when nothing is close."""
-    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    """The closest known spelling, for 'did you mean' hints; None when nothing is close.
+
+    The same word in other letter case wins outright: `ReLU`, `SAME` and `True` are how
+    the frameworks write `relu`, `same` and `true`, yet far from them by spelling distance.
+    """
+    known = sorted(set(candidates))
+    lowered = word.lower()
+    same_letters = [candidate for candidate in known if candidate.lower() == lowered]
+    if same_letters:
+        return same_letters[0]
+    matches = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
     return matches[0] if matches else None
 
 
@@ -215,20 +269,24 @@ def printable(text: str, keep_tabs: bool = False) -> str:
     return "".join(ch if ch.isprintable() or (keep_tabs and ch == "\t") else "?" for ch in text)
 
 
+_SEVERITY_COLOURS = {"error": "\x1b[31m", "warning": "\x1b[33m", "note": "\x1b[36m"}  # red, yellow, cyan
+
+
 def render(diagnostic: Diagnostic, source: str | None, color: bool = False) -> str:
     """rustc-style text: the location line, the source line, a caret, a help line."""
     span = diagnostic.span
-    bold, red, blue, cyan, reset = ("\x1b[1m", "\x1b[31m", "\x1b[34m", "\x1b[36m", "\x1b[0m")
+    bold, blue, cyan, reset = ("\x1b[1m", "\x1b[34m", "\x1b[36m", "\x1b[0m")
+    severity_colour = _SEVERITY_COLOURS[diagnostic.severity]
     if not color:
-        bold = red = blue = cyan = reset = ""
+        bold = blue = cyan = reset = severity_colour = ""
     head = (
         f"{bold}{printable(span.file)}:{span.line}:{span.column}:{reset} "
-        f"{red}{bold}{diagnostic.severity}:{reset}{bold} {diagnostic.message}{reset} [{diagnostic.code}]"
+        f"{severity_colour}{bold}{diagnostic.severity}:{reset}{bold} {diagnostic.message}{reset} [{diagnostic.code}]"
     )
     lines = [head]
     # Lines as the parser counts them: str.splitlines() would also break at form feeds and the like.
     text_lines = source.split("\n") if source is not None else []
-    lines += _snippet(text_lines, span, blue, red, reset)
+    lines += _snippet(text_lines, span, blue, severity_colour, reset)
     for note in diagnostic.notes:
         where = f" (line {note.span.line})" if not 1 <= note.span.line <= len(text_lines) else ""
         lines.append(f"{bold}note:{reset} {note.message}{where}")
@@ -255,6 +313,6 @@ def _snippet(text_lines: list[str], span: Span, gutter_colour: str, caret_colour
 def render_all(diagnostics: Iterable[Diagnostic], source: str | None, color: bool = False) -> str:
     items = list(diagnostics)
     parts = [render(d, source, color) for d in items]
-    counts = {kind: sum(1 for d in items if d.severity == kind) for kind in ("error", "warning")}
+    counts = {kind: sum(1 for d in items if d.severity == kind) for kind in SEVERITIES}
     summary = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in counts.items() if n) + " found"
     return "\n\n".join(parts) + ("\n\n" + summary if len(parts) > 1 else "")

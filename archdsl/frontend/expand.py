@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from archdsl.common.diagnostics import DiagnosticSink, Span, did_you_mean
+from archdsl.common.diagnostics import DiagnosticSink, Fix, Span, did_you_mean
 from archdsl.frontend import nodes
 from archdsl.frontend.names import reserved_reason
 from archdsl.ir.graph import ArgValue, CallSite, Graph, GraphNode, WrittenArg, WrittenKeyword
-from archdsl.layers import LAYERS
+from archdsl.layers import ACTIVATIONS, LAYERS
+from archdsl.layers.spellings import flag_of, layer_spelled
 
 MAX_REPEAT = 10_000
 MAX_LAYERS = 100_000
@@ -76,6 +77,11 @@ def evaluate(value: nodes.Value, env: Env) -> WrittenArg:
                 parts.append(resolved)
         return WrittenArg(tuple(parts), value.span)
     return WrittenArg(_integer(value, env), value.span)
+
+
+def _keyword(keyword: nodes.Keyword, env: Env) -> WrittenKeyword:
+    value = evaluate(keyword.value, env)
+    return WrittenKeyword(keyword.name, value.value, keyword.span, value.span)
 
 
 def _integer(value: nodes.Value, env: Env) -> int:
@@ -144,11 +150,15 @@ class _Expander:
         return self._add(state, type=UNKNOWN, args=(), keywords=(), inputs=inputs, span=span, scope=scope)
 
     def chain(self, chain: nodes.Chain, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
+        previous = None
         for node in chain.nodes:
-            current = self.node(node, current, env, scope, stack, state)
+            current = self.node(node, current, env, scope, stack, state, previous)
+            previous = node
         return current
 
-    def node(self, node: nodes.Node, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
+    def node(
+        self, node: nodes.Node, current: Current, env: Env, scope, stack, state: _ModelState, previous=None
+    ) -> Current:
         if isinstance(node, nodes.Input):
             return self.input(node, current, env, scope, state)
         if current is None:
@@ -160,7 +170,7 @@ class _Expander:
             )
             current = self._poison(state, node.span, scope)
         if isinstance(node, nodes.Layer):
-            return self.layer(node, current, env, scope, stack, state)
+            return self.layer(node, current, env, scope, stack, state, previous)
         if isinstance(node, nodes.Group):
             return self.group(node, current, env, scope, stack, state)
         if isinstance(node, nodes.Residual):
@@ -230,7 +240,9 @@ class _Expander:
             outputs.extend(self._single(result, branch.span, scope, state))
         return tuple(outputs)
 
-    def layer(self, node: nodes.Layer, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
+    def layer(
+        self, node: nodes.Layer, current: Current, env: Env, scope, stack, state: _ModelState, previous=None
+    ) -> Current:
         assert current is not None
         if node.name in self.blocks:
             return self.call(node, current, env, scope, stack, state)
@@ -239,12 +251,17 @@ class _Expander:
             return self._poison(state, node.span, scope, current)  # expanded again: said once already
         if spec is None:
             self.reported.add(node.name_span)
-            near = did_you_mean(node.name, self.known)
+            self._unknown_layer(node, env, stack, previous)
+            return self._poison(state, node.span, scope, current)
+        glued = _glued_dims(node.args, env)
+        if glued is not None:
+            text, meant, span = glued
             self.sink.error(
-                "A201",
-                f"unknown layer '{node.name}'" + (f" — did you mean '{near}'?" if near else ""),
-                node.name_span,
-                f"replace it with '{near}'" if near else "see 'archdsl layers' for the layers there are",
+                "A211",
+                f"{node.name} does not understand '{text}': a name next to an 'x' needs spaces around the 'x'",
+                span,
+                f"write '{meant}'",
+                fix=Fix(span, meant),
             )
             return self._poison(state, node.span, scope, current)
         if spec.merge and len(current) == 1:
@@ -259,7 +276,7 @@ class _Expander:
             current = self._single(current, node.span, scope, state)
         try:
             args = tuple(evaluate(a, env) for a in node.args)
-            keywords = tuple(WrittenKeyword(k.name, evaluate(k.value, env).value, k.span) for k in node.keywords)
+            keywords = tuple(_keyword(k, env) for k in node.keywords)
         except _ValueError as error:
             self.sink.error(error.code, error.message, error.span, error.hint)
             return self._poison(state, node.span, scope, current)
@@ -275,6 +292,63 @@ class _Expander:
             alias=alias,
             alias_span=node.alias_span,
             called_from=stack,
+        )
+
+    def _unknown_layer(self, node: nodes.Layer, env: Env, stack, previous) -> None:
+        """A201, saying what the name is when it is something: a block parameter, a framework's spelling, a flag."""
+        if node.name in env:
+            self._parameter_as_layer(node, env, stack, previous)
+            return
+        flagged = flag_of(node.name)
+        if flagged:
+            self.sink.error(
+                "A201",
+                f"unknown layer '{node.name}': {node.name.lower()} is a flag of {_listed(flagged)}, not a layer",
+                node.name_span,
+                f"add the word {node.name.lower()} to the {_listed(flagged, 'or')} instead",
+            )
+            return
+        near = layer_spelled(node.name) or did_you_mean(node.name, self.known)
+        self.sink.error(
+            "A201",
+            f"unknown layer '{node.name}'" + (f" — did you mean '{near}'?" if near else ""),
+            node.name_span,
+            f"replace it with '{near}'" if near else "see 'archdsl layers' for the layers there are",
+            fix=Fix(node.name_span, near) if near else None,
+        )
+
+    def _parameter_as_layer(self, node: nodes.Layer, env: Env, stack, previous) -> None:
+        """`block b(act) = conv2d 4 -> act`: a parameter stands for a value, not (yet) for a layer."""
+        block = stack[-1].block if stack else "?"
+        message = f"'{node.name}' is a parameter of block '{block}', not a layer"
+        value = env[node.name].value
+        spec = LAYERS.get(previous.name) if isinstance(previous, nodes.Layer) else None
+        if (
+            value in ACTIVATIONS
+            and spec is not None
+            and "activation" in spec.arg_index
+            and not _has_activation(previous, env)
+            and previous.alias is None
+            and not (node.args or node.keywords or node.alias)
+            and previous.span.end_line == node.span.line
+        ):
+            # '-> act' after a layer that takes an activation becomes ' act': that layer's activation.
+            between = Span(node.span.file, previous.span.end_line, previous.span.end_column, *_end(node.span))
+            self.sink.error(
+                "A201",
+                message,
+                node.name_span,
+                f"a parameter cannot stand as a layer yet: make it the activation of the layer before, "
+                f"'{previous.name} ... {node.name}'",
+                fix=Fix(between, f" {node.name}"),
+            )
+            return
+        self.sink.error(
+            "A201",
+            message,
+            node.name_span,
+            "a parameter cannot stand as a layer yet: it stands for a value (a number, dims or a word); "
+            "write the layer itself here",
         )
 
     def _checked_alias(self, node: nodes.Layer, what: str) -> str | None:
@@ -451,6 +525,58 @@ def _finalize(pending: list[_Pending], sink: DiagnosticSink) -> list[GraphNode]:
     ]
 
 
+def _has_activation(layer: nodes.Layer, env: Env) -> bool:
+    words = [env[w.name].value if w.name in env else w.name for w in layer.args if isinstance(w, nodes.Word)]
+    return any(k.name == "activation" for k in layer.keywords) or any(
+        w in ACTIVATIONS or w in ("none", "linear") for w in words
+    )
+
+
+def _end(span: Span) -> tuple[int, int]:
+    return span.end_line, span.end_column
+
+
+def _listed(names: tuple[str, ...], conjunction: str = "and") -> str:
+    return f"{', '.join(names[:-1])} {conjunction} {names[-1]}" if len(names) > 1 else names[0]
+
+
+def _glued_dims(args: tuple[nodes.Value, ...], env: Env) -> tuple[str, str, Span] | None:
+    """`reshape 1x1xc` in a block: read as 1 and the name `x1xc`. The text, what was meant, and where.
+
+    The lexer reads `1x1` as dims only when no letter follows, so a parameter glued to an `x`
+    joins a name; written with spaces (`1x1 x c`), it is an axis.
+    """
+    for index, arg in enumerate(args):
+        if not isinstance(arg, nodes.Word) or "x" not in arg.name:
+            continue
+        before = args[index - 1] if index else None
+        glued = (
+            _digits(before) if before is not None and _end(before.span) == (arg.span.line, arg.span.column) else None
+        )
+        text = (glued or "") + arg.name
+        parts = text.split("x")
+        if not all(p.isdigit() or p in env for p in parts) or all(p.isdigit() for p in parts):
+            continue
+        groups: list[str] = []
+        for part in parts:
+            if part.isdigit() and groups and groups[-1][-1].isdigit():
+                groups[-1] += f"x{part}"
+            else:
+                groups.append(part)
+        start = before.span if glued and before is not None else arg.span
+        return text, " x ".join(groups), Span(arg.span.file, start.line, start.column, *_end(arg.span))
+    return None
+
+
+def _digits(value: nodes.Value) -> str | None:
+    """A number or a dims literal as written (`1`, `1x1`), or None for anything else."""
+    if isinstance(value, nodes.Number) and isinstance(value.value, int) and value.value >= 0:
+        return value.text
+    if isinstance(value, nodes.Dims) and all(isinstance(p, nodes.Number) and p.value >= 0 for p in value.parts):
+        return "x".join(p.text for p in value.parts)  # type: ignore[union-attr]
+    return None
+
+
 def _suggest(name: str) -> str:
     base = name.strip("_") or "layer"
     return f"{base}_layer" if reserved_reason(f"{base}_layer") is None else "head"
@@ -499,11 +625,14 @@ def expand(module: nodes.Module, sink: DiagnosticSink) -> tuple[list[Graph], lis
         models.append((DEFAULT_MODEL_NAME, bare[0].body, bare[0].span, bare[0].span))
     if not models and not sink:
         last = module.statements[-1].span if module.statements else Span(module.filename, 1, 1, 1, 1)
+        example = "input 28x28x1 -> conv2d 32 -> dense 10"
+        end = Span(last.file, *_end(last), *_end(last))
         sink.error(
             "A401",
             "the file defines no model" + (" (only blocks)" if blocks else ""),
             Span(last.file, last.line, last.column, last.line, last.column + 1),
-            "write a chain such as 'input 28x28x1 -> conv2d 32 -> dense 10', or 'model Name { ... }'",
+            f"write a chain such as '{example}', or 'model Name {{ ... }}'",
+            fix=Fix(end, f"\n{example}") if module.statements else Fix(end, f"{example}\n"),
         )
     expander = _Expander(blocks, sink)
     graphs = [g for g in (expander.model(*m) for m in models) if g is not None]

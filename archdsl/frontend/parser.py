@@ -17,7 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.lexer import LexerState
 from lark.utils import TextSlice
 
-from archdsl.common.diagnostics import ArchError, Diagnostic, Span
+from archdsl.common.diagnostics import ArchError, Diagnostic, Fix, Span
 from archdsl.common.resources import grammar_path
 from archdsl.frontend.lexer import StatementLexer
 
@@ -183,11 +183,73 @@ def _acceptable(error: UnexpectedToken) -> set[str]:
     return accepted - {"$END"} if error.token.type != "$END" else accepted
 
 
+_RESERVED = frozenset({"block", "model", "input", "residual", "as", "x"})  # the grammar's reserved words
+_TUPLE_PART = re.compile(r"[0-9]+|[A-Za-z_][A-Za-z0-9_]*")
+_KEY_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*$")
+_INPUT_BEFORE = re.compile(r"(?:^|[\s({|])input\s*$")
+
+
+def _in_context(text: str, start: int, written: str) -> str:
+    """What replaces a value, as it reads in its place: `kernel=3x3`, `input 32x32x3`, or the value alone."""
+    before = text[text.rfind("\n", 0, start) + 1 : start]
+    key = _KEY_BEFORE.search(before)
+    if key:
+        return f"{key.group(1)}={written}"
+    return f"input {written}" if _INPUT_BEFORE.search(before) else written
+
+
+def _written_as_python(text: str, position: int, filename: str) -> Diagnostic | None:
+    """`kernel=(3,3)`, `input (32, 32, 3)`, `[3, 3]`, `activation='relu'`: Python where the language has its own.
+
+    `position` is where the parser stopped: a ',' inside the brackets, a '[' or a quote.
+    """
+    line_start = text.rfind("\n", 0, position) + 1
+    line_end = text.find("\n", position)
+    line_end = len(text) if line_end < 0 else line_end
+    line = text.count("\n", 0, position) + 1
+    if text[position] in "\"'":
+        close = text.find(text[position], position + 1, line_end)
+        word = text[position + 1 : close]
+        if close < 0 or not _TUPLE_PART.fullmatch(word) or word in _RESERVED:
+            return None
+        start, end, meant = position, close + 1, word
+        message = f"unexpected character {text[position]!r}: the language has no strings"
+        code = "A101"
+    else:
+        opened: list[int] = []
+        for index in range(line_start, position + 1):
+            if text[index] in "([":
+                opened.append(index)
+            elif text[index] in ")]" and opened:
+                opened.pop()
+        if not opened:
+            return None
+        start = opened[-1]
+        end = text.find(")" if text[start] == "(" else "]", position, line_end) + 1
+        parts = [part.strip() for part in text[start + 1 : max(end - 1, start)].split(",")]
+        if parts and not parts[-1] and len(parts) > 1:
+            parts.pop()  # `(784,)`: a tuple of one
+        if not end or not all(_TUPLE_PART.fullmatch(part) and part not in _RESERVED for part in parts):
+            return None
+        names = ["seq" if part == "None" else part for part in parts]
+        meant = ("x" if all(n.isdigit() for n in names) else " x ").join(names)
+        message = f"write dims as {meant}, not {text[start:end]}"
+        code = "A101" if text[position] == "[" else "A102"
+    span = Span(filename, line, start - line_start + 1, line, end - line_start + 1)
+    hint = f"write '{_in_context(text, start, meant)}'"
+    if "None" in text[start:end]:
+        hint += " (a size known only at run time is a name, such as seq)"
+    return Diagnostic(code, message, span, hint, fix=Fix(span, meant))
+
+
 def _diagnostic_for(error: UnexpectedInput, text: str, filename: str) -> Diagnostic:
     if isinstance(error, UnexpectedCharacters):
         char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
         span = Span(filename, error.line, error.column, error.line, error.column + 1)
         hint = None
+        python = _written_as_python(text, error.pos_in_stream, filename) if char in "[\"'" else None
+        if python is not None:
+            return python
         if char in "\"'":
             hint = "the language has no strings: names are written bare, as in 'as stem'"
         elif char == ":":
@@ -209,6 +271,10 @@ def _diagnostic_for(error: UnexpectedInput, text: str, filename: str) -> Diagnos
             span,
             _syntax_hint(token, expected, text),
         )
+    if token.type == "COMMA" and token.start_pos is not None:
+        python = _written_as_python(text, token.start_pos, filename)
+        if python is not None:
+            return python
     span = token_span(token, filename)
     if token.type == "_NL":
         span = Span(filename, token.line, token.column, token.line, token.column + 1)

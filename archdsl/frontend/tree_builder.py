@@ -153,7 +153,9 @@ def _param(values, span: Span) -> nodes.Param:
 
 
 def _block_def(values, span: Span) -> nodes.BlockDef:
-    # 'block' NAME '(' [param (',' param)*] ')' '=' chain
+    # 'block' NAME '(' [param (',' param)*] ')' '=' [new line] chain
+    if isinstance(values[-2], Token) and values[-2].type == "_NL":
+        values = values[:-2] + values[-1:]
     name, body = values[1], values[-1]
     params = tuple(p for p in values[3:-3:2] if p is not None)
     return nodes.BlockDef(str(name), params, body, span, token_span(name, span.file))

@@ -22,9 +22,12 @@ class WrittenArg:
 
 @record
 class WrittenKeyword:
+    """`name=value`: `span` covers both, `value_span` the value (at the block call that gave it, if one did)."""
+
     name: str
     value: ArgValue
     span: Span
+    value_span: Span | None = None
 
 
 @record

@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from archdsl.common.diagnostics import Span, did_you_mean
+from archdsl.common.diagnostics import Fix, Span, did_you_mean
 from archdsl.layers.spec import ACTIVATIONS, BOOLEAN_WORDS, PADDINGS, REQUIRED, Arg, BindError, LayerSpec
+from archdsl.layers.spellings import argument_spelled, layer_spelled
 
 
 class WrittenArg(Protocol):
@@ -24,6 +25,7 @@ class WrittenArg(Protocol):
 
 class WrittenKeyword(WrittenArg, Protocol):
     name: str
+    value_span: Span | None
 
 
 Value = int | float | str | tuple
@@ -39,7 +41,8 @@ def show(value: Value) -> str:
     return str(value)
 
 
-def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span) -> Any:
+def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span, value_span: Span | None) -> Any:
+    """The value read as the argument's kind; errors point at `span`, fixes rewrite `value_span`."""
     where = f"{spec.name} {arg.name}"
     if arg.kind == "int":
         if not isinstance(value, int):
@@ -60,20 +63,25 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span) -> Any:
         elif value in ACTIVATIONS:
             result = value
         else:
-            near = did_you_mean(str(value), ACTIVATIONS)
+            near = activation_spelled(str(value))
             raise BindError(
                 "A203",
                 f"unknown activation '{show(value)}' for {spec.name}",
                 f"did you mean '{near}'?" if near else f"one of: {', '.join(ACTIVATIONS)}",
                 span,
+                _rewrite(value_span, near),
             )
     elif arg.kind == "padding":
         if value not in PADDINGS:
-            raise BindError("A203", f"{where} must be 'same' or 'valid', got {show(value)}", span=span)
+            raise _not_one_of(
+                f"{where} must be 'same' or 'valid', got {show(value)}", value, PADDINGS, span, value_span
+            )
         result = value
     elif arg.kind == "bool":
         if value not in BOOLEAN_WORDS:
-            raise BindError("A203", f"{where} must be true or false, got {show(value)}", span=span)
+            raise _not_one_of(
+                f"{where} must be true or false, got {show(value)}", value, BOOLEAN_WORDS, span, value_span
+            )
         result = BOOLEAN_WORDS[value]  # type: ignore[index]
     elif arg.kind == "axis":
         if not isinstance(value, int):
@@ -81,7 +89,13 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span) -> Any:
         result = value
     elif arg.kind == "choice":
         if value not in arg.choices:
-            raise BindError("A203", f"{where} must be one of {', '.join(arg.choices)}, got {show(value)}", span=span)
+            raise _not_one_of(
+                f"{where} must be one of {', '.join(arg.choices)}, got {show(value)}",
+                value,
+                arg.choices,
+                span,
+                value_span,
+            )
         result = value
     else:  # pragma: no cover - a table entry with a kind nobody reads
         raise AssertionError(f"unknown argument kind {arg.kind}")
@@ -90,9 +104,34 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span) -> Any:
             raise BindError("A203", f"{where} is too large: {show(value)}", f"sizes are limited to {MAX_VALUE:,}", span)
     if arg.check is not None:
         problem = arg.check(result)
+        if isinstance(problem, tuple):
+            problem, meant = problem
+            raise BindError(
+                "A203",
+                f"{where} {problem}, got {show(value)}",
+                f"did you mean {show(meant)}?",
+                span,
+                _rewrite(value_span, show(meant)),
+            )
         if problem:
             raise BindError("A203", f"{where} {problem}, got {show(value)}", span=span)
     return result
+
+
+def _not_one_of(message: str, value: Value, choices: Sequence[str], span: Span, value_span: Span | None) -> BindError:
+    """A word that is none of the choices; `SAME` or `True` are one of them in other letter case."""
+    near = did_you_mean(str(value), choices) if isinstance(value, str) else None
+    return BindError("A203", message, f"did you mean '{near}'?" if near else None, span, _rewrite(value_span, near))
+
+
+def _rewrite(span: Span | None, text: str | None) -> Fix | None:
+    return Fix(span, text) if span is not None and text is not None else None
+
+
+def activation_spelled(word: str) -> str | None:
+    """The activation `word` stands for: `ReLU` and `swish` as the frameworks write them, or a near spelling."""
+    spelled = layer_spelled(word)
+    return spelled if spelled in ACTIVATIONS else did_you_mean(word, ACTIVATIONS)
 
 
 def bind(
@@ -108,12 +147,12 @@ def bind(
     given_at: dict[str, Span] = {}
     slots = spec.positional_args
 
-    def assign(arg: Arg, value: Value, span: Span) -> None:
+    def assign(arg: Arg, value: Value, span: Span, value_span: Span | None) -> None:
         if arg.name in given_at:
             errors.append(BindError("A206", f"{spec.name} {arg.name} is given twice", "remove one of them", span))
             return
         try:
-            values[arg.name] = _coerce(spec, arg, value, span)
+            values[arg.name] = _coerce(spec, arg, value, span, value_span)
             given_at[arg.name] = span
         except BindError as error:
             errors.append(error)
@@ -142,27 +181,20 @@ def bind(
                 )
             )
             continue
-        assign(slot, value, span)
+        assign(slot, value, span, span)
 
+    meant: set[str] = set()  # arguments that a misspelled keyword stands for: not missing, only misspelled
     for keyword in keywords:
-        name, value, span = keyword.name, keyword.value, keyword.span
-        arg = spec.arg_index.get(name)
+        arg = spec.arg_index.get(keyword.name)
         if arg is None:
-            near = did_you_mean(name, spec.arg_index)
-            choices = ", ".join(spec.arg_index) or "none"
-            errors.append(
-                BindError(
-                    "A202",
-                    f"{spec.name} has no argument '{name}'",
-                    f"did you mean '{near}'?" if near else f"its arguments are: {choices}",
-                    span,
-                )
-            )
+            error, near = _unknown_keyword(spec, keyword)
+            errors.append(error)
+            meant.add(near or "")
             continue
-        assign(arg, value, span)
+        assign(arg, keyword.value, keyword.span, keyword.value_span)
 
     for arg in spec.args:
-        if arg.name in values or arg.name in given_at:
+        if arg.name in values or arg.name in given_at or arg.name in meant:
             continue
         if arg.default is REQUIRED:
             example = spec.example or f"{spec.name} {arg.name}=..."
@@ -172,24 +204,53 @@ def bind(
     return MappingProxyType(values), errors
 
 
+def _unknown_keyword(spec: LayerSpec, keyword: WrittenKeyword) -> tuple[BindError, str | None]:
+    """A202, naming the argument a framework's word stands for (`strides=2` is `stride=2`), and that argument.
+
+    A Keras flag set to True becomes the flag itself: `return_sequences=True` is `seq`.
+    """
+    name, value = keyword.name, keyword.value
+    near = argument_spelled(spec, name) or did_you_mean(name, spec.arg_index)
+    if near is None:
+        choices = ", ".join(spec.arg_index) or "none"
+        return BindError(
+            "A202", f"{spec.name} has no argument '{name}'", f"its arguments are: {choices}", keyword.span
+        ), None
+    message = f"{spec.name} has no argument '{name}'"
+    span = keyword.span
+    written_here = keyword.value_span is not None and span.contains(keyword.value_span)
+    if spec.arg_index[near].kind == "bool" and isinstance(value, str) and value.lower() in BOOLEAN_WORDS:
+        # `return_sequences=True`, `use_bias=False`: the value needs writing again too.
+        lowered = value.lower()
+        replacement = near if near in spec.flags and lowered == "true" else f"{near}={lowered}"
+        if replacement != f"{near}={value}":
+            fix = Fix(span, replacement) if written_here else None
+            return BindError("A202", message, f"write '{replacement}'", span, fix), near
+    # Only the name is wrong: the fix renames it and leaves the value as written (a block parameter, say).
+    name_span = Span(span.file, span.line, span.column, span.line, span.column + len(name))
+    return BindError("A202", message, f"did you mean '{near}'?", name_span, Fix(name_span, near)), near
+
+
 def _bind_word(spec, word, span, assign, errors, known_layers) -> None:
     activation = spec.arg_index.get("activation")
     padding = spec.arg_index.get("padding")
     if word in spec.flags:
-        assign(spec.arg_index[word], "true", span)
+        assign(spec.arg_index[word], "true", span, None)
     elif activation is not None and (word in ACTIVATIONS or word in ("none", "linear")):
-        assign(activation, word, span)
+        assign(activation, word, span, span)
     elif padding is not None and word in PADDINGS:
-        assign(padding, word, span)
+        assign(padding, word, span, span)
     else:
         words = spec.words()
-        near = did_you_mean(word, words)
+        spelled = layer_spelled(word)  # `ReLU`, `swish`: an activation as a framework writes it
+        near = spelled if activation is not None and spelled in ACTIVATIONS else did_you_mean(word, words)
         if word in known_layers:
             hint = f"did you forget '->' before '{word}'?"
+            near = None
         elif near:
             hint = f"did you mean '{near}'?"
         elif words:
             hint = f"{spec.name} understands the words: {', '.join(dict.fromkeys(words))}"
         else:
             hint = f"{spec.name} takes no words"
-        errors.append(BindError("A211", f"{spec.name} does not understand '{word}'", hint, span))
+        errors.append(BindError("A211", f"{spec.name} does not understand '{word}'", hint, span, _rewrite(span, near)))

@@ -12,6 +12,7 @@ from dataclasses import field
 from types import MappingProxyType
 from typing import Any
 
+from archdsl.common.diagnostics import Fix
 from archdsl.common.record import record
 from archdsl.layers.shapes import Shape
 
@@ -29,14 +30,15 @@ REQUIRED: Any = _Required()
 
 
 class BindError(Exception):
-    """An argument the layer cannot take; `index` picks which written argument to blame."""
+    """An argument the layer cannot take, where it was written, and the edit the hint proposes, if any."""
 
-    def __init__(self, code: str, message: str, hint: str | None = None, span=None):
+    def __init__(self, code: str, message: str, hint: str | None = None, span=None, fix: Fix | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.hint = hint
         self.span = span
+        self.fix = fix
 
 
 @record
@@ -67,14 +69,15 @@ class Arg:
     kind is how a written value is read: 'int', 'float', 'dims' (an int or NxM,
     one per spatial axis), 'shape' (target dims, -1 allowed), 'activation',
     'padding', 'bool' or 'axis'. positional args take bare numbers and dims in
-    the order they are listed.
+    the order they are listed. check returns what is wrong with a value, or that
+    and the value the user probably meant (`dropout 25`: 0.25).
     """
 
     name: str
     kind: str
     default: Any = REQUIRED
     positional: bool = False
-    check: Callable[[Any], str | None] | None = None
+    check: Callable[[Any], str | tuple[str, Any] | None] | None = None
     doc: str = ""
     choices: tuple[str, ...] = ()
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from archdsl.layers.shapes import (
+    RANK_NAMES,
     Dim,
     Shape,
     ShapeError,
@@ -46,8 +47,12 @@ def _positive(value: Any) -> str | None:
     return None if value > 0 else "must be positive"
 
 
-def _rate(value: float) -> str | None:
-    return None if 0 <= value < 1 else "must be in [0, 1)"
+def _rate(value: float) -> str | tuple[str, float] | None:
+    if 0 <= value < 1:
+        return None
+    if value.is_integer() and 1 < value < 100:  # `dropout 25`: a percentage
+        return "must be in [0, 1)", value / 100
+    return "must be in [0, 1)"
 
 
 def _positive_sizes(value: Any) -> str | None:
@@ -97,11 +102,11 @@ def _rank_hint(name: str, shape: Shape, wanted: int) -> str | None:
         h, w, c = shape
         return f"turn the image into a sequence first, e.g. 'reshape {h}x{w * c}', or use conv2d layers"
     if wanted == 2 and got == 1:
-        return "token ids need an 'embedding' first; other vectors need 'reshape Nx1' to become a sequence"
+        return "token ids need an 'embedding' first; other vectors need a reshape to (steps, features)"
     if wanted == 3 and got == 2:
         return f"for sequences use the 1-D layer ({name.replace('2d', '1d')}), or 'reshape' to an image"
     if wanted == 3 and got == 1:
-        return "reshape the vector into an image first, e.g. 'reshape 28x28x1'"
+        return "reshape the vector into an image (height x width x channels) first"
     if wanted == 3 and got == 4:
         return f"for volumes use the 3-D layer ({name.replace('2d', '3d')})"
     if wanted == 4:
@@ -116,7 +121,7 @@ def require_rank(name: str, shape: Shape, *ranks: int) -> None:
     raise ShapeError(
         f"{name} needs {wanted} but got {describe(shape)}",
         _rank_hint(name, shape, ranks[0]),
-        wanted="sequence" if ranks == (2,) else None,
+        wanted=RANK_NAMES[ranks[0]].split()[-1] if len(ranks) == 1 else None,  # "sequence", "image", ...
     )
 
 
