@@ -113,6 +113,8 @@ LAYER_SPELLINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "subtract": ("Subtract",),
         "multiply": ("Multiply",),
         "average": ("Average",),
+        "maximum": ("Maximum",),
+        "minimum": ("Minimum",),
         "concat": ("Concatenate", "cat"),
         "attention": ("MultiHeadAttention", "mha", "self_attention"),  # PyTorch's MultiheadAttention too
     }
