@@ -47,7 +47,7 @@ demo: $(DEMO_STAMP)
 
 # A missing framework fails the run instead of skipping the tests marked `frameworks`.
 test: $(DEV_STAMP)
-	ARCHDSL_REQUIRE_FRAMEWORKS=1 $(PY) -m pytest
+	ARCHDSL_REQUIRE_FRAMEWORKS=1 $(PY) -m pytest -n auto
 
 LIGHT := .venv-light
 
@@ -57,7 +57,7 @@ test-light: wheel
 	rm -rf $(LIGHT)
 	$(PYTHON) -m venv $(LIGHT)
 	$(LIGHT)/bin/pip install --quiet --disable-pip-version-check "$$(echo dist/archdsl-*.whl)[test]"
-	ARCHDSL_EXPECT_INSTALLED=1 PYTHONSAFEPATH=1 $(LIGHT)/bin/pytest -m "not frameworks" -p no:cacheprovider
+	ARCHDSL_EXPECT_INSTALLED=1 PYTHONSAFEPATH=1 $(LIGHT)/bin/pytest -m "not frameworks" -p no:cacheprovider -n auto
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check archdsl tests benchmarks

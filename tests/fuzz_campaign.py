@@ -315,7 +315,7 @@ def cross_process_check(seed: int, mode: str, recorded: dict[int, list[str]]) ->
     indices = sorted(recorded)
     env = {**os.environ, "PYTHONHASHSEED": str(random.Random(seed).randint(1, 2**31))}
     result = subprocess.run(
-        [sys.executable, "-m", "tests.fuzz_campaign", "--digests", json.dumps(indices), "--seed", str(seed)]
+        [sys.executable, str(Path(__file__).resolve()), "--digests", json.dumps(indices), "--seed", str(seed)]
         + ["--mode", mode],
         cwd=ROOT,
         capture_output=True,

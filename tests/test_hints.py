@@ -15,11 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import test_errors  # beside this file: pytest puts tests/ on the path
+import test_lint
+import test_spellings
 
 import archdsl
 from archdsl.common.diagnostics import Diagnostic
 from archdsl.layers import LAYERS
-from tests import test_errors, test_lint, test_spellings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
