@@ -137,11 +137,14 @@ def write_result(text: str | bytes, args: argparse.Namespace, kind: str, model: 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from archdsl.targets.codegen import generate
+    from archdsl.targets.common import output_activation
 
     program = load_program(args.file, args)
     model = program.model(args.model)
+    if args.logits and not (model.layers and output_activation(model.layers[-1])):
+        sys.stderr.write(f"archdsl: note: model {model.name} ends in no softmax or sigmoid; --logits changes nothing\n")
     with _source_for_errors(program):
-        text = generate(model, args.target)
+        text = generate(model, args.target, logits=args.logits)
     write_result(text, args, args.target, model)
     return EXIT_OK
 
@@ -301,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--model", metavar="NAME", help="the model to generate (needed when the file has several)")
     generate.add_argument("-o", "--output", metavar="PATH", help="write to PATH (atomically) instead of stdout")
+    generate.add_argument(
+        "--logits",
+        action="store_true",
+        help="leave out the final softmax or sigmoid, for a loss that applies it (nn.CrossEntropyLoss)",
+    )
 
     diff = sub.add_parser("diff", parents=[common], help="the Keras and PyTorch code of a model, side by side")
     diff.add_argument("file", metavar="FILE", help="the .arch file, or - for standard input")

@@ -10,7 +10,7 @@ from archdsl.common.gcpause import gc_paused
 from archdsl.ir.model import Model
 from archdsl.targets import keras as keras_target
 from archdsl.targets import torch as torch_target
-from archdsl.targets.common import TargetCode, UnsupportedError
+from archdsl.targets.common import TargetCode, UnsupportedError, logits_model
 from archdsl.targets.render import render_module, render_text
 
 TARGETS = {"keras": keras_target, "torch": torch_target}
@@ -47,9 +47,15 @@ def outline(code: TargetCode, marker: str) -> str:
     return render_text(code.target, target_module(code.target).outline(code.view, marker))
 
 
-def generate(model: Model, target: str) -> str:
-    """The source of a runnable Python module that builds `model` in `target`."""
+def generate(model: Model, target: str, logits: bool = False) -> str:
+    """The source of a runnable Python module that builds `model` in `target`.
+
+    `logits` leaves out the model's final softmax or sigmoid, for training with a loss that
+    applies it itself (PyTorch's nn.CrossEntropyLoss, Keras' from_logits=True).
+    """
     module = target_module(target)
+    if logits:
+        model = logits_model(model)
     with gc_paused():
         code = emit(model, target)
         source = render_module(module.NAME, code.view)
@@ -60,10 +66,10 @@ def generate(model: Model, target: str) -> str:
     return source
 
 
-def build(model: Model, target: str) -> Any:
+def build(model: Model, target: str, logits: bool = False) -> Any:
     """A live `keras.Model` or `torch.nn.Module` for `model`: imports the framework only now."""
     module = target_module(target)
-    source = generate(model, target)
+    source = generate(model, target, logits)
     from archdsl.common.frameworks import require
 
     require(module.NAME)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 import textwrap
 from collections import defaultdict
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from archdsl.common.record import record
-from archdsl.ir.model import Model
+from archdsl.ir.model import Layer, Model
+from archdsl.layers import LAYERS
 from archdsl.version import __version__
 
 DOCSTRING_WIDTH = 79
@@ -23,6 +26,33 @@ class UnsupportedError(Exception):
         self.layer_name = layer_name
         self.message = message
         self.hint = hint
+
+
+# The output activations that a training loss applies itself when given logits:
+# nn.CrossEntropyLoss (and Keras' from_logits=True) for softmax, nn.BCEWithLogitsLoss for sigmoid.
+LOGIT_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+def output_activation(layer: Layer) -> str | None:
+    """The softmax or sigmoid a layer ends in, as a layer of its own or as its `activation=`."""
+    if layer.type in LOGIT_ACTIVATIONS:
+        return layer.type
+    activation = layer.config.get("activation") if LAYERS[layer.type].fuses_activation else None
+    return activation if activation in LOGIT_ACTIVATIONS else None
+
+
+def logits_model(model: Model) -> Model:
+    """The model without its final softmax or sigmoid (`generate --logits`), for losses that take logits.
+
+    The rest is untouched, so the weights are the same and verify still pairs every other layer.
+    """
+    last = model.layers[-1] if model.layers else None
+    if last is None or output_activation(last) is None:
+        return model
+    if last.type in LOGIT_ACTIVATIONS:
+        return replace(model, layers=model.layers[:-1])
+    plain = replace(last, config=MappingProxyType({**last.config, "activation": None}))
+    return replace(model, layers=(*model.layers[:-1], plain))
 
 
 def is_token_input(model: Model) -> bool:

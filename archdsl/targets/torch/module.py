@@ -14,6 +14,7 @@ from archdsl.targets.common import (
     docstring_lines,
     example_shape,
     is_token_input,
+    output_activation,
     variables,
     vocabulary,
 )
@@ -120,6 +121,17 @@ LAYOUTS_INSIDE = (
     "PyTorch's Conv1d, pooling and BatchNorm read sequences as (N, C, T), its RNNs, attention and Linear as "
     "(N, T, C); the code transposes where one meets the other (`.transpose(1, 2)`)."
 )
+TRAINING_ON_LOGITS = {
+    "softmax": (
+        "the model ends in a softmax, and PyTorch's nn.CrossEntropyLoss applies (log-)softmax itself: trained "
+        "on these outputs, it would apply it twice. Train on logits: archdsl generate --logits leaves the "
+        "final softmax out (in Keras, pair that with from_logits=True)."
+    ),
+    "sigmoid": (
+        "the model ends in a sigmoid; PyTorch's nn.BCEWithLogitsLoss (the numerically stable loss) applies it "
+        "itself, so train on logits: archdsl generate --logits leaves the final sigmoid out."
+    ),
+}
 FUNCTION_CALLS = (
     "Keras makes every step a layer object; in PyTorch a step without weights is a function call in forward."
 )
@@ -173,6 +185,8 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> Targ
             notes.append(Note("Layouts inside the model", LAYOUTS_INSIDE))
         if code.module is None and code.steps:
             notes.append(Note("Function calls", FUNCTION_CALLS))
+        if layer.name == model.output_name and output_activation(layer):
+            notes.append(Note("Training", TRAINING_ON_LOGITS[output_activation(layer)]))
         init_lines, forward_lines = _lines(layer, code, names)
         layouts[layer.name] = code.layout
         init += init_lines
