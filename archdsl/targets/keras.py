@@ -26,6 +26,7 @@ from archdsl.targets.common import (
     vocabulary,
 )
 from archdsl.targets.pycode import Call, Raw, call, statement
+from archdsl.targets.render import defined_classes
 
 NAME = "keras"
 ACTIVATION_NAMES = {"leakyrelu": "leaky_relu"}  # Keras' spelling where it differs from ours
@@ -35,15 +36,23 @@ Builder = Callable[[Layer], Call]
 # One function per layer type: the whole of what Keras needs to know (tests/test_layer_traits.py
 # fails when a layer of the table has none).
 BUILDERS: dict[str, Builder] = {}
+# Layer types whose Keras layer the generated module defines itself (Keras has none built in):
+# the name of its class template in templates/keras/classes/.
+DEFINES: dict[str, str] = {}
 
 
-def builds(*layer_types: str) -> Callable[[Builder], Builder]:
-    """Register the decorated function as the Keras layer of these types."""
+def builds(*layer_types: str, defines: str | None = None) -> Callable[[Builder], Builder]:
+    """Register the decorated function as the Keras layer of these types.
+
+    `defines` names the class template the module must hold for the layer to exist.
+    """
 
     def register(builder: Builder) -> Builder:
         for name in layer_types:
             assert name not in BUILDERS, f"two Keras builders for {name}"
             BUILDERS[name] = builder
+            if defines is not None:
+                DEFINES[name] = defines
         return builder
 
     return register
@@ -269,6 +278,7 @@ class KerasView:
 
     docstring: tuple[str, ...]
     imports: tuple[str, ...]
+    classes: tuple[str, ...]
     inputs: tuple[str, ...]
     body: tuple[str, ...]
     returns: tuple[str, ...]
@@ -305,6 +315,7 @@ def emit_model(model: Model) -> TargetCode:
     view = KerasView(
         docstring=tuple(docstring_lines(model, "Keras", input_text, batch_shape(model.output_shape))),
         imports=("import keras", "from keras import layers"),
+        classes=defined_classes(NAME, model.layers, DEFINES),
         inputs=tuple(inputs),
         body=tuple(body),
         returns=tuple(returns),

@@ -48,3 +48,16 @@ def render_module(target: str, view: Any) -> str:
     except SyntaxError as error:  # a bug in a target, never in the user's spec
         raise AssertionError(f"archdsl generated invalid Python for {target}: {error}") from error
     return text
+
+
+@cache
+def support_source(target: str, name: str) -> str:
+    """A class the generated module defines for itself (a layer the framework lacks), from
+    `templates/<target>/classes/<name>.py.j2`: fixed text, rendered once per process."""
+    return environment().get_template(f"{target}/classes/{name}.py.j2").render().rstrip("\n")
+
+
+def defined_classes(target: str, layers, defines: dict[str, str]) -> tuple[str, ...]:
+    """The sources of the classes a module defines for its layers, once each, in order of first use."""
+    names = dict.fromkeys(defines[layer.type] for layer in layers if layer.type in defines)
+    return tuple(support_source(target, name) for name in names)

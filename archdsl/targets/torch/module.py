@@ -19,6 +19,7 @@ from archdsl.targets.common import (
     vocabulary,
 )
 from archdsl.targets.pycode import call, statement
+from archdsl.targets.render import defined_classes
 from archdsl.targets.torch.activation import IN_PLACE_CALLS
 from archdsl.targets.torch.layout import (
     CHANNELS_FIRST,
@@ -54,6 +55,7 @@ class TorchView:
 
     docstring: tuple[str, ...]
     imports: tuple[str, ...]
+    helpers: tuple[str, ...]  # classes PyTorch lacks, from templates/torch/classes/
     classes: tuple[ModuleClass, ...]
     model_class: str
     batch: tuple[str, ...]
@@ -230,6 +232,7 @@ def _lines(layer: Layer, code: Code, names: dict[str, str]) -> tuple[list[str], 
 
 
 def _view(model: Model, model_class: ModuleClass, first_layout: str, out_layout: str) -> TorchView:
+    defines = {name: found.defines for name, found in TRANSLATIONS.items() if found.defines}
     example = example_shape(model.input_shape)
     if is_token_input(model):
         batch = call("torch.randint", 0, vocabulary(model), (2, *example))
@@ -249,6 +252,7 @@ def _view(model: Model, model_class: ModuleClass, first_layout: str, out_layout:
     return TorchView(
         docstring=tuple(docstring_lines(model, "PyTorch", input_text, torch_shape(model.output_shape, out_layout))),
         imports=tuple(imports),
+        helpers=defined_classes(NAME, model.layers, defines),
         classes=(model_class,),
         model_class=model_class.name,
         batch=tuple(statement("batch = ", batch, indent=1)),

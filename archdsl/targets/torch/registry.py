@@ -80,26 +80,33 @@ class Translation:
     fresh_output: its output is a new tensor that its backward does not read, so an
     activation after it may overwrite it in place. passes_input: its output may be its
     input itself or a view of it (identity, dropout in eval mode, flatten, reshape).
+    defines: the class template (templates/torch/classes/) the module must hold, for a
+    module PyTorch lacks.
     """
 
     emit: Emitter
     weights: WeightRule | None = None
     fresh_output: bool = False
     passes_input: bool = False
+    defines: str | None = None
 
 
 TRANSLATIONS: dict[str, Translation] = {}
 
 
 def translates(
-    *layer_types: str, weights: WeightRule | None = None, fresh_output: bool = False, passes_input: bool = False
+    *layer_types: str,
+    weights: WeightRule | None = None,
+    fresh_output: bool = False,
+    passes_input: bool = False,
+    defines: str | None = None,
 ) -> Callable[[Emitter], Emitter]:
     """Register the decorated emitter for these layer types."""
 
     def register(emit: Emitter) -> Emitter:
         for name in layer_types:
             assert name not in TRANSLATIONS, f"two PyTorch translations for {name}"
-            TRANSLATIONS[name] = Translation(emit, weights, fresh_output, passes_input)
+            TRANSLATIONS[name] = Translation(emit, weights, fresh_output, passes_input, defines)
         return emit
 
     return register
