@@ -179,6 +179,7 @@ KERAS_ACTIVATION = {
     "elu": "elu",
     "selu": "selu",
     "gelu": "gelu",
+    "gelu_tanh": lambda x: keras.activations.gelu(x, approximate=True),  # Keras has no name for it
     "silu": "silu",
     "sigmoid": "sigmoid",
     "tanh": "tanh",
@@ -206,6 +207,7 @@ def torch_activation(name: str | None, alpha: float = 0.2) -> nn.Module:
         "elu": nn.ELU,
         "selu": nn.SELU,
         "gelu": nn.GELU,
+        "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
         "silu": nn.SiLU,
         "sigmoid": nn.Sigmoid,
         "tanh": nn.Tanh,
@@ -784,6 +786,7 @@ KERAS_ACTIVATION_LAYERS: dict[str, Callable[..., Any]] = {
     "elu": kl.ELU,
     "selu": lambda: kl.Activation("selu"),
     "gelu": lambda: kl.Activation("gelu"),
+    "gelu_tanh": lambda: kl.Activation(KERAS_ACTIVATION["gelu_tanh"]),
     "silu": lambda: kl.Activation("silu"),
     "sigmoid": lambda: kl.Activation("sigmoid"),
     "tanh": lambda: kl.Activation("tanh"),

@@ -58,6 +58,21 @@ class UnsafeCode(AssertionError):
     """A generated module that does, or could do, more than build the model."""
 
 
+def _support_sources(target: str) -> frozenset[str]:
+    """The fixed classes and functions a module may define for layers its framework lacks.
+
+    They come from templates/<target>/classes/ word for word, never from a spec, so the checker
+    trusts a top-level definition only when its text is one of them (and checks the rest as usual).
+    """
+    from archdsl.targets.render import support_source
+
+    folder = REPO / "templates" / target / "classes"
+    return frozenset(support_source(target, path.name.removesuffix(".py.j2")) for path in folder.glob("*.py.j2"))
+
+
+SUPPORT_SOURCES = {target: _support_sources(target) for target in TARGETS}
+
+
 ALLOWED_IMPORTS = {
     "keras": ("import keras", "from keras import layers"),
     "torch": ("import torch", "import torch.nn.functional as F", "from torch import nn"),
@@ -197,8 +212,8 @@ def _check_call(scan: _Scan, node: ast.Call) -> None:
     if isinstance(func, ast.Call):
         # A Keras layer applied to its input: layers.Dense(...)(x)
         inner = _dotted(func.func)
-        if scan.target == "keras" and inner is not None and inner.startswith("layers."):
-            return
+        if scan.target == "keras" and inner is not None and (inner.startswith("layers.") or inner in scan.class_names):
+            return  # a layer the module defines, applied the same way
         scan.problem(node, f"call of the result of {ast.unparse(func)}")
         return
     if not isinstance(func, ast.Attribute):
@@ -310,8 +325,17 @@ def check_generated(source: str, target: str, model_name: str | None = None) -> 
         compile(source, "<generated>", "exec")
     except SyntaxError as error:
         raise UnsafeCode(f"does not compile: {error}") from error
-    scan = _Scan(target, tree, set(), _bound_names(tree), set(), [])
-    scan.class_names = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    bound = _bound_names(tree)
+    support = [
+        node
+        for node in tree.body
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef))
+        and ast.get_source_segment(source, node) in SUPPORT_SOURCES[target]
+    ]
+    defined = {node.name for node in support}
+    tree.body = [node for node in tree.body if node not in support]
+    scan = _Scan(target, tree, defined, bound, set(), [])
+    scan.class_names |= {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
     _check_docstring(scan, source, tree.body, model_name)
     _check_structure(scan, tree.body, model_name)
     docstring_node = tree.body[0].value if tree.body and isinstance(tree.body[0], ast.Expr) else None
@@ -576,6 +600,17 @@ TAMPERED = {
         lambda s: _inject(s, "def build_model() -> keras.Model:\n", "    y = float('nan')\n"),
     ),
 }
+
+
+def test_checker_trusts_a_defined_helper_only_word_for_word():
+    """A function or class from templates/<target>/classes/ passes as it is; edited, it is checked as code."""
+    source = archdsl.generate(archdsl.parse("input 8 -> dense 4 gelu_tanh").model(), "keras")
+    assert "def gelu_tanh(x):" in source
+    check_generated(source, "keras", "Model")
+    edited = source.replace("approximate=True)", "approximate=True) or __import__('os')", 1)
+    assert edited != source
+    with pytest.raises(UnsafeCode):
+        check_generated(edited, "keras", "Model")
 
 
 @pytest.mark.parametrize("tamper", TAMPERED, ids=lambda t: t.replace(" ", "_"))
@@ -886,7 +921,9 @@ SNIPPETS = [
     "residual( {act} )",
     "( dense {n} {act} ) * {n}",
 ]
-ACTIVATION_WORDS = ["relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh", "softmax"]
+ACTIVATION_WORDS = [
+    "relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh", "softmax",
+]  # fmt: skip
 NAME_POOL = [
     "head", "stem", "trunk", "self", "print", "eval", "exec", "open", "torch", "nn", "F", "keras", "layers",
     "build_model", "forward", "__class__", "_private", "match", "lambda", "None", "Print", "self_", "x1", "dense_1",

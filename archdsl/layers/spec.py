@@ -16,7 +16,19 @@ from archdsl.common.diagnostics import Fix
 from archdsl.common.record import record
 from archdsl.layers.shapes import Shape
 
-ACTIVATIONS = ("relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh", "softmax")
+ACTIVATIONS = (
+    "relu",
+    "relu6",
+    "leakyrelu",
+    "elu",
+    "selu",
+    "gelu",
+    "gelu_tanh",
+    "silu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+)
 PADDINGS = ("same", "valid")
 BOOLEAN_WORDS = {"true": True, "false": False}
 

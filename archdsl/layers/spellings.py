@@ -97,6 +97,8 @@ LAYER_SPELLINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "elu": ("ELU",),
         "selu": ("SELU",),
         "gelu": ("GELU",),
+        # Hugging Face's names of the tanh approximation (GPT-2's `activation_function`).
+        "gelu_tanh": ("gelu_new", "gelu_pytorch_tanh", "approximate_gelu"),
         "silu": ("SiLU", "swish"),
         "sigmoid": ("Sigmoid",),
         "tanh": ("Tanh",),

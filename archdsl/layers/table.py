@@ -742,6 +742,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
     _activation("elu", "exponential linear unit"),
     _activation("selu", "scaled exponential linear unit"),
     _activation("gelu", "Gaussian error linear unit (exact, not tanh-approximated)"),
+    _activation("gelu_tanh", "GELU with the tanh approximation (GPT-2's; PyTorch's approximate='tanh')"),
     _activation("silu", "x * sigmoid(x), also called swish"),
     _activation("sigmoid", "1 / (1 + exp(-x))"),
     _activation("tanh", "hyperbolic tangent"),

@@ -29,7 +29,14 @@ from archdsl.targets.pycode import Call, Raw, call, statement
 from archdsl.targets.render import defined_classes
 
 NAME = "keras"
-ACTIVATION_NAMES = {"leakyrelu": "leaky_relu"}  # Keras' spelling where it differs from ours
+# Activations Keras has no name for: a function the module defines (templates/keras/classes/),
+# passed to Keras by name.
+ACTIVATION_FUNCTIONS = {"gelu_tanh": "gelu_tanh"}  # keras.activations.gelu(x, approximate=True)
+# Keras' spelling where it differs from ours.
+ACTIVATION_NAMES: dict[str, object] = {
+    "leakyrelu": "leaky_relu",
+    **{k: Raw(v) for k, v in ACTIVATION_FUNCTIONS.items()},
+}
 assert set(ACTIVATION_NAMES) <= set(ACTIVATIONS)
 
 Builder = Callable[[Layer], Call]
@@ -178,7 +185,7 @@ def activation(layer: Layer) -> Call:
         return _named(layer, "layers.ELU")
     if layer.type == "softmax":
         return _named(layer, "layers.Softmax")
-    return _named(layer, "layers.Activation", layer.type)
+    return _named(layer, "layers.Activation", ACTIVATION_NAMES.get(layer.type, layer.type))
 
 
 @builds("lstm", "gru", "rnn")
@@ -239,7 +246,9 @@ def attention(layer: Layer) -> Call:
 
 for _spec in LAYER_TABLE:
     if _spec.category == "activation":
-        builds(_spec.name)(activation)
+        # The function an activation needs is defined wherever the word is used, as a layer or as
+        # another layer's activation= (render.defined_classes looks up both).
+        builds(_spec.name, defines=ACTIVATION_FUNCTIONS.get(_spec.name))(activation)
     elif _spec.merge and _spec.name != "concat":
         builds(_spec.name)(merge)
 

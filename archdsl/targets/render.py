@@ -58,6 +58,11 @@ def support_source(target: str, name: str) -> str:
 
 
 def defined_classes(target: str, layers, defines: dict[str, str]) -> tuple[str, ...]:
-    """The sources of the classes a module defines for its layers, once each, in order of first use."""
-    names = dict.fromkeys(defines[layer.type] for layer in layers if layer.type in defines)
+    """The sources of the classes a module defines for its layers, once each, in order of first use.
+
+    `defines` is keyed by layer type; a layer's activation= is looked up too, since an
+    activation word names its activation layer (`gelu_tanh` as a layer or as `dense 8 gelu_tanh`).
+    """
+    keys = (key for layer in layers for key in (layer.type, layer.config.get("activation")))
+    names = dict.fromkeys(defines[key] for key in keys if key in defines)
     return tuple(support_source(target, name) for name in names)

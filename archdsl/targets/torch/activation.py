@@ -22,6 +22,7 @@ CALLS = {
     "elu": "F.elu({})",
     "selu": "F.selu({})",
     "gelu": "F.gelu({})",
+    "gelu_tanh": 'F.gelu({}, approximate="tanh")',  # keras.activations.gelu(x, approximate=True)
     "silu": "F.silu({})",
     "sigmoid": "torch.sigmoid({})",
     "tanh": "torch.tanh({})",
@@ -40,6 +41,17 @@ IN_PLACE_CALLS = {
 assert set(CALLS) == set(ACTIVATIONS), "every activation word needs a PyTorch call"
 
 
+TANH_APPROXIMATION = Note(
+    "GELU",
+    'both use the tanh approximation: PyTorch\'s `approximate="tanh"`, and in Keras `gelu_tanh`, a function '
+    "the module defines around keras.activations.gelu(x, approximate=True), as Keras has no name for it.",
+)
+
+
+def _notes(activation: str) -> list[Note]:
+    return [TANH_APPROXIMATION] if activation == "gelu_tanh" else []
+
+
 def _call(template: str, expr: str, layout: str) -> str:
     return template.replace("{}", expr, 1).format(dim=1 if layout == CHANNELS_FIRST else -1)
 
@@ -54,7 +66,7 @@ def activate(expr: str, activation: str | None, layout: str, in_place: bool = Fa
         "Activations",
         f"Keras' activation= argument is a call around the module in PyTorch's forward (`{function}`).",
     )
-    return _call(template, expr, layout), [note]
+    return _call(template, expr, layout), [note, *_notes(activation)]
 
 
 def _activation_layer(emit: Emit) -> Code:
@@ -69,7 +81,7 @@ def _activation_layer(emit: Emit) -> Code:
         )
         return Code(None, [Step("{out}", expr)], emit.layout, [note])
     template = IN_PLACE_CALLS[layer.type] if emit.in_place else CALLS[layer.type]
-    return Code(None, [Step("{out}", _call(template, emit.x, emit.layout))], emit.layout)
+    return Code(None, [Step("{out}", _call(template, emit.x, emit.layout))], emit.layout, _notes(layer.type))
 
 
 for _spec in LAYER_TABLE:
