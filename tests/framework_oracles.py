@@ -704,6 +704,26 @@ def identity_cases(draw) -> Case:
 
 
 @st.composite
+def take_cases(draw) -> Case:
+    """Indexes inside and (rarely) outside the steps; a symbolic length is at least 10 at run time."""
+    shape = draw(sample_shape(2, hi=8))
+    steps = shape[0]
+    bound = steps if isinstance(steps, int) else 3
+    index = draw(st.integers(-bound - 2, bound + 1) if rarely(draw, 5) else st.integers(-bound, bound - 1))
+    w = Writer(draw, "take")
+    w.positional("index", index)
+    return Case(
+        program(shape, w.text()),
+        shape,
+        lambda x: x[:, index],  # Keras slices a symbolic tensor as NumPy does
+        lambda shape, target: Fn(lambda x: x[:, :, index]),  # (N, C, T): the steps are last
+        {"index": index},
+        run_lengths(draw, shape),
+        numeric=True,
+    )
+
+
+@st.composite
 def embedding_cases(draw) -> Case:
     steps: Dim = "seq" if draw(st.booleans()) else draw(st.integers(1, 12))
     vocab, dim = draw(st.integers(1, 20)), draw(st.integers(1, 8))
@@ -1137,6 +1157,7 @@ _ORACLES: dict[str, st.SearchStrategy[Case]] = {
     "zeropad": zeropad_cases(),
     "identity": identity_cases(),
     **{name: merge_cases(name) for name in MERGES},
+    "take": take_cases(),
     "attention": attention_cases(),
 }
 

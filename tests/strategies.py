@@ -68,6 +68,7 @@ LAYER_TYPES = (
     "zeropad",
     "identity",
     *MERGES,
+    "take",
     "attention",
 )
 SYMBOLIC_NAMES = ("seq", "time", "n", "steps", "length", "t", "h", "w")
@@ -335,6 +336,11 @@ def infer(kind: str, cfg: dict, shape: Shape) -> Shape | None:
             return None
         units = cfg["units"] * (2 if cfg["bidirectional"] else 1)
         return (shape[0], units) if cfg["seq"] else (units,)
+    if kind == "take":
+        steps = shape[0]
+        if rank != 2 or (isinstance(steps, int) and not -steps <= cfg["index"] < steps):
+            return None
+        return shape[1:]
     if kind == "attention":
         if rank != 2 or channels is None or channels % cfg["heads"]:
             return None
@@ -591,7 +597,7 @@ class Generator:
         if (rank in (1, 2) and last_known) or (rank in (3, 4) and known(shape) and sizes <= 2048):
             types += ["dense"] * 3
         if rank == 2 and last_known:
-            types += ["conv1d"] * 3 + ["lstm", "gru", "rnn", "attention"] * 2
+            types += ["conv1d"] * 3 + ["lstm", "gru", "rnn", "attention"] * 2 + ["take"]
         if rank == 3 and last_known:
             types += ["conv2d"] * 4 + ["sepconv2d", "dwconv2d", "conv2dtranspose"] * 2
         if rank == 4 and last_known:
@@ -654,6 +660,10 @@ class Generator:
         if kind == "attention":
             heads = rng.choice([h for h in range(1, min(channels, 4) + 1) if channels % h == 0])
             return {"heads": heads, "key_dim": channels // heads if rng.random() < 0.3 else None}
+        if kind == "take":
+            steps = shape[0]
+            # A symbolic length is only known at run time: the first and the last step always exist.
+            return {"index": rng.randint(-steps, steps - 1) if isinstance(steps, int) else rng.choice((0, -1))}
         if kind == "embedding":
             return {"vocab": rng.randint(2, 40), "dim": rng.randint(1, 8)}
         if kind == "reshape":
@@ -727,10 +737,11 @@ class Generator:
             "upsample": [("size", "dims")],
             "zeropad": [("padding", "dims")],
             "attention": [("heads", "int")],
+            "take": [("index", "int")],
         }.get(kind, [("filters", "int"), ("kernel", "dims")] if kind in CONV_AXES else [])
         defaults = {"kernel": (3,) * axes, "pool": (2,) * axes, "size": (2,) * axes, "padding": (1,) * axes}
         defaults["alpha"] = 0.3
-        required = {"units", "filters", "rate", "vocab", "dim", "target", "heads"}
+        required = {"units", "filters", "rate", "vocab", "dim", "target", "heads", "index"}
 
         def value_text(name: str, kind_: str, value, positional: bool) -> str:
             if kind_ == "int":

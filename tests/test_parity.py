@@ -80,6 +80,8 @@ LAYER_SPECS = {
     "residual_attention": (
         "input 6x8 -> residual( attention heads=2 ) -> layernorm -> residual( dense 16 relu -> dense 8 )"
     ),
+    "take": "input 7x4 -> conv1d 6 3 -> take 0 -> relu -> dense 2 -> ( identity | identity ) -> add",
+    "take_last_symbolic": "input seq x 4 -> lstm 3 seq -> take -1",
     "dropout_identity": "input 6x6x2 -> dropout 0.5 -> identity -> conv2d 2 -> flatten -> dropout 0.2 -> dense 2",
 }
 

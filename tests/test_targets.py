@@ -300,6 +300,10 @@ LAYER_CASES: list[Case] = [
     ),
     _case("residual_sugar", "input 8x8x4 -> residual( conv2d 4 same -> batchnorm ) -> relu", "add"),
     _case("model_named_module", "model Module { input 10 -> dense 2 }", "dense"),
+    # take: a class token's head
+    _case("take_first", "input 7x8 -> dense 8 -> take 0 -> dense 2", "take"),
+    _case("take_last_symbolic", "input seq x 8 -> take -1", "take"),
+    _case("take_after_conv1d", "input 9x3 -> conv1d 4 3 -> take 2 -> relu", "take"),
     # attention
     _case("attention_heads2", "input seq x 8 -> attention heads=2", "attention"),
     _case("attention_heads2_key_dim", "input 6x8 -> attention heads=2 key_dim=4", "attention"),

@@ -118,6 +118,7 @@ LAYER_SPELLINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "maximum": ("Maximum",),
         "minimum": ("Minimum",),
         "concat": ("Concatenate", "cat"),
+        "take": ("select", "index_select", "TakeStep"),
         "attention": ("MultiHeadAttention", "mha", "self_attention"),  # PyTorch's MultiheadAttention too
     }
 )
@@ -144,6 +145,7 @@ ARGUMENT_SPELLINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "dim": ("output_dim", "embedding_dim"),
         "size": ("scale_factor",),
         "target": ("target_shape", "shape"),
+        "index": ("idx",),
     }
 )
 

@@ -498,6 +498,22 @@ def _rnn(name: str, summary: str, extra: tuple[Arg, ...] = ()) -> LayerSpec:
     )
 
 
+# ---------------------------------------------------------------- sequences: transformer pieces
+
+
+def _take_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    (shape,) = inputs
+    require_rank("take", shape, 2)
+    steps, index = shape[0], config["index"]
+    if isinstance(steps, int) and not -steps <= index < steps:
+        raise ShapeError(
+            f"take {index} is not a step of {describe(shape)}",
+            f"steps count from 0 to {steps - 1}, or back from -1 (the last) to -{steps}",
+            code="A203",
+        )
+    return shape[1:]
+
+
 # ---------------------------------------------------------------- attention
 
 
@@ -819,6 +835,14 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         args=(Arg("axis", "axis", -1, doc="Keras axis: -1 is channels; 1 is the first axis of a sample"),),
         resolve=_concat_resolve,
         infer=_concat_infer,
+    ),
+    LayerSpec(
+        name="take",
+        summary="one step of a sequence, without the steps axis (a class token's head)",
+        category="core",
+        example="take 0",
+        args=(Arg("index", "int", REQUIRED, positional=True, doc="the step: 0 is the first, -1 the last"),),
+        infer=_take_infer,
     ),
     LayerSpec(
         name="attention",

@@ -238,6 +238,11 @@ def concat(layer: Layer) -> Call:
     return _named(layer, "layers.Concatenate", **({"axis": axis} if axis != -1 else {}))
 
 
+@builds("take", defines="take_step")
+def take(layer: Layer) -> Call:
+    return _named(layer, "TakeStep", layer.config["index"])
+
+
 @builds("attention")
 def attention(layer: Layer) -> Call:
     c = layer.config

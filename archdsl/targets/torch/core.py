@@ -151,6 +151,18 @@ def zeropad(emit: Emit) -> Code:
     return Code(None, [Step("{out}", f"F.pad({emit.x}, {pads})")], CHANNELS_FIRST)
 
 
+TAKE = (
+    "Keras has no layer that picks one step, so the module defines one (`TakeStep`); PyTorch indexes the "
+    "tensor in forward."
+)
+
+
+@translates("take", passes_input=True)
+def take(emit: Emit) -> Code:
+    step = Step("{out}", f"{emit.x}[:, {emit.layer.config['index']}]")
+    return Code(None, [step], FLAT, [Note("Take", TAKE)])
+
+
 @translates("identity", passes_input=True)
 def identity(emit: Emit) -> Code:
     return Code(None, [], emit.layout)  # nothing to compute: later layers read the same tensor
