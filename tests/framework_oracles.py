@@ -703,6 +703,88 @@ def identity_cases(draw) -> Case:
     )
 
 
+class KerasAddPositions(keras.layers.Layer):
+    """keras.io's TokenAndPositionEmbedding without the tokens: an Embedding of the positions 0..T-1, added."""
+
+    def __init__(self, length: int | None, dim: int):
+        super().__init__()
+        self.positions = kl.Embedding(length, dim)
+
+    def call(self, x):
+        return x + self.positions(keras.ops.arange(keras.ops.shape(x)[1]))
+
+
+class TorchAddPositions(nn.Module):
+    def __init__(self, length: int, dim: int):
+        super().__init__()
+        self.positions = nn.Embedding(length, dim)
+
+    def forward(self, x):  # (N, C, T)
+        return x + self.positions(torch.arange(x.shape[2])).T
+
+
+@st.composite
+def posembed_cases(draw) -> Case:
+    """`max` left out (the steps), enough, or (rarely) too few; symbolic steps need it written."""
+    shape = draw(sample_shape(2, hi=8, symbolic_channels=True))
+    steps = shape[0]
+    w = Writer(draw, "posembed")
+    if not isinstance(steps, int) or draw(st.booleans()):
+        if isinstance(steps, int):
+            low = 1 if rarely(draw, 5) else steps  # rarely fewer positions than steps, which both refuse
+        else:
+            low = 48  # a symbolic length is at most 16 at run time, 48 after `upsample 3` (after_symbolic_prefix)
+        if not rarely(draw, 7):
+            w.keyword("max", draw(st.integers(low, low + 8)))
+    length = w.written.get("max", steps if isinstance(steps, int) else None)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        return TorchAddPositions(length, shape[-1])
+
+    return Case(
+        program(shape, w.text()),
+        shape,
+        lambda x: KerasAddPositions(length, x.shape[-1])(x),
+        build_torch,
+        {"max": length} if length is not None else {},
+        run_lengths(draw, shape),
+    )
+
+
+class KerasClassToken(keras.layers.Layer):
+    def build(self, shape):
+        self.token = self.add_weight(shape=(1, 1, shape[-1]), initializer="zeros")
+
+    def call(self, x):
+        return keras.ops.concatenate([keras.ops.repeat(self.token, keras.ops.shape(x)[0], axis=0), x], axis=1)
+
+    def compute_output_shape(self, shape):
+        return (shape[0], None if shape[1] is None else shape[1] + 1, shape[2])
+
+
+class TorchClassToken(nn.Module):
+    def __init__(self, features: int):
+        super().__init__()
+        self.token = nn.Parameter(torch.zeros(1, features, 1))
+
+    def forward(self, x):  # (N, C, T)
+        return torch.cat([self.token.repeat(x.shape[0], 1, 1), x], dim=2)
+
+
+@st.composite
+def clstoken_cases(draw) -> Case:
+    rank = draw(st.sampled_from((1, 3))) if rarely(draw, 7) else 2
+    shape = draw(sample_shape(rank, hi=8, symbolic_channels=True))
+    return Case(
+        program(shape, "clstoken"),
+        shape,
+        lambda x: KerasClassToken()(x),
+        lambda shape, target: TorchClassToken(shape[-1]),
+        {},
+        run_lengths(draw, shape),
+    )
+
+
 @st.composite
 def take_cases(draw) -> Case:
     """Indexes inside and (rarely) outside the steps; a symbolic length is at least 10 at run time."""
@@ -1157,6 +1239,8 @@ _ORACLES: dict[str, st.SearchStrategy[Case]] = {
     "zeropad": zeropad_cases(),
     "identity": identity_cases(),
     **{name: merge_cases(name) for name in MERGES},
+    "posembed": posembed_cases(),
+    "clstoken": clstoken_cases(),
     "take": take_cases(),
     "attention": attention_cases(),
 }

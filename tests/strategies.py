@@ -68,6 +68,8 @@ LAYER_TYPES = (
     "zeropad",
     "identity",
     *MERGES,
+    "posembed",
+    "clstoken",
     "take",
     "attention",
 )
@@ -336,6 +338,14 @@ def infer(kind: str, cfg: dict, shape: Shape) -> Shape | None:
             return None
         units = cfg["units"] * (2 if cfg["bidirectional"] else 1)
         return (shape[0], units) if cfg["seq"] else (units,)
+    if kind == "posembed":
+        steps = shape[0]
+        positions = cfg["max"] if cfg["max"] is not None else steps
+        if rank != 2 or channels is None or not isinstance(positions, int):
+            return None
+        return shape if not isinstance(steps, int) or steps <= positions else None
+    if kind == "clstoken":
+        return (d_add(shape[0], 1), last) if rank == 2 and channels is not None else None
     if kind == "take":
         steps = shape[0]
         if rank != 2 or (isinstance(steps, int) and not -steps <= cfg["index"] < steps):
@@ -597,7 +607,7 @@ class Generator:
         if (rank in (1, 2) and last_known) or (rank in (3, 4) and known(shape) and sizes <= 2048):
             types += ["dense"] * 3
         if rank == 2 and last_known:
-            types += ["conv1d"] * 3 + ["lstm", "gru", "rnn", "attention"] * 2 + ["take"]
+            types += ["conv1d"] * 3 + ["lstm", "gru", "rnn", "attention"] * 2 + ["take", "posembed", "clstoken"]
         if rank == 3 and last_known:
             types += ["conv2d"] * 4 + ["sepconv2d", "dwconv2d", "conv2dtranspose"] * 2
         if rank == 4 and last_known:
@@ -660,6 +670,12 @@ class Generator:
         if kind == "attention":
             heads = rng.choice([h for h in range(1, min(channels, 4) + 1) if channels % h == 0])
             return {"heads": heads, "key_dim": channels // heads if rng.random() < 0.3 else None}
+        if kind == "posembed":
+            steps = shape[0]
+            if isinstance(steps, int) and rng.random() < 0.5:
+                return {"max": None}  # the steps
+            # A symbolic length is RUNTIME_LENGTH or less when the model runs (small_enough keeps it so).
+            return {"max": max(runtime(steps), MAX_RUNTIME_DIM) + rng.randint(0, 8)}
         if kind == "take":
             steps = shape[0]
             # A symbolic length is only known at run time: the first and the last step always exist.
@@ -738,6 +754,7 @@ class Generator:
             "zeropad": [("padding", "dims")],
             "attention": [("heads", "int")],
             "take": [("index", "int")],
+            "posembed": [],
         }.get(kind, [("filters", "int"), ("kernel", "dims")] if kind in CONV_AXES else [])
         defaults = {"kernel": (3,) * axes, "pool": (2,) * axes, "size": (2,) * axes, "padding": (1,) * axes}
         defaults["alpha"] = 0.3
@@ -814,7 +831,7 @@ class Generator:
                 floating.append(
                     self.keyword(name, scope.dims_text(value, True) if scope else self.spatial_literal(value, True))
                 )
-        for name, default in (("groups", 1), ("multiplier", 1), ("key_dim", None)):
+        for name, default in (("groups", 1), ("multiplier", 1), ("key_dim", None), ("max", None)):
             if name in cfg and cfg[name] != default and cfg[name] is not None:
                 floating.append(self.keyword(name, scope.int_text(cfg[name]) if scope else str(cfg[name])))
             elif name in cfg and cfg[name] == 1 and rng.random() < 0.1:

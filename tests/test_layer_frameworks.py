@@ -45,7 +45,7 @@ pytestmark = [
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # What archdsl may answer when a layer cannot take its configuration; anything else (a syntax
 # error, say) means the strategy wrote bad text, and the test says so instead of passing.
-REFUSAL_CODES = {"A203", "A301", "A302", "A305"}
+REFUSAL_CODES = {"A203", "A205", "A301", "A302", "A305"}
 
 
 # ---------------------------------------------------------------- running one case
@@ -316,9 +316,10 @@ DEFAULTED = sorted(
     (spec.name, arg.name)
     for spec in LAYERS.values()
     for arg in spec.args
-    # Keras has no default for these: LANGUAGE.md sets the kernel (3) and attention's key_dim
-    # (features / heads); bidirectional is a wrapper in Keras, not an argument.
-    if arg.default is not REQUIRED and arg.name not in ("kernel", "key_dim", "bidirectional")
+    # Keras has no default for these: LANGUAGE.md sets the kernel (3), attention's key_dim
+    # (features / heads) and posembed's max (the steps); bidirectional is a wrapper in Keras,
+    # not an argument.
+    if arg.default is not REQUIRED and arg.name not in ("kernel", "key_dim", "bidirectional", "max")
 )
 
 

@@ -80,6 +80,8 @@ LAYER_SPECS = {
     "residual_attention": (
         "input 6x8 -> residual( attention heads=2 ) -> layernorm -> residual( dense 16 relu -> dense 8 )"
     ),
+    "vit_head": "input 6x4 -> clstoken -> posembed -> dense 4 gelu -> layernorm -> take 0 -> dense 3",
+    "posembed_longer_than_the_steps": "input seq x 4 -> posembed max=20 -> conv1d 4 3 -> clstoken -> lstm 2",
     "take": "input 7x4 -> conv1d 6 3 -> take 0 -> relu -> dense 2 -> ( identity | identity ) -> add",
     "take_last_symbolic": "input seq x 4 -> lstm 3 seq -> take -1",
     "dropout_identity": "input 6x6x2 -> dropout 0.5 -> identity -> conv2d 2 -> flatten -> dropout 0.2 -> dense 2",
@@ -162,6 +164,19 @@ def test_verify_catches_batchnorm_statistics_left_out(monkeypatch):
     _break(monkeypatch, "batchnorm", no_stats)
     report = verify_model(archdsl.parse("input 4x4x3 -> conv2d 2 same -> batchnorm -> relu").model())
     assert report.first_mismatch is not None and report.first_mismatch.name == "batchnorm_1"
+
+
+def test_verify_catches_a_class_token_left_at_its_initial_zeros(monkeypatch):
+    """Keras starts the token at zeros too: verify must randomise it, or a lost token would pass."""
+    _break(monkeypatch, "clstoken", lambda layer, weights, ctx: {"": weights[0] * 0})
+    report = verify_model(archdsl.parse("input 5x4 -> clstoken -> take 0").model())
+    assert report.first_mismatch is not None and report.first_mismatch.name == "clstoken_1"
+
+
+def test_verify_catches_position_embeddings_in_the_wrong_order(monkeypatch):
+    _break(monkeypatch, "posembed", lambda layer, weights, ctx: {"": weights[0][::-1]})
+    report = verify_model(archdsl.parse("input 5x4 -> posembed -> dense 2").model())
+    assert report.first_mismatch is not None and report.first_mismatch.name == "posembed_1"
 
 
 def test_the_report_is_deterministic_for_a_seed():

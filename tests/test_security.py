@@ -95,9 +95,9 @@ F_FUNCTIONS = frozenset(
     | {f"{kind}_pool{n}d" for kind in ("max", "avg") for n in (1, 2, 3)}
 )
 TORCH_FUNCTIONS = frozenset(
-    {"cat", "flatten", "softmax", "sigmoid", "tanh", "randn", "randint", "ones_like", "no_grad"}
+    {"cat", "flatten", "softmax", "sigmoid", "tanh", "randn", "randint", "ones_like", "no_grad", "zeros"}
 )
-TENSOR_METHODS = frozenset({"transpose", "permute", "reshape", "flatten", "mean", "amax"})
+TENSOR_METHODS = frozenset({"transpose", "permute", "reshape", "flatten", "mean", "amax", "expand"})
 BUILTIN_CALLS = frozenset({"print", "tuple", "sum", "super", "float"})
 # Methods of the objects the generated `__main__` holds: the model and its parameters.
 MAIN_METHODS = {("model", "parameters"), ("model", "count_params"), ("p", "numel")}
@@ -239,6 +239,9 @@ def _check_call(scan: _Scan, node: ast.Call) -> None:
                 if attr not in scan.self_modules:
                     scan.problem(node, f"self.{attr}(...) is not a layer built in __init__")
                 return
+            parameter = dotted.split(".")
+            if len(parameter) == 3 and head == "self" and parameter[1] in scan.self_modules and attr in TENSOR_METHODS:
+                return  # a parameter built in __init__, used as a tensor: self.clstoken_1.expand(...)
         if (head, attr) in MAIN_METHODS and dotted.count(".") == 1:
             return
         if (

@@ -300,6 +300,12 @@ LAYER_CASES: list[Case] = [
     ),
     _case("residual_sugar", "input 8x8x4 -> residual( conv2d 4 same -> batchnorm ) -> relu", "add"),
     _case("model_named_module", "model Module { input 10 -> dense 2 }", "dense"),
+    # position embeddings and class tokens
+    _case("posembed_known_steps", "input 10x8 -> posembed", "posembed"),
+    _case("posembed_symbolic_steps", "input seq x 8 -> posembed max=32 -> dense 2", "posembed"),
+    _case("posembed_after_conv1d", "input 12x3 -> conv1d 4 3 -> posembed max=12", "posembed"),
+    _case("clstoken_then_posembed", "input 9x8 -> clstoken -> posembed -> take 0", "clstoken", "posembed"),
+    _case("clstoken_symbolic", "input seq x 4 -> clstoken -> lstm 3", "clstoken"),
     # take: a class token's head
     _case("take_first", "input 7x8 -> dense 8 -> take 0 -> dense 2", "take"),
     _case("take_last_symbolic", "input seq x 8 -> take -1", "take"),
@@ -605,9 +611,9 @@ def check_torch(model: archdsl.Model, source: str, name: str, params: int | None
     assert tuple(out.shape) == expected_torch_output(model, source), "PyTorch output shape"
     expected_params = model.params.torch if params is None else params
     assert sum(p.numel() for p in net.parameters()) == expected_params, "PyTorch parameter count"
-    children = dict(net.named_children())
+    # A layer's parameters: its module's, or itself when it is a bare nn.Parameter (a class token).
     counts = {
-        layer.name: sum(p.numel() for p in children[layer.name].parameters()) if layer.name in children else 0
+        layer.name: sum(p.numel() for key, p in net.named_parameters() if key.split(".")[0] == layer.name)
         for layer in model.layers
     }
     assert counts == {layer.name: layer.params.torch for layer in model.layers}, "PyTorch per-layer parameters"

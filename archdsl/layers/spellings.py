@@ -118,6 +118,8 @@ LAYER_SPELLINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "maximum": ("Maximum",),
         "minimum": ("Minimum",),
         "concat": ("Concatenate", "cat"),
+        "posembed": ("PositionEmbedding", "PositionalEmbedding", "pos_embed", "position_embedding", "wpe"),
+        "clstoken": ("ClassToken", "cls_token", "class_token"),
         "take": ("select", "index_select", "TakeStep"),
         "attention": ("MultiHeadAttention", "mha", "self_attention"),  # PyTorch's MultiheadAttention too
     }
@@ -146,6 +148,7 @@ ARGUMENT_SPELLINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "size": ("scale_factor",),
         "target": ("target_shape", "shape"),
         "index": ("idx",),
+        "max": ("sequence_length", "max_length", "max_len", "max_position_embeddings", "n_positions", "num_positions"),
     }
 )
 

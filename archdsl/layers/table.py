@@ -501,6 +501,45 @@ def _rnn(name: str, summary: str, extra: tuple[Arg, ...] = ()) -> LayerSpec:
 # ---------------------------------------------------------------- sequences: transformer pieces
 
 
+def _posembed_resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
+    """`max` defaults to the steps; symbolic steps need it written, known ones must fit in it."""
+    (shape,) = inputs
+    require_rank("posembed", shape, 2)
+    steps, positions = shape[0], config["max"]
+    if positions is None:
+        if not isinstance(steps, int):
+            raise ShapeError(
+                f"posembed needs max= (the positions it learns), since the steps of {describe(shape)} are symbolic",
+                "write the longest sequence it will see, e.g. 'posembed max=512'",
+                code="A205",
+            )
+        positions = steps
+    elif isinstance(steps, int) and positions < steps:
+        raise ShapeError(
+            f"posembed max={positions} learns fewer positions than the {steps} steps of {describe(shape)}",
+            f"write max={steps} or more, or leave max out to have it computed",
+            code="A203",
+        )
+    return {**config, "max": positions}
+
+
+def _posembed_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    total = config["max"] * known_last("posembed", inputs[0])
+    return Params(total, total)
+
+
+def _clstoken_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    (shape,) = inputs
+    require_rank("clstoken", shape, 2)
+    known_last("clstoken", shape)
+    return (sym_add(shape[0], 1), shape[1])
+
+
+def _clstoken_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    features = known_last("clstoken", inputs[0])
+    return Params(features, features)
+
+
 def _take_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
     (shape,) = inputs
     require_rank("take", shape, 2)
@@ -835,6 +874,33 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         args=(Arg("axis", "axis", -1, doc="Keras axis: -1 is channels; 1 is the first axis of a sample"),),
         resolve=_concat_resolve,
         infer=_concat_infer,
+    ),
+    LayerSpec(
+        name="posembed",
+        summary="adds a learned vector per position to a sequence (BERT, GPT-2, ViT)",
+        category="core",
+        example="posembed max=512",
+        args=(
+            Arg(
+                "max",
+                "int",
+                None,
+                check=_positive,
+                doc="positions it learns: the longest sequence; the steps when they are known",
+            ),
+        ),
+        resolve=_posembed_resolve,
+        infer=lambda config, inputs: (known_last("posembed", inputs[0]), inputs[0])[1],
+        params=_posembed_params,
+        keeps_shape=True,
+    ),
+    LayerSpec(
+        name="clstoken",
+        summary="prepends one learned step to a sequence: (T, D) becomes (T+1, D)",
+        category="core",
+        example="clstoken",
+        infer=_clstoken_infer,
+        params=_clstoken_params,
     ),
     LayerSpec(
         name="take",

@@ -238,6 +238,16 @@ def concat(layer: Layer) -> Call:
     return _named(layer, "layers.Concatenate", **({"axis": axis} if axis != -1 else {}))
 
 
+@builds("posembed", defines="position_embedding")
+def posembed(layer: Layer) -> Call:
+    return _named(layer, "PositionEmbedding", max_length=layer.config["max"])
+
+
+@builds("clstoken", defines="class_token")
+def clstoken(layer: Layer) -> Call:
+    return _named(layer, "ClassToken")
+
+
 @builds("take", defines="take_step")
 def take(layer: Layer) -> Call:
     return _named(layer, "TakeStep", layer.config["index"])

@@ -61,11 +61,18 @@ def _randomize(keras_model: Any, rng: Any) -> None:
         shape = tuple(variable.shape)
         if name in ("gamma", "moving_variance"):
             value = rng.uniform(0.5, 1.5, shape)
-        elif name in ("bias", "beta", "moving_mean") or name.endswith("bias"):
-            value = rng.normal(0.0, 0.2, shape)
+        elif name in ("bias", "beta", "moving_mean") or name.endswith("bias") or _constant(variable):
+            value = rng.normal(0.0, 0.2, shape)  # a class token starts at zeros too
         else:
             continue  # kernels keep Keras' seeded initialisation, already random and well scaled
         variable.assign(value.astype("float32"))
+
+
+def _constant(variable: Any) -> bool:
+    import numpy as np
+
+    value = np.asarray(variable)
+    return bool(value.size) and bool(np.all(value == value.flat[0]))
 
 
 def _torch_instance(model: Model) -> tuple[Any, TargetCode]:
@@ -89,6 +96,7 @@ def copy_weights(model: Model, keras_model: Any, torch_module: Any, code: Target
         producer=lambda layer: layers.get(layer.inputs[0]) if layer.inputs else None,
         layout=layouts.__getitem__,
     )
+    whole = torch_module.state_dict()
     for layer in model.layers:
         weights = keras_model.get_layer(layer.name).get_weights()
         rule = torch_target.TRANSLATIONS[layer.type].weights
@@ -96,20 +104,26 @@ def copy_weights(model: Model, keras_model: Any, torch_module: Any, code: Target
             if weights:
                 raise AssertionError(f"no weight rule for layer type '{layer.type}', which has weights")
             continue
-        target = getattr(torch_module, layer.name)
-        state = {key: torch.as_tensor(value.copy()) for key, value in rule(layer, weights, context).items()}
-        own = target.state_dict()
-        missing = set(own) - set(state) - {"num_batches_tracked"}
+        state = {
+            _state_key(layer.name, key): torch.as_tensor(value.copy())
+            for key, value in rule(layer, weights, context).items()
+        }
+        own = {key: value for key, value in whole.items() if key.split(".", 1)[0] == layer.name}
+        missing = {key for key in set(own) - set(state) if not key.endswith("num_batches_tracked")}
         if missing or set(state) - set(own):
             raise AssertionError(
                 f"weight mapping for {layer.name} does not cover {sorted(missing ^ (set(state) - set(own)))}"
             )
         for key, value in state.items():
             if tuple(own[key].shape) != tuple(value.shape):
-                raise AssertionError(
-                    f"{layer.name}.{key}: Keras gives {tuple(value.shape)}, PyTorch wants {tuple(own[key].shape)}"
-                )
-        target.load_state_dict(state, strict=False)
+                raise AssertionError(f"{key}: Keras gives {tuple(value.shape)}, PyTorch wants {tuple(own[key].shape)}")
+        torch_module.load_state_dict(state, strict=False)
+
+
+def _state_key(layer_name: str, key: str) -> str:
+    """A weight rule's key in the model's state_dict: under the layer's module (`dense_1.weight`), or
+    the layer's own name for a bare nn.Parameter, whose rule gives the empty key."""
+    return f"{layer_name}.{key}" if key else layer_name
 
 
 def _to_keras_layout(value: Any, layer: Layer, code: LayerCode) -> Any:

@@ -30,6 +30,7 @@ from archdsl.targets.torch import (  # noqa: F401  (each registers its layer typ
     normalization,
     pooling,
     recurrent,
+    transformer,
 )
 from archdsl.targets.torch.module import NAME, emit_model, in_place_activations, input_layout, outline
 from archdsl.targets.torch.registry import TRANSLATIONS, WeightContext
