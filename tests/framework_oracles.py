@@ -983,13 +983,31 @@ def rnn_cases(draw, kind: str) -> Case:
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, features: int, heads: int):
+    def __init__(self, features: int, heads: int, causal: bool):
         super().__init__()
         self.mha = nn.MultiheadAttention(features, heads, batch_first=True)
+        self.causal = causal
 
     def forward(self, x):  # (N, features, steps)
         q = x.transpose(1, 2)
-        return self.mha(q, q, q, need_weights=False)[0].transpose(1, 2)
+        mask = nn.Transformer.generate_square_subsequent_mask(q.shape[1]) if self.causal else None
+        return self.mha(q, q, q, attn_mask=mask, need_weights=False)[0].transpose(1, 2)
+
+
+class HeadsOfAnySize(nn.Module):
+    """Attention whose heads * key_dim differs from the features, as Keras allows: four projections."""
+
+    def __init__(self, features: int, heads: int, key_dim: int, causal: bool):
+        super().__init__()
+        self.heads, self.causal = heads, causal
+        self.q, self.k, self.v = (nn.Linear(features, heads * key_dim) for _ in range(3))
+        self.out = nn.Linear(heads * key_dim, features)
+
+    def forward(self, x):  # (N, features, steps)
+        x = x.transpose(1, 2)
+        q, k, v = (p(x).unflatten(-1, (self.heads, -1)).transpose(1, 2) for p in (self.q, self.k, self.v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+        return self.out(y.transpose(1, 2).flatten(2)).transpose(1, 2)
 
 
 @st.composite
@@ -1003,20 +1021,28 @@ def attention_cases(draw) -> Case:
     shape = (steps, features)
     w = Writer(draw, "attention")
     w.positional("heads", heads)
-    if isinstance(features, int) and features % heads == 0 and draw(st.booleans()):
-        w.keyword("key_dim", features // heads)
+    if draw(st.booleans()):  # any size per head: Keras' output keeps the features all the same
+        w.keyword("key_dim", draw(st.integers(1, 6)))
+    causal = draw(st.sampled_from((None, True, False)))
+    if causal is not None:
+        w.written["causal"] = causal
+        w.others.append("causal" if causal and draw(st.booleans()) else f"causal={str(causal).lower()}")
     written = w.written
-    key_dim = written.get("key_dim", max(features // heads, 1) if isinstance(features, int) else 1)
+    default = max(features // heads, 1) if isinstance(features, int) else 1
+    key_dim = written.get("key_dim", default)
 
     def build_keras(x):
-        return kl.MultiHeadAttention(num_heads=heads, key_dim=key_dim)(x, x)
+        return kl.MultiHeadAttention(num_heads=heads, key_dim=key_dim)(x, x, use_causal_mask=bool(causal))
 
     def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
-        return SelfAttention(shape[-1], heads)
+        if "key_dim" in written and heads * key_dim != shape[-1]:
+            return HeadsOfAnySize(shape[-1], heads, key_dim, bool(causal))
+        return SelfAttention(shape[-1], heads, bool(causal))
 
-    # Keras takes any key_dim; PyTorch's nn.MultiheadAttention needs heads to divide the features.
+    # Without key_dim, heads must divide the features: PyTorch's nn.MultiheadAttention refuses otherwise.
     refused_by = "keras" if features == CHANNEL_NAME else "torch"
-    config = {"heads": heads, "key_dim": key_dim} if isinstance(features, int) and features % heads == 0 else {}
+    resolved = "key_dim" in written or (isinstance(features, int) and features % heads == 0)
+    config = {"heads": heads, "key_dim": key_dim, "causal": bool(causal)} if resolved else {}
     return Case(
         program(shape, w.text()),
         shape,

@@ -352,9 +352,7 @@ def infer(kind: str, cfg: dict, shape: Shape) -> Shape | None:
             return None
         return shape[1:]
     if kind == "attention":
-        if rank != 2 or channels is None or channels % cfg["heads"]:
-            return None
-        if cfg["key_dim"] is not None and cfg["key_dim"] * cfg["heads"] != channels:
+        if rank != 2 or channels is None or (cfg["key_dim"] is None and channels % cfg["heads"]):
             return None
         return shape
     raise AssertionError(f"no shape rule for {kind}")
@@ -668,8 +666,11 @@ class Generator:
                 cfg["activation"] = rng.choice(("tanh", "relu"))
             return cfg
         if kind == "attention":
+            if rng.random() < 0.3:  # any size per head
+                return {"heads": rng.randint(1, 4), "key_dim": rng.randint(1, 6), "causal": rng.random() < 0.3}
             heads = rng.choice([h for h in range(1, min(channels, 4) + 1) if channels % h == 0])
-            return {"heads": heads, "key_dim": channels // heads if rng.random() < 0.3 else None}
+            key_dim = channels // heads if rng.random() < 0.3 else None
+            return {"heads": heads, "key_dim": key_dim, "causal": rng.random() < 0.3}
         if kind == "posembed":
             steps = shape[0]
             if isinstance(steps, int) and rng.random() < 0.5:
@@ -812,7 +813,7 @@ class Generator:
         if "padding" in cfg and kind not in ("zeropad",):
             if cfg["padding"] == "same" or rng.random() < 0.25:
                 word("padding", cfg["padding"], None)
-        for flag in ("seq", "bidirectional"):
+        for flag in ("seq", "bidirectional", "causal"):
             if flag in cfg and (cfg[flag] or rng.random() < 0.2):
                 if cfg[flag] and rng.random() < 0.6:
                     floating.append(scope.word_text(flag, None) if scope else flag)

@@ -16,6 +16,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import inspect  # noqa: E402
 import math  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -309,6 +310,8 @@ def keras_default(layer: str, arg: str):
         table |= {"padding": kl.ZeroPadding2D().padding[0][0]}
     if layer == "concat":
         table |= {"axis": kl.Concatenate().axis}
+    if layer == "attention":  # an argument of the call in Keras
+        table |= {"causal": inspect.signature(kl.MultiHeadAttention.call).parameters["use_causal_mask"].default}
     return table[arg]
 
 

@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import archdsl  # noqa: E402
 from archdsl.layers import LAYERS  # noqa: E402
+from archdsl.targets import keras as keras_target  # noqa: E402
 from archdsl.targets.torch import TRANSLATIONS, recurrent  # noqa: E402
 from archdsl.tools.verify import verify_model  # noqa: E402
 
@@ -84,6 +85,9 @@ LAYER_SPECS = {
     "posembed_longer_than_the_steps": "input seq x 4 -> posembed max=20 -> conv1d 4 3 -> clstoken -> lstm 2",
     "take": "input 7x4 -> conv1d 6 3 -> take 0 -> relu -> dense 2 -> ( identity | identity ) -> add",
     "take_last_symbolic": "input seq x 4 -> lstm 3 seq -> take -1",
+    "attention_causal_and_any_key_dim": (
+        "input 7x6 -> attention heads=2 causal -> attention 3 key_dim=5 -> attention 2 key_dim=4 causal"
+    ),
     "dropout_identity": "input 6x6x2 -> dropout 0.5 -> identity -> conv2d 2 -> flatten -> dropout 0.2 -> dense 2",
 }
 
@@ -177,6 +181,14 @@ def test_verify_catches_position_embeddings_in_the_wrong_order(monkeypatch):
     _break(monkeypatch, "posembed", lambda layer, weights, ctx: {"": weights[0][::-1]})
     report = verify_model(archdsl.parse("input 5x4 -> posembed -> dense 2").model())
     assert report.first_mismatch is not None and report.first_mismatch.name == "posembed_1"
+
+
+@pytest.mark.parametrize("spec", ["input 6x4 -> attention 2 causal", "input 6x4 -> attention 2 key_dim=3 causal"])
+def test_verify_catches_attention_that_sees_the_future(monkeypatch, spec):
+    """Keras built without its causal mask: both PyTorch forms must disagree with it at the first step."""
+    monkeypatch.setattr(keras_target, "attention_applied", lambda layer, query, value: f"({query}, {value})")
+    report = verify_model(archdsl.parse(spec).model())
+    assert report.first_mismatch is not None and report.first_mismatch.name == "attention_1"
 
 
 def test_the_report_is_deterministic_for_a_seed():

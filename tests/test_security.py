@@ -97,6 +97,7 @@ F_FUNCTIONS = frozenset(
 TORCH_FUNCTIONS = frozenset(
     {"cat", "flatten", "softmax", "sigmoid", "tanh", "randn", "randint", "ones_like", "no_grad", "zeros"}
 )
+NN_FUNCTIONS = frozenset({"nn.Transformer.generate_square_subsequent_mask"})  # a causal mask
 TENSOR_METHODS = frozenset({"transpose", "permute", "reshape", "flatten", "mean", "amax", "expand"})
 BUILTIN_CALLS = frozenset({"print", "tuple", "sum", "super", "float"})
 # Methods of the objects the generated `__main__` holds: the model and its parameters.
@@ -230,6 +231,8 @@ def _check_call(scan: _Scan, node: ast.Call) -> None:
                 return
         else:
             if head == "nn" and dotted.count(".") == 1 and CLASS_ATTRIBUTE.match(attr):
+                return
+            if dotted in NN_FUNCTIONS:
                 return
             if dotted == f"F.{attr}" and attr in F_FUNCTIONS:
                 return

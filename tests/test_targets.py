@@ -316,6 +316,9 @@ LAYER_CASES: list[Case] = [
     _case("attention_after_embedding", "input seq -> embedding 40 8 -> attention 2 -> globalavgpool", "attention"),
     _case("attention_heads3", "input seq x 12 -> attention heads=3", "attention"),
     _case("attention_between_conv1d", "input 8x4 -> conv1d 4 1 -> attention 2 -> conv1d 2 1", "attention"),
+    _case("attention_causal", "input seq x 8 -> attention heads=2 causal", "attention"),
+    _case("attention_any_key_dim", "input 6x10 -> attention heads=3 key_dim=4", "attention"),
+    _case("attention_any_key_dim_causal", "input seq x 6 -> attention 2 key_dim=5 causal -> dense 2", "attention"),
 ]
 
 CASES = {case.id: case for case in LAYER_CASES}
@@ -523,7 +526,10 @@ def forward_statements(source: str) -> list[tuple[pyast.stmt, str | None]]:
     """Every statement of `forward` before the return, with its shape comment (or None)."""
     tree = pyast.parse(source)
     lines = source.splitlines()
-    forward = next(node for node in pyast.walk(tree) if isinstance(node, pyast.FunctionDef) and node.name == "forward")
+    # The model's class (what build_model returns), not a class the module defines for a layer PyTorch lacks.
+    build = next(node for node in tree.body if isinstance(node, pyast.FunctionDef) and node.name == "build_model")
+    model = next(node for node in tree.body if isinstance(node, pyast.ClassDef) and node.name == build.returns.id)
+    forward = next(node for node in model.body if isinstance(node, pyast.FunctionDef) and node.name == "forward")
     return [(stmt, _comment_of(lines, stmt)) for stmt in forward.body if not isinstance(stmt, pyast.Return)]
 
 

@@ -141,6 +141,7 @@ ARGUMENT_SPELLINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "rate": ("p", "dropout_rate"),
         "epsilon": ("eps",),
         "heads": ("num_heads",),
+        "causal": ("use_causal_mask", "is_causal"),
         "multiplier": ("depth_multiplier",),
         "alpha": ("negative_slope",),
         "vocab": ("input_dim", "num_embeddings", "vocab_size"),

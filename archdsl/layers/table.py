@@ -557,34 +557,34 @@ def _take_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
 
 
 def _attention_resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
-    (shape,) = inputs
-    require_rank("attention", shape, 2)
-    features = known_last("attention", shape)
+    """key_dim defaults to the query's features / heads, which must then divide them; any key_dim may be written.
+
+    The query is the first input and the keys and values come from the last (the same sequence
+    for self-attention), as Keras' MultiHeadAttention(query, value).
+    """
+    for shape in inputs:
+        require_rank("attention", shape, 2)
+        known_last("attention", shape)
+    features = inputs[0][-1]
     heads = config["heads"]
-    key_dim = config["key_dim"]
-    if key_dim is None:
-        if features % heads:
-            raise ShapeError(
-                f"attention over {features} features cannot be split into {heads} heads",
-                f"choose heads that divide {features}",
-                code="A203",
-            )
-        key_dim = features // heads
-    if key_dim * heads != features:
+    assert isinstance(features, int)
+    if config["key_dim"] is not None:
+        return config
+    if features % heads:
         raise ShapeError(
-            f"attention key_dim={key_dim} x heads={heads} must equal the {features} features",
-            "so that PyTorch's nn.MultiheadAttention can hold the same weights; leave key_dim out to have it computed",
+            f"attention over {features} features cannot be split into {heads} heads",
+            f"choose heads that divide {features}, or give each head its size with key_dim=",
             code="A203",
         )
-    return {**config, "key_dim": key_dim}
+    return {**config, "key_dim": features // heads}
 
 
 def _attention_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
-    features = inputs[0][-1]
-    assert isinstance(features, int)
-    inner = config["heads"] * config["key_dim"]
-    # query, key and value projections with biases, then the output projection.
-    total = 3 * (features * inner + inner) + inner * features + features
+    query, value = inputs[0][-1], inputs[-1][-1]
+    assert isinstance(query, int) and isinstance(value, int)
+    inner = config["heads"] * config["key_dim"]  # Keras' value_dim is key_dim unless given
+    # query, key and value projections with biases, then the output projection back to the query's features.
+    total = (query * inner + inner) + 2 * (value * inner + inner) + inner * query + query
     return Params(total, total)
 
 
@@ -912,13 +912,15 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
     ),
     LayerSpec(
         name="attention",
-        summary="multi-head self-attention over a sequence",
+        summary="multi-head self-attention over a sequence (the output keeps its features)",
         category="attention",
         example="attention heads=4",
         args=(
             Arg("heads", "int", REQUIRED, positional=True, check=_positive, doc="number of attention heads"),
             Arg("key_dim", "int", None, check=_positive, doc="size per head; defaults to features / heads"),
+            Arg("causal", "bool", False, doc="a step attends only to itself and the steps before it"),
         ),
+        flags=("causal",),
         resolve=_attention_resolve,
         infer=lambda config, inputs: (require_rank("attention", inputs[0], 2), inputs[0])[1],
         params=_attention_params,

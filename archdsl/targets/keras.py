@@ -262,10 +262,16 @@ def attention(layer: Layer) -> Call:
 for _spec in LAYER_TABLE:
     if _spec.category == "activation":
         # The function an activation needs is defined wherever the word is used, as a layer or as
-        # another layer's activation= (render.defined_classes looks up both).
+        # another layer's activation= (`defined_for` looks up both).
         builds(_spec.name, defines=ACTIVATION_FUNCTIONS.get(_spec.name))(activation)
     elif _spec.merge and _spec.name != "concat":
         builds(_spec.name)(merge)
+
+
+def defined_for(layers) -> list[str]:
+    """The class templates the layers need: by layer type, and by activation word (`dense 8 gelu_tanh`)."""
+    keys = (key for layer in layers for key in (layer.type, layer.config.get("activation")))
+    return [DEFINES[key] for key in keys if key in DEFINES]
 
 
 def constructor(layer: Layer) -> Call:
@@ -275,11 +281,17 @@ def constructor(layer: Layer) -> Call:
         raise AssertionError(f"the Keras target has no builder for layer type '{layer.type}'") from None
 
 
+def attention_applied(layer: Layer, query: str, value: str) -> str:
+    """`(query, value)`: MultiHeadAttention's call, with Keras' causal mask asked for there."""
+    causal = ", use_causal_mask=True" if layer.config["causal"] else ""
+    return f"({query}, {value}{causal})"
+
+
 def layer_lines(layer: Layer, names: dict[str, str]) -> list[str]:
     """`x = layers.Conv2D(...)(x)`: the functional call of one layer."""
     args = [names[name] for name in layer.inputs]
     if layer.type == "attention":
-        applied = f"({args[0]}, {args[0]})"  # self-attention: the sequence is query and value
+        applied = attention_applied(layer, args[0], args[-1])  # self-attention: one sequence is both
     elif len(args) > 1:
         applied = f"([{', '.join(args)}])"
     else:
@@ -339,7 +351,7 @@ def emit_model(model: Model) -> TargetCode:
     view = KerasView(
         docstring=tuple(docstring_lines(model, "Keras", input_text, batch_shape(model.output_shape))),
         imports=("import keras", "from keras import layers"),
-        classes=defined_classes(NAME, model.layers, DEFINES),
+        classes=defined_classes(NAME, defined_for(model.layers)),
         inputs=tuple(inputs),
         body=tuple(body),
         returns=tuple(returns),

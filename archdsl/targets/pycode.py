@@ -43,6 +43,8 @@ def literal(value: object) -> str:
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, list):
         return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, Call):  # a call as an argument of another: its parts are literals already
+        return value.inline()
     raise TypeError(f"no literal for {type(value).__name__}")
 
 
@@ -103,7 +105,12 @@ def statement(prefix: str, value: Call | str, suffix: str = "", indent: int = 2,
     if len(one_line) <= LINE_LENGTH:
         return _with_above(above, with_comment(one_line))
     lines = [f"{pad}{prefix}{value.func}("]
-    lines += [f"{pad}{INDENT}{part}," for part in value.parts()]
+    arguments = [("", a) for a in value.args] + [(f"{k}=", v) for k, v in value.kwargs]
+    for (key, argument), part in zip(arguments, value.parts(), strict=True):
+        if isinstance(argument, Call) and len(f"{pad}{INDENT}{part},") > LINE_LENGTH:
+            lines += statement(key, argument, ",", indent + 1)  # a call too long for its line is exploded too
+        else:
+            lines.append(f"{pad}{INDENT}{part},")
     return _with_above(above, lines + with_comment(f"{pad}){suffix}"))
 
 

@@ -6,6 +6,7 @@ and formatted by the target modules.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import fields
 from functools import cache
 from typing import Any
@@ -57,12 +58,6 @@ def support_source(target: str, name: str) -> str:
     return environment().get_template(f"{target}/classes/{name}.py.j2").render().rstrip("\n")
 
 
-def defined_classes(target: str, layers, defines: dict[str, str]) -> tuple[str, ...]:
-    """The sources of the classes a module defines for its layers, once each, in order of first use.
-
-    `defines` is keyed by layer type; a layer's activation= is looked up too, since an
-    activation word names its activation layer (`gelu_tanh` as a layer or as `dense 8 gelu_tanh`).
-    """
-    keys = (key for layer in layers for key in (layer.type, layer.config.get("activation")))
-    names = dict.fromkeys(defines[key] for key in keys if key in defines)
-    return tuple(support_source(target, name) for name in names)
+def defined_classes(target: str, names: Iterable[str]) -> tuple[str, ...]:
+    """The sources of the classes a module defines, once each, in the order its layers first need them."""
+    return tuple(support_source(target, name) for name in dict.fromkeys(names))

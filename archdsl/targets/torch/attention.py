@@ -1,4 +1,12 @@
-"""Multi-head attention: Keras' query/key/value projections as PyTorch's packed in_proj."""
+"""Multi-head attention: PyTorch's nn.MultiheadAttention where it can hold Keras' layer, a defined module where not.
+
+nn.MultiheadAttention packs the query, key and value projections into one in_proj and needs
+heads * head size == features. Keras' MultiHeadAttention takes any key_dim and projects back
+to the query's features; when the sizes do not fit, or a padding mask must be applied as Keras
+applies it, the module defines `MultiHeadAttention` (templates/torch/classes/), four nn.Linear
+layers around F.scaled_dot_product_attention. The emitter takes the query and the keys and
+values as separate inputs (the same sequence in self-attention).
+"""
 
 from __future__ import annotations
 
@@ -6,26 +14,46 @@ from typing import Any
 
 from archdsl.ir.model import Layer
 from archdsl.targets.common import Note
-from archdsl.targets.pycode import call
+from archdsl.targets.pycode import Raw, call
 from archdsl.targets.torch.layout import STEPS_FIRST
 from archdsl.targets.torch.registry import Arrays, Code, Emit, Step, WeightContext, size_note, translates
+
+DEFINED = "multi_head_attention"
+
+
+def packed(layer: Layer) -> bool:
+    """Whether nn.MultiheadAttention holds the layer: heads * key_dim is the features of the query and the keys."""
+    c = layer.config
+    return c["heads"] * c["key_dim"] == layer.input_shapes[0][-1] == layer.input_shapes[-1][-1]
+
+
+def _projection(kernel: Any) -> Any:
+    """Keras' (features, heads, key_dim) kernel as an nn.Linear weight (heads * key_dim, features); the heads
+    are contiguous blocks in both."""
+    return kernel.reshape(kernel.shape[0], -1).T
 
 
 def _attention_weights(layer: Layer, weights: Arrays, ctx: WeightContext) -> dict[str, Any]:
     import numpy as np
 
     q_kernel, q_bias, k_kernel, k_bias, v_kernel, v_bias, o_kernel, o_bias = weights
-    features = q_kernel.shape[0]
-    inner = q_bias.size  # heads * key_dim, split into heads as contiguous blocks in both
-
-    def projection(kernel: Any) -> Any:  # (E, heads, key_dim) -> (heads*key_dim, E)
-        return kernel.reshape(features, inner).T
-
+    out_kernel = o_kernel.reshape(-1, o_kernel.shape[-1]).T  # (heads, key_dim, features) -> (features, inner)
+    if packed(layer):
+        return {
+            "in_proj_weight": np.concatenate([_projection(q_kernel), _projection(k_kernel), _projection(v_kernel)]),
+            "in_proj_bias": np.concatenate([q_bias.reshape(-1), k_bias.reshape(-1), v_bias.reshape(-1)]),
+            "out_proj.weight": out_kernel,
+            "out_proj.bias": o_bias,
+        }
     return {
-        "in_proj_weight": np.concatenate([projection(q_kernel), projection(k_kernel), projection(v_kernel)]),
-        "in_proj_bias": np.concatenate([q_bias.reshape(-1), k_bias.reshape(-1), v_bias.reshape(-1)]),
-        "out_proj.weight": o_kernel.reshape(inner, features).T,
-        "out_proj.bias": o_bias,
+        "query.weight": _projection(q_kernel),
+        "query.bias": q_bias.reshape(-1),
+        "key.weight": _projection(k_kernel),
+        "key.bias": k_bias.reshape(-1),
+        "value.weight": _projection(v_kernel),
+        "value.bias": v_bias.reshape(-1),
+        "output.weight": out_kernel,
+        "output.bias": o_bias,
     }
 
 
@@ -33,12 +61,44 @@ CALLS = (
     "Keras' MultiHeadAttention is called with (query, value); PyTorch's nn.MultiheadAttention with "
     "(query, key, value), `batch_first=True`, and returns (output, weights)."
 )
+CAUSAL = (
+    "Keras masks the future steps with `use_causal_mask=True`; PyTorch's nn.MultiheadAttention is given the mask "
+    "(`nn.Transformer.generate_square_subsequent_mask`: -inf above the diagonal) and the hint `is_causal=True`."
+)
+DEFINED_MODULE = (
+    "PyTorch's nn.MultiheadAttention needs heads times the head size to equal the features, and Keras' "
+    "MultiHeadAttention does not, so the module defines `MultiHeadAttention`: Keras' query, key, value and "
+    "output projections as nn.Linear layers around F.scaled_dot_product_attention."
+)
+DEFINED_CAUSAL = "Keras masks the future steps with `use_causal_mask=True`; the defined module with `causal=True`."
 
 
 @translates("attention", weights=_attention_weights)
 def attention(emit: Emit) -> Code:
     layer, c = emit.layer, emit.layer.config
-    module = call("nn.MultiheadAttention", layer.input_shape[-1], c["heads"], batch_first=True)
-    x = emit.x
-    step = Step("{out}, _", f"self.{layer.name}({x}, {x}, {x}, need_weights=False)")
-    return Code(module, [step], STEPS_FIRST, [size_note(layer), Note("Attention", CALLS)])
+    query, value = emit.inputs[0], emit.inputs[-1]
+    features = layer.input_shapes[0][-1]
+    notes = [size_note(layer)]
+    if packed(layer):
+        module = call("nn.MultiheadAttention", features, c["heads"], batch_first=True)
+        kwargs: dict[str, object] = {"need_weights": False}
+        notes.append(Note("Attention", CALLS))
+        if c["causal"]:
+            source = emit.source
+            mask = call(
+                "nn.Transformer.generate_square_subsequent_mask",
+                Raw(f"{source}.shape[1]"),
+                device=Raw(f"{source}.device"),
+            )
+            kwargs = {"attn_mask": mask, **kwargs, "is_causal": True}
+            notes.append(Note("Causal attention", CAUSAL))
+        applied = call(f"self.{layer.name}", Raw(query), Raw(value), Raw(value), **kwargs)
+        return Code(module, [Step("{out}, _", applied)], STEPS_FIRST, notes)
+    module = call("MultiHeadAttention", features, layer.input_shapes[-1][-1], heads=c["heads"], key_dim=c["key_dim"])
+    notes.append(Note("Attention", DEFINED_MODULE))
+    kwargs = {}
+    if c["causal"]:
+        kwargs["causal"] = True
+        notes.append(Note("Causal attention", DEFINED_CAUSAL))
+    applied = call(f"self.{layer.name}", Raw(query), Raw(value), **kwargs)
+    return Code(module, [Step("{out}", applied)], STEPS_FIRST, notes, defines=(DEFINED,))

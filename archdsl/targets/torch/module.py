@@ -173,6 +173,7 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> Targ
     init: list[str] = []
     forward: list[str] = []
     records: list[LayerCode] = []
+    defines: list[str] = []  # the class templates the code uses, in order of first use
     for layer in model.layers:
         found = translation(layer.type)
         in_layouts = [layouts[name] for name in layer.inputs]
@@ -182,6 +183,7 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> Targ
         inputs = tuple(convert(names[name], have, want) for name, have in zip(layer.inputs, in_layouts, strict=True))
         emit = Emit(layer, inputs, want or in_layouts[0], names[layer.inputs[0]], layer.name in overwrite, model)
         code = found.emit(emit)
+        defines += ([found.defines] if found.defines else []) + list(code.defines)
         notes = list(code.notes)
         if any(needs_transpose(have, want) for have in in_layouts):
             notes.append(Note("Layouts inside the model", LAYOUTS_INSIDE))
@@ -203,7 +205,7 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> Targ
     model_class = ModuleClass(
         model.name, tuple(init), f"{input_var}: torch.Tensor", "torch.Tensor", tuple(forward), result
     )
-    view = _view(model, model_class, first_layout, layouts[model.output_name])
+    view = _view(model, model_class, first_layout, layouts[model.output_name], defined_classes(NAME, defines))
     input_code = LayerCode(model.input_name, "input", (), (f"{input_var}: torch.Tensor",), (), first_layout)
     return TargetCode(NAME, model.name, (input_code,), tuple(records), (_input_note(model, first_layout),), view)
 
@@ -231,8 +233,9 @@ def _lines(layer: Layer, code: Code, names: dict[str, str]) -> tuple[list[str], 
     return init, forward
 
 
-def _view(model: Model, model_class: ModuleClass, first_layout: str, out_layout: str) -> TorchView:
-    defines = {name: found.defines for name, found in TRANSLATIONS.items() if found.defines}
+def _view(
+    model: Model, model_class: ModuleClass, first_layout: str, out_layout: str, helpers: tuple[str, ...]
+) -> TorchView:
     example = example_shape(model.input_shape)
     if is_token_input(model):
         batch = call("torch.randint", 0, vocabulary(model), (2, *example))
@@ -247,12 +250,12 @@ def _view(model: Model, model_class: ModuleClass, first_layout: str, out_layout:
         }[first_layout]
         input_text = f"a batch of shape {torch_shape(model.input_shape, first_layout)} ({order})"
     imports = ["import torch", "from torch import nn"]
-    if any("F." in line for line in (*model_class.init, *model_class.forward)):
+    if any("F." in line for line in (*model_class.init, *model_class.forward, *helpers)):
         imports.insert(1, "import torch.nn.functional as F")
     return TorchView(
         docstring=tuple(docstring_lines(model, "PyTorch", input_text, torch_shape(model.output_shape, out_layout))),
         imports=tuple(imports),
-        helpers=defined_classes(NAME, model.layers, defines),
+        helpers=helpers,
         classes=(model_class,),
         model_class=model_class.name,
         batch=tuple(statement("batch = ", batch, indent=1)),

@@ -48,13 +48,18 @@ class Step:
 
 @dataclass
 class Code:
-    """What one layer becomes: its module (built in __init__), its forward lines, its notes."""
+    """What one layer becomes: its module (built in __init__), its forward lines, its notes.
+
+    defines: the class templates (templates/torch/classes/) this code uses, where that depends
+    on the layer (`translates(defines=...)` names one a layer type always needs).
+    """
 
     module: Call | None
     steps: list[Step]
     layout: str
     notes: list[Note] = field(default_factory=list)
     module_comment: str = ""
+    defines: tuple[str, ...] = ()
 
 
 Arrays = list[Any]  # numpy arrays, as Keras' get_weights() returns them
@@ -76,7 +81,8 @@ WeightRule = Callable[[Layer, Arrays, WeightContext], dict[str, Any]]
 class Translation:
     """A layer type in PyTorch.
 
-    weights: Keras' arrays to the module's state_dict (None: the layer has no weights).
+    weights: Keras' arrays to the layer's state_dict entries, keyed under its attribute (`weight`,
+    `out_proj.bias`), or '' for a layer that is a bare nn.Parameter (None: the layer has no weights).
     fresh_output: its output is a new tensor that its backward does not read, so an
     activation after it may overwrite it in place. passes_input: its output may be its
     input itself or a view of it (identity, dropout in eval mode, flatten, reshape).
