@@ -812,15 +812,19 @@ def embedding_cases(draw) -> Case:
     w = Writer(draw, "embedding")
     w.positional("vocab", vocab)
     w.positional("dim", dim)
+    mask_zero = draw(st.sampled_from((None, True, False)))
+    if mask_zero is not None:
+        w.written["mask_zero"] = mask_zero
+        w.others.append("mask_zero" if mask_zero and draw(st.booleans()) else f"mask_zero={str(mask_zero).lower()}")
 
     def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
-        return nn.Sequential(nn.Embedding(vocab, dim), Fn(channels_first))
+        return nn.Sequential(nn.Embedding(vocab, dim), Fn(channels_first))  # the mask changes no value
 
     shape = (steps,)
     return Case(
         program(shape, w.text()),
         shape,
-        lambda x: kl.Embedding(vocab, dim)(x),
+        lambda x: kl.Embedding(vocab, dim, mask_zero=bool(mask_zero))(x),
         build_torch,
         dict(w.written),
         run_lengths(draw, shape),

@@ -682,7 +682,7 @@ class Generator:
             # A symbolic length is only known at run time: the first and the last step always exist.
             return {"index": rng.randint(-steps, steps - 1) if isinstance(steps, int) else rng.choice((0, -1))}
         if kind == "embedding":
-            return {"vocab": rng.randint(2, 40), "dim": rng.randint(1, 8)}
+            return {"vocab": rng.randint(2, 40), "dim": rng.randint(1, 8), "mask_zero": rng.random() < 0.3}
         if kind == "reshape":
             total = math.prod(shape)  # type: ignore[arg-type]
             if preserve:
@@ -813,7 +813,7 @@ class Generator:
         if "padding" in cfg and kind not in ("zeropad",):
             if cfg["padding"] == "same" or rng.random() < 0.25:
                 word("padding", cfg["padding"], None)
-        for flag in ("seq", "bidirectional", "causal"):
+        for flag in ("seq", "bidirectional", "causal", "mask_zero"):
             if flag in cfg and (cfg[flag] or rng.random() < 0.2):
                 if cfg[flag] and rng.random() < 0.6:
                     floating.append(scope.word_text(flag, None) if scope else flag)

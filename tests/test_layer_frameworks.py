@@ -310,6 +310,8 @@ def keras_default(layer: str, arg: str):
         table |= {"padding": kl.ZeroPadding2D().padding[0][0]}
     if layer == "concat":
         table |= {"axis": kl.Concatenate().axis}
+    if layer == "embedding":
+        table |= {"mask_zero": kl.Embedding(2, 1).mask_zero}
     if layer == "attention":  # an argument of the call in Keras
         table |= {"causal": inspect.signature(kl.MultiHeadAttention.call).parameters["use_causal_mask"].default}
     return table[arg]

@@ -1,4 +1,4 @@
-"""Beginner mistakes that check (A703 to A707): each rule fires on the mistake and stays quiet on real models."""
+"""Beginner mistakes that check (A703 to A708): each rule fires on the mistake and stays quiet on real models."""
 
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ REAL_MODELS = {
     "DQN on 84x84x4 frames": "input 84x84x4 -> conv2d 32 8x8 stride=4 relu -> conv2d 64 4x4 stride=2 relu -> dense 512",
     "1-pixel-high spectrogram": "input 1x128x9 -> conv2d 16 1x3 -> globalavgpool",
     "text classifier": "input seq -> embedding 20000 128 -> lstm 64 -> dense 1 sigmoid",
+    "masked text classifier": "input seq -> embedding 20000 128 mask_zero -> lstm 64 -> dense 1 sigmoid",
+    "masked bag of embeddings": "input seq -> embedding 20000 64 mask_zero -> globalavgpool -> dense 2 softmax",
+    "masked class-token transformer": (
+        "input 128 -> embedding 30522 64 mask_zero -> clstoken -> posembed -> residual( attention 4 ) -> layernorm"
+        " -> residual( dense 256 gelu -> dense 64 ) -> layernorm -> take 0 -> dense 2"
+    ),
 }
 
 
@@ -242,6 +248,58 @@ def test_a_note_renders_as_a_note() -> None:
         "  |                                 ^^^^^^^\n"
         "help: for one per sequence, add globalavgpool before the last layers, or drop 'seq' from the lstm at line 1"
     )
+
+
+# ---------------------------------------------------------------- A708 a padding mask that ends unused
+
+
+@pytest.mark.parametrize(
+    ("spec", "at", "why"),
+    [
+        (
+            "input seq -> embedding 1000 64 mask_zero -> conv1d 32 3 same relu -> lstm 32",
+            "conv1d_1",
+            "Keras cannot mask a conv1d, so it and the layers after it read the padded steps as data",
+        ),
+        (
+            "input 50 -> embedding 1000 64 mask_zero -> lstm 8 seq -> flatten -> dense 2",
+            "flatten_1",
+            "Keras cannot mask a flatten, so it and the layers after it read the padded steps as data",
+        ),
+        (
+            "input seq -> embedding 1000 64 mask_zero -> globalmaxpool -> dense 2",
+            "globalmaxpool_1",
+            "Keras cannot mask a globalmaxpool, so it and the layers after it read the padded steps as data",
+        ),
+        (
+            "input 1 -> embedding 1000 8 mask_zero -> ( identity | take 0 -> reshape 1x8 ) -> add -> lstm 4",
+            "add_1",
+            "Keras keeps a merge's mask only when every branch has one, so the layers after add_1 read the padded "
+            "steps as data",
+        ),
+    ],
+)
+def test_a_padding_mask_that_ends_before_use_is_a_warning(spec: str, at: str, why: str) -> None:
+    warning = only(spec, "A708")
+    assert warning.message == f"the padding mask of embedding_1 ends at {at}: {why}"
+    assert warning.span == archdsl.parse(spec, "t.arch").model().layer(at).span
+
+
+def test_a_padding_mask_is_warned_about_once() -> None:
+    only("input seq -> embedding 100 8 mask_zero -> conv1d 8 1 -> maxpool -> lstm 4", "A708")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "input seq -> embedding 100 8 mask_zero -> lstm 4 -> dense 2",  # the last real step
+        "input seq -> embedding 100 8 mask_zero -> clstoken -> take 0",  # a step taken on purpose
+        "input seq -> embedding 100 8 -> conv1d 8 3 -> globalmaxpool",  # no mask to lose
+        "input seq -> embedding 100 8 mask_zero -> ( identity | clstoken ) -> concat axis=1 -> lstm 2",  # joined
+    ],
+)
+def test_a_padding_mask_used_up_or_joined_is_quiet(spec: str) -> None:
+    assert diagnostics(spec) == []
 
 
 # ---------------------------------------------------------------- the command line

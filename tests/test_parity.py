@@ -60,6 +60,10 @@ LAYER_SPECS = {
     "recurrent": "input 7x3 -> lstm 4 seq bidirectional -> gru 5 seq -> rnn 3 relu seq -> gru 2 bidirectional",
     "rnn_last_step": "input 7x3 -> rnn 4 bidirectional",
     "embedding_text": "input seq -> embedding 50 6 -> gru 4 -> dense 1 sigmoid",
+    "embedding_masked": (
+        "input seq -> embedding 50 6 mask_zero -> lstm 6 seq bidirectional -> attention 2 -> clstoken -> gru 4 seq"
+        " -> globalavgpool -> dense 2 softmax"
+    ),
     "reshape_image_to_vector": "input 3x4x2 -> reshape 24 -> dense 2",
     "reshape_sequence": "input 8x2 -> conv1d 4 1 -> reshape 4x8 -> lstm 2",
     "upsample_zeropad": ("input 3x4x2 -> upsample 2 -> zeropad 1 -> upsample 2x3 -> zeropad 1x2 -> conv2d 2 1x1"),

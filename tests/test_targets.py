@@ -319,6 +319,22 @@ LAYER_CASES: list[Case] = [
     _case("attention_causal", "input seq x 8 -> attention heads=2 causal", "attention"),
     _case("attention_any_key_dim", "input 6x10 -> attention heads=3 key_dim=4", "attention"),
     _case("attention_any_key_dim_causal", "input seq x 6 -> attention 2 key_dim=5 causal -> dense 2", "attention"),
+    # padding masks: the PyTorch code passes them by hand
+    _case(
+        "masked_recurrent",
+        "input seq -> embedding 40 8 mask_zero -> lstm 4 seq -> gru 3 bidirectional seq -> rnn 2",
+        "embedding",
+        "lstm",
+        "gru",
+        "rnn",
+    ),
+    _case(
+        "masked_attention_and_pooling",
+        "input seq -> embedding 40 8 mask_zero -> clstoken -> attention 2 causal -> globalavgpool",
+        "attention",
+        "globalavgpool",
+    ),
+    _case("masked_then_lost", "input 12 -> embedding 40 8 mask_zero -> conv1d 4 3 -> globalmaxpool", "conv1d"),
 ]
 
 CASES = {case.id: case for case in LAYER_CASES}
@@ -555,7 +571,8 @@ def instrument_forward(source: str) -> str:
         if comment is None or not isinstance(stmt, pyast.Assign):
             continue
         target = stmt.targets[0]
-        name = target.elts[0].id if isinstance(target, pyast.Tuple) else target.id
+        # Of `x, _ = ...` and `_, x = ...`, the comment describes the value kept.
+        name = next(e.id for e in target.elts if e.id != "_") if isinstance(target, pyast.Tuple) else target.id
         indent = re.match(r"\s*", lines[stmt.lineno - 1]).group(0)
         inserts[stmt.end_lineno] = f"{indent}_archdsl_check_shape({name}, {comment!r})"
     out = []

@@ -8,10 +8,12 @@ whose input is already wrong is skipped rather than reported again.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
 from archdsl.analysis.lint import lint
+from archdsl.analysis.masks import output_mask
 from archdsl.analysis.suggest import Failure, refine
 from archdsl.common.diagnostics import DiagnosticSink, Fix, Note, Span
 from archdsl.frontend.expand import UNKNOWN
@@ -80,6 +82,8 @@ def check_graph(graph: Graph, sink: DiagnosticSink, source: str) -> Model | None
         if layer_or_none is None:
             ok = False
             continue
+        incoming = [checked[name].mask if name in checked else None for name in layer_or_none.inputs]
+        layer_or_none = replace(layer_or_none, mask=output_mask(layer_or_none, incoming), input_masks=tuple(incoming))
         checked[node.name] = layer_or_none
         result.append(layer_or_none)
     if not ok or shape is None:

@@ -1,7 +1,7 @@
 """Beginner mistakes that check: specs that are valid but almost certainly not what was meant.
 
 Each rule is a pure function of a checked model (with its graph, for where each value was
-written, and the source, for the fix it proposes) and reports warnings (A703 to A706) or a
+written, and the source, for the fix it proposes) and reports warnings (A703 to A706, A708) or a
 note (A707); the spec is accepted either way. A rule fires only on a pattern that real
 architectures do not have: its docstring says where its threshold comes from, and
 tests/test_lint.py holds every rule to both sides, firing on the mistake and silent on the
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 
+from archdsl.analysis.masks import ends_unexpectedly
 from archdsl.analysis.suggest import COMMON_KERNEL_MAX, channels_last, fits, swapped_positionals, written
 from archdsl.common.diagnostics import Diagnostic, Fix
 from archdsl.ir.graph import Graph, GraphNode
@@ -182,10 +183,48 @@ def steps_kept(model: Model, nodes: Mapping[str, GraphNode], source: str) -> Ite
     )
 
 
+def padding_mask_lost(model: Model, nodes: Mapping[str, GraphNode], source: str) -> Iterator[Diagnostic]:
+    """A708 `embedding 1000 64 mask_zero -> conv1d 32 3 -> lstm 32`: the mask ends before the layer that wanted it.
+
+    Keras drops the mask at a layer it cannot mask (convolutions, pooling, flatten, reshape,
+    globalmaxpool) and warns when the model is built; at a merge whose other branches have no
+    mask it drops it without a word. Either way the layers after it read the padded steps as
+    data, which nobody who wrote mask_zero means; archdsl says so where the spec is written,
+    once per mask. A layer that uses the mask up (an RNN's last step, globalavgpool, take) is
+    what masks are for, and stays quiet.
+    """
+    warned: set[str] = set()
+    for layer in model.layers:
+        if not ends_unexpectedly(layer):
+            continue
+        mask = next(mask for mask in layer.input_masks if mask is not None)
+        if mask in warned:
+            continue
+        warned.add(mask)
+        maker = next(other for other in model.layers if other.mask == mask)
+        if LAYERS[layer.type].merge:
+            why = f"Keras keeps a merge's mask only when every branch has one, so the layers after {layer.name}"
+            fix = "give every branch the mask, or leave mask_zero out if padding is meant to count"
+        else:
+            why = f"Keras cannot mask a {layer.type}, so it and the layers after it"
+            fix = (
+                "use the mask before this layer (an lstm, attention or globalavgpool leaves padding out), or leave "
+                "mask_zero out if padding is meant to count"
+            )
+        yield Diagnostic(
+            "A708",
+            f"the padding mask of {maker.name} ends at {layer.name}: {why} read the padded steps as data",
+            layer.span,
+            fix,
+            severity="warning",
+        )
+
+
 RULES: tuple[Rule, ...] = (
     channels_first_input,
     swapped_filters_and_kernel,
     swapped_embedding,
     pytorch_momentum,
     steps_kept,
+    padding_mask_lost,
 )

@@ -330,7 +330,10 @@ def verify_table(report) -> TextTable:
         for layer in report.layers
     )
     return TextTable(
-        f"{report.model}: Keras and PyTorch on the same weights and inputs (seed {report.seed})", columns, body
+        f"{report.model}: Keras and PyTorch on the same weights and inputs (seed {report.seed})",
+        columns,
+        body,
+        report.notes,
     )
 
 

@@ -54,6 +54,7 @@ CODES: dict[str, str] = {
     "A705": "warning: embedding vocabulary and dimension look swapped",
     "A706": "warning: batchnorm momentum written in PyTorch's meaning",
     "A707": "note: the output keeps the steps axis",
+    "A708": "warning: a padding mask ends at a layer Keras cannot mask",
     "A801": "a framework is not installed",
 }
 

@@ -22,7 +22,10 @@ class Layer:
 
     Shapes are per sample, channels last, batch axis excluded; a symbolic
     dimension is a string. `notes` says what archdsl did that the user did not
-    write (an inserted flatten, say).
+    write (an inserted flatten, say). `mask` names the padding mask the output
+    carries (`embedding mask_zero`): the token input it was computed from, or the
+    layer that changed it (a class token, a merge of different masks); None
+    when the output has none. `input_masks` are those of its inputs.
     """
 
     name: str
@@ -36,6 +39,8 @@ class Layer:
     scope: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     inserted: bool = False
+    mask: str | None = None
+    input_masks: tuple[str | None, ...] = ()
 
     @property
     def line(self) -> int:
@@ -48,6 +53,10 @@ class Layer:
     @property
     def input_shape(self) -> Shape:
         return self.input_shapes[0]
+
+    @property
+    def input_mask(self) -> str | None:
+        return self.input_masks[0] if self.input_masks else None
 
     def to_json(self) -> dict[str, Any]:
         return {

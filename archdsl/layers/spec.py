@@ -112,6 +112,18 @@ STEPS = "steps"  # step by step, features last (dense per step, RNNs, attention,
 ANY = "any"  # value by value or branch by branch: any layout will do (activations, merges)
 SEQUENCE_READINGS = (SIGNAL, STEPS, ANY)
 
+# What a layer does with the padding mask its input carries (an `embedding mask_zero` made it), as
+# its Keras layer does (tests/test_masks.py holds each to Keras): each target writes the same,
+# Keras by itself, PyTorch explicitly.
+MASK_PASSES = "passes"  # computes step by step, and the mask goes on with the steps (dense, norms, activations)
+MASK_USES = "uses"  # leaves the padded steps out (RNNs, attention); the mask goes on while the steps do
+MASK_CONSUMES = "consumes"  # leaves the padded steps out of what it sums up (globalavgpool); no steps are left
+MASK_PREPENDS = "prepends"  # puts a real step first (clstoken): the mask gets one more step
+MASK_MERGES = "merges"  # merges: the masks of the branches combine (none if a branch has none)
+MASK_DROPS = "drops"  # reads a step whatever the mask says (take), and nothing of the steps is left to mask
+MASK_LOST = "lost"  # Keras' layer does not support masking: the mask is lost there, and Keras warns
+MASK_RULES = (MASK_PASSES, MASK_USES, MASK_CONSUMES, MASK_PREPENDS, MASK_MERGES, MASK_DROPS, MASK_LOST)
+
 
 @record
 class LayerSpec:
@@ -129,8 +141,10 @@ class LayerSpec:
     merge: it joins the branches of a group; elementwise: it maps each value
     on its own (shape, layout and axes untouched); keeps_shape: its output
     has its input's shape; reads_sequence: how it reads a (steps, features)
-    input (SIGNAL, STEPS or ANY). `has_weights` and `fuses_activation` follow
-    from `params` and `args`.
+    input (SIGNAL, STEPS or ANY); mask: what it does with a padding mask on
+    its input (MASK_PASSES, ..., MASK_LOST, as its Keras layer does);
+    makes_mask: whether a configuration makes one (`embedding mask_zero`).
+    `has_weights` and `fuses_activation` follow from `params` and `args`.
     """
 
     name: str
@@ -145,6 +159,8 @@ class LayerSpec:
     elementwise: bool = False
     keeps_shape: bool = False
     reads_sequence: str = STEPS
+    mask: str = MASK_LOST
+    makes_mask: Callable[[Mapping[str, Any]], bool] | None = None
     category: str = "core"
     example: str = ""
     arg_index: Mapping[str, Arg] = field(init=False, repr=False, compare=False)
@@ -152,6 +168,7 @@ class LayerSpec:
 
     def __post_init__(self) -> None:
         assert self.reads_sequence in SEQUENCE_READINGS, self.reads_sequence
+        assert self.mask in MASK_RULES, self.mask
         assert not self.elementwise or self.keeps_shape, f"{self.name}: an element-wise layer keeps its shape"
         object.__setattr__(self, "arg_index", MappingProxyType({a.name: a for a in self.args}))
         object.__setattr__(self, "positional_args", tuple(a for a in self.args if a.positional))

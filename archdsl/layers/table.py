@@ -27,7 +27,20 @@ from archdsl.layers.shapes import (
     sym_add,
     sym_mul,
 )
-from archdsl.layers.spec import ANY, REQUIRED, SIGNAL, Arg, LayerSpec, Params
+from archdsl.layers.spec import (
+    ANY,
+    MASK_CONSUMES,
+    MASK_DROPS,
+    MASK_MERGES,
+    MASK_PASSES,
+    MASK_PREPENDS,
+    MASK_USES,
+    REQUIRED,
+    SIGNAL,
+    Arg,
+    LayerSpec,
+    Params,
+)
 
 Config = Mapping[str, Any]
 
@@ -495,6 +508,7 @@ def _rnn(name: str, summary: str, extra: tuple[Arg, ...] = ()) -> LayerSpec:
         flags=("seq", "bidirectional"),
         infer=_rnn_infer,
         params=_rnn_params,
+        mask=MASK_USES,
     )
 
 
@@ -648,6 +662,7 @@ def _merge(name: str, summary: str) -> LayerSpec:
         merge=True,
         reads_sequence=ANY,
         infer=_same_shapes,
+        mask=MASK_MERGES,
         example=f"( conv2d 64 same | identity ) -> {name}",
     )
 
@@ -662,6 +677,7 @@ def _activation(name: str, summary: str, args: tuple[Arg, ...] = (), elementwise
         elementwise=elementwise,
         keeps_shape=True,
         reads_sequence=ANY,
+        mask=MASK_PASSES,
     )
 
 
@@ -678,6 +694,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         ),
         infer=_dense_infer,
         params=_dense_params,
+        mask=MASK_PASSES,
     ),
     _conv(1),
     _conv(2),
@@ -735,18 +752,19 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
     _pool("avgpool", "average pooling (1-D, 2-D or 3-D from the input)"),
     LayerSpec(
         name="globalavgpool",
-        summary="average over every spatial axis",
+        summary="average over every spatial axis (the real steps only, under a padding mask)",
         category="pooling",
         infer=_global_pool_infer,
-        reads_sequence=SIGNAL,
+        reads_sequence=ANY,
+        mask=MASK_CONSUMES,
         example="globalavgpool",
     ),
     LayerSpec(
         name="globalmaxpool",
-        summary="maximum over every spatial axis",
+        summary="maximum over every spatial axis (padded steps too: Keras' layer cannot be masked)",
         category="pooling",
         infer=_global_pool_infer,
-        reads_sequence=SIGNAL,
+        reads_sequence=ANY,
         example="globalmaxpool",
     ),
     LayerSpec(
@@ -761,6 +779,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         elementwise=True,
         keeps_shape=True,
         reads_sequence=ANY,
+        mask=MASK_PASSES,
     ),
     LayerSpec(
         name="batchnorm",
@@ -775,6 +794,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         params=_batchnorm_params,
         keeps_shape=True,
         reads_sequence=SIGNAL,
+        mask=MASK_PASSES,
     ),
     LayerSpec(
         name="layernorm",
@@ -785,6 +805,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         infer=_norm_infer,
         params=_layernorm_params,
         keeps_shape=True,
+        mask=MASK_PASSES,
         ignores_input=_normalizes_one_value,
     ),
     _activation("relu", "max(x, 0)"),
@@ -817,9 +838,17 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         args=(
             Arg("vocab", "int", REQUIRED, positional=True, check=_positive, doc="number of distinct token ids"),
             Arg("dim", "int", REQUIRED, positional=True, check=_positive, doc="size of each vector"),
+            Arg(
+                "mask_zero",
+                "bool",
+                False,
+                doc="token 0 is padding: the layers after it that can leave padded steps out do",
+            ),
         ),
+        flags=("mask_zero",),
         infer=_embedding_infer,
         params=_embedding_params,
+        makes_mask=lambda config: config["mask_zero"],
     ),
     LayerSpec(
         name="reshape",
@@ -857,6 +886,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         elementwise=True,
         keeps_shape=True,
         reads_sequence=ANY,
+        mask=MASK_PASSES,
     ),
     _merge("add", "sum of the branches"),
     _merge("subtract", "first branch minus the second"),
@@ -871,6 +901,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         merge=True,
         reads_sequence=ANY,
         example="( conv2d 32 1x1 | conv2d 32 3x3 same ) -> concat",
+        mask=MASK_MERGES,
         args=(Arg("axis", "axis", -1, doc="Keras axis: -1 is channels; 1 is the first axis of a sample"),),
         resolve=_concat_resolve,
         infer=_concat_infer,
@@ -893,6 +924,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         infer=lambda config, inputs: (known_last("posembed", inputs[0]), inputs[0])[1],
         params=_posembed_params,
         keeps_shape=True,
+        mask=MASK_PASSES,
     ),
     LayerSpec(
         name="clstoken",
@@ -901,6 +933,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         example="clstoken",
         infer=_clstoken_infer,
         params=_clstoken_params,
+        mask=MASK_PREPENDS,
     ),
     LayerSpec(
         name="take",
@@ -909,6 +942,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         example="take 0",
         args=(Arg("index", "int", REQUIRED, positional=True, doc="the step: 0 is the first, -1 the last"),),
         infer=_take_infer,
+        mask=MASK_DROPS,
     ),
     LayerSpec(
         name="attention",
@@ -925,6 +959,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         infer=lambda config, inputs: (require_rank("attention", inputs[0], 2), inputs[0])[1],
         params=_attention_params,
         keeps_shape=True,
+        mask=MASK_USES,
     ),
 )
 

@@ -183,7 +183,9 @@ def activation(layer: Layer) -> Call:
         return _named(layer, "layers.LeakyReLU", negative_slope=layer.config["alpha"])
     if layer.type == "elu":
         return _named(layer, "layers.ELU")
-    if layer.type == "softmax":
+    if layer.type == "softmax" and layer.input_mask is None:
+        # Keras' Softmax layer applies a padding mask over its own axis, the features, and refuses a
+        # mask of the steps; Activation passes the mask on, as the other activation layers do.
         return _named(layer, "layers.Softmax")
     return _named(layer, "layers.Activation", ACTIVATION_NAMES.get(layer.type, layer.type))
 
@@ -205,7 +207,8 @@ def recurrent(layer: Layer) -> Call:
 
 @builds("embedding")
 def embedding(layer: Layer) -> Call:
-    return _named(layer, "layers.Embedding", layer.config["vocab"], layer.config["dim"])
+    mask = {"mask_zero": True} if layer.config["mask_zero"] else {}
+    return _named(layer, "layers.Embedding", layer.config["vocab"], layer.config["dim"], **mask)
 
 
 @builds("reshape")
@@ -350,7 +353,8 @@ def emit_model(model: Model) -> TargetCode:
     input_text = f"a batch of shape {batch_shape(model.input_shape)} ({kind})"
     view = KerasView(
         docstring=tuple(docstring_lines(model, "Keras", input_text, batch_shape(model.output_shape))),
-        imports=("import keras", "from keras import layers"),
+        # A model of defined layers alone (`clstoken -> posembed`) uses nothing of keras.layers.
+        imports=("import keras", *(["from keras import layers"] if any("layers." in line for line in body) else [])),
         classes=defined_classes(NAME, defined_for(model.layers)),
         inputs=tuple(inputs),
         body=tuple(body),

@@ -5,6 +5,7 @@ Only the rows and notes are decided here; `cli.py` lays them out with rich.
 
 from __future__ import annotations
 
+from archdsl.analysis.masks import mask_note
 from archdsl.common.record import record
 from archdsl.ir.model import Model
 from archdsl.layers.shapes import display_shape
@@ -30,7 +31,7 @@ def rows(model: Model) -> list[Row]:
                 display_shape(layer.output_shape),
                 layer.params.keras,
                 layer.params.torch,
-                "; ".join(layer.notes),
+                "; ".join(note for note in (*layer.notes, mask_note(layer)) if note),
             )
         )
     return result

@@ -35,11 +35,14 @@ class LayerAgreement:
 
 @record
 class VerifyReport:
+    """`notes` says what the inputs were where that matters to the verdict (padding, for a masked model)."""
+
     model: str
     layers: tuple[LayerAgreement, ...]
     atol: float
     rtol: float
     seed: int
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -73,6 +76,28 @@ def _constant(variable: Any) -> bool:
 
     value = np.asarray(variable)
     return bool(value.size) and bool(np.all(value == value.flat[0]))
+
+
+def padded_lengths(steps: int, batch: int = BATCH) -> list[int]:
+    """How many padded steps end each sample of a masked model's batch: none in the first, then more in each,
+    down to one real token in the last (a sample of padding alone has no mean for globalavgpool to take)."""
+    return [round(i * (steps - 1) / max(batch - 1, 1)) for i in range(batch)]
+
+
+def token_batch(rng: Any, shape: tuple[int, ...], vocab: int, masked: bool) -> tuple[Any, str | None]:
+    """Random token ids of `BATCH` samples, and a note on their padding.
+
+    Where token 0 is padding (`embedding mask_zero`), the ids are drawn from 1 and each sample ends in
+    the zeros of `padded_lengths`, so that every layer is also compared on how it treats padded steps.
+    """
+    if not masked or vocab < 2:
+        return rng.integers(0, vocab, (BATCH, *shape)).astype("int32"), None
+    ids = rng.integers(1, vocab, (BATCH, *shape)).astype("int32")
+    lengths = padded_lengths(shape[0])
+    for sample, padded in enumerate(lengths):
+        ids[sample, shape[0] - padded :] = 0
+    counts = ", ".join(str(n) for n in lengths[:-1]) + f" and {lengths[-1]}"
+    return ids, f"token 0 is padding: the samples end in {counts} padded steps of {shape[0]}"
 
 
 def _torch_instance(model: Model) -> tuple[Any, TargetCode]:
@@ -157,8 +182,11 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
     copy_weights(model, keras_model, torch_module, code)
 
     example = tuple(d if isinstance(d, int) else EXAMPLE_LENGTH for d in model.input_shape)
+    notes = []
     if is_token_input(model):
-        inputs = rng.integers(0, vocabulary(model), (BATCH, *example)).astype("int32")
+        masked = any(layer.mask == model.input_name for layer in model.layers)
+        inputs, padding = token_batch(rng, example, vocabulary(model), masked)
+        notes += [padding] if padding else []
         torch_inputs = torch.as_tensor(inputs, dtype=torch.long)
     else:
         inputs = rng.normal(0.0, 1.0, (BATCH, *example)).astype("float32")
@@ -188,4 +216,4 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
         scale = float(np.max(np.abs(expected))) if expected.size else 0.0
         relative = error / scale if scale > 0 else error
         results.append(LayerAgreement(layer.name, layer.type, error, relative, error <= atol + rtol * scale))
-    return VerifyReport(model.name, tuple(results), atol, rtol, seed)
+    return VerifyReport(model.name, tuple(results), atol, rtol, seed, tuple(notes))

@@ -22,9 +22,11 @@ DEFINED = "multi_head_attention"
 
 
 def packed(layer: Layer) -> bool:
-    """Whether nn.MultiheadAttention holds the layer: heads * key_dim is the features of the query and the keys."""
+    """Whether nn.MultiheadAttention holds the layer: heads * key_dim is the features of the query and the keys,
+    and no padding mask reaches it (its key_padding_mask hides keys, but not padded queries as Keras does)."""
     c = layer.config
-    return c["heads"] * c["key_dim"] == layer.input_shapes[0][-1] == layer.input_shapes[-1][-1]
+    sizes_fit = c["heads"] * c["key_dim"] == layer.input_shapes[0][-1] == layer.input_shapes[-1][-1]
+    return sizes_fit and not any(layer.input_masks)
 
 
 def _projection(kernel: Any) -> Any:
@@ -70,6 +72,12 @@ DEFINED_MODULE = (
     "MultiHeadAttention does not, so the module defines `MultiHeadAttention`: Keras' query, key, value and "
     "output projections as nn.Linear layers around F.scaled_dot_product_attention."
 )
+DEFINED_MASKED = (
+    "Keras turns the padding masks of the query and the keys into an attention mask: a padded key is hidden "
+    "from every query, and a padded query, with every key hidden, weighs them all alike. nn.MultiheadAttention's "
+    "key_padding_mask hides the keys only, so the module defines `MultiHeadAttention`, Keras' projections as "
+    "nn.Linear layers around F.scaled_dot_product_attention, and passes it the masks: {masks}."
+)
 DEFINED_CAUSAL = "Keras masks the future steps with `use_causal_mask=True`; the defined module with `causal=True`."
 
 
@@ -95,8 +103,17 @@ def attention(emit: Emit) -> Code:
         applied = call(f"self.{layer.name}", Raw(query), Raw(value), Raw(value), **kwargs)
         return Code(module, [Step("{out}, _", applied)], STEPS_FIRST, notes)
     module = call("MultiHeadAttention", features, layer.input_shapes[-1][-1], heads=c["heads"], key_dim=c["key_dim"])
-    notes.append(Note("Attention", DEFINED_MODULE))
     kwargs = {}
+    query_mask, value_mask = emit.masks[0], emit.masks[-1]
+    if query_mask is not None:
+        kwargs["query_mask"] = Raw(query_mask)
+    if value_mask is not None:
+        kwargs["value_mask"] = Raw(value_mask)
+    if kwargs:
+        masks = " and ".join(f"`{key}={value}`" for key, value in kwargs.items())
+        notes.append(Note("Attention", DEFINED_MASKED.format(masks=masks)))
+    else:
+        notes.append(Note("Attention", DEFINED_MODULE))
     if c["causal"]:
         kwargs["causal"] = True
         notes.append(Note("Causal attention", DEFINED_CAUSAL))

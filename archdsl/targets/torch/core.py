@@ -133,10 +133,24 @@ def _embedding_weights(layer: Layer, weights: Arrays, ctx: WeightContext) -> dic
 TOKEN_IDS = "token ids are int32 in Keras and must be torch.long (int64) for nn.Embedding."
 
 
+PADDING_MASK = (
+    "Keras' `mask_zero=True` makes a mask that Keras hands to every later layer that supports masking; "
+    "PyTorch has no such thing, so the code computes it from the token ids (`{expr}`) and passes it by hand "
+    "to the layers that leave padding out."
+)
+
+
 @translates("embedding", weights=_embedding_weights, fresh_output=True)
 def embedding(emit: Emit) -> Code:
     module = call("nn.Embedding", emit.layer.config["vocab"], emit.layer.config["dim"])
-    return Code(module, [Step("{out}", module_call(emit))], STEPS_FIRST, [Note("Embedding", TOKEN_IDS)])
+    steps = [Step("{out}", module_call(emit))]
+    notes = [Note("Embedding", TOKEN_IDS)]
+    if emit.mask_out is not None:
+        expr = f"{emit.x} != 0"
+        shape = f"(N, {emit.layer.input_shape[0]})"
+        steps.insert(0, Step(emit.mask_out, expr, "True at real tokens, False at padding (token 0)", shape))
+        notes.append(Note("Padding mask", PADDING_MASK.format(expr=expr)))
+    return Code(module, steps, STEPS_FIRST, notes)
 
 
 @translates("upsample", fresh_output=True)

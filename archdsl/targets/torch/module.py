@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from archdsl.analysis.masks import ends_unexpectedly
 from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
 from archdsl.layers import LAYERS
@@ -32,6 +33,7 @@ from archdsl.targets.torch.layout import (
     torch_shape,
     wanted_layout,
 )
+from archdsl.targets.torch.masks import mask_ended, mask_variables, new_mask
 from archdsl.targets.torch.registry import TRANSLATIONS, Code, Emit, Translation
 
 NAME = "torch"
@@ -174,6 +176,8 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> Targ
     forward: list[str] = []
     records: list[LayerCode] = []
     defines: list[str] = []  # the class templates the code uses, in order of first use
+    mask_names = mask_variables(model)  # padding mask (Layer.mask) -> the variable forward holds it in
+    made: set[str] = set()  # the masks computed so far
     for layer in model.layers:
         found = translation(layer.type)
         in_layouts = [layouts[name] for name in layer.inputs]
@@ -181,10 +185,20 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> Targ
         if want is None and LAYERS[layer.type].merge:
             want = in_layouts[0]  # the branches meet in the layout of the first
         inputs = tuple(convert(names[name], have, want) for name, have in zip(layer.inputs, in_layouts, strict=True))
-        emit = Emit(layer, inputs, want or in_layouts[0], names[layer.inputs[0]], layer.name in overwrite, model)
+        masks = tuple(mask_names.get(mask) if mask else None for mask in layer.input_masks)
+        mask_out = mask_names.get(layer.mask) if layer.mask is not None and layer.mask not in made else None
+        made.add(layer.mask or "")
+        source = names[layer.inputs[0]]
+        emit = Emit(layer, inputs, want or in_layouts[0], source, layer.name in overwrite, model, masks, mask_out)
         code = found.emit(emit)
         defines += ([found.defines] if found.defines else []) + list(code.defines)
         notes = list(code.notes)
+        made_here = new_mask(emit)
+        if made_here is not None:
+            code.steps.insert(0, made_here[0])
+            notes.append(made_here[1])
+        if ends_unexpectedly(layer):
+            notes.append(mask_ended(layer))
         if any(needs_transpose(have, want) for have in in_layouts):
             notes.append(Note("Layouts inside the model", LAYOUTS_INSIDE))
         if code.module is None and code.steps:

@@ -64,6 +64,12 @@ def pool(emit: Emit) -> Code:
     return Code(None, [Step("{out}", value)], CHANNELS_FIRST, notes)
 
 
+MASKED_AVERAGE = (
+    "Keras' GlobalAveragePooling1D averages the real steps only (the mask of mask_zero); the code sums the "
+    "steps where `{mask}` is True and divides by their number."
+)
+
+
 # amax's backward reads its own output, so an activation may not overwrite a global max-pool's.
 @translates("globalmaxpool")
 @translates("globalavgpool", fresh_output=True)
@@ -73,4 +79,14 @@ def global_pool(emit: Emit) -> Code:
     dims: tuple[int, ...] | int = (1,) if emit.layout == STEPS_FIRST else tuple(range(2, rank + 1))
     method = "mean" if layer.type == "globalavgpool" else "amax"
     dims = dims[0] if len(dims) == 1 else dims
+    if emit.mask is not None and layer.type == "globalavgpool":
+        # A mask is (N, T): spread over the features, which come last or, in (N, C, T), first.
+        spread = f"{emit.mask}[..., None]" if emit.layout == STEPS_FIRST else f"{emit.mask}[:, None]"
+        average = f"({emit.x} * {spread}).sum(dim={dims}) / {emit.mask}.sum(dim=1, keepdim=True)"
+        return Code(
+            None,
+            [Step("{out}", average, "the mean of the real steps")],
+            FLAT,
+            [Note("Padding mask", MASKED_AVERAGE.format(mask=emit.mask))],
+        )
     return Code(None, [Step("{out}", f"{emit.x}.{method}(dim={dims})")], FLAT)

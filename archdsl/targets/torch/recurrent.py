@@ -11,7 +11,7 @@ from typing import Any
 
 from archdsl.ir.model import Layer
 from archdsl.targets.common import Note
-from archdsl.targets.pycode import call
+from archdsl.targets.pycode import Call, call
 from archdsl.targets.torch.layout import FLAT, STEPS_FIRST
 from archdsl.targets.torch.registry import Arrays, Code, Emit, Step, WeightContext, module_call, size_note, translates
 
@@ -71,6 +71,20 @@ LAST_STEP_BIDIRECTIONAL = (
     "picks the last one by hand (for a bidirectional layer, the backward direction ends at the first step)."
 )
 BIDIRECTIONAL = "Keras wraps the layer in Bidirectional; PyTorch's module takes `bidirectional=True`."
+MASKED = (
+    "Keras' recurrent layers skip a padded step (the mask of mask_zero): the state is carried over it. "
+    "PyTorch's take no mask, so the code runs the module over the real steps only (`run_over_real_steps`, "
+    "a function the file defines around nn.utils.rnn.pack_padded_sequence), which also gives the last real "
+    "step's state."
+)
+MASKED_STEPS = {
+    False: (
+        "Keras returns every step under a mask too: a padded step repeats the output of the real step before it "
+        "(zeros before the first), and the code does the same (`hold_over_padding`)."
+    ),
+    True: "Keras' Bidirectional returns zeros at the padded steps, as `run_over_real_steps` does.",
+}
+MASKED_HELPERS = "masked_rnn"  # templates/torch/classes/masked_rnn.py.j2
 
 
 @translates("lstm", "gru", "rnn", weights=_recurrent_weights)
@@ -92,6 +106,8 @@ def recurrent(emit: Emit) -> Code:
         notes.append(Note("Bidirectional", BIDIRECTIONAL))
     units = c["units"] * (2 if c["bidirectional"] else 1)
     every_step = f"(N, {layer.input_shape[0]}, {units})"
+    if emit.mask is not None:
+        return _masked(emit, module, notes, every_step)
     steps = [Step("{out}, _", module_call(emit), "every step" if not c["seq"] else "", every_step)]
     if not c["seq"]:
         units = c["units"]
@@ -109,3 +125,23 @@ def recurrent(emit: Emit) -> Code:
             steps.append(Step("{out}", "{out}[:, -1]", "the last step, as Keras returns"))
             notes.append(Note("RNN outputs", LAST_STEP))
     return Code(module, steps, STEPS_FIRST if c["seq"] else FLAT, notes)
+
+
+def _masked(emit: Emit, module: Call, notes: list[Note], every_step: str) -> Code:
+    """The layer over the real steps only, as Keras runs it under a padding mask."""
+    layer, c = emit.layer, emit.layer.config
+    applied = f"run_over_real_steps(self.{layer.name}, {emit.x}, {emit.mask})"
+    notes.append(Note("Padding mask", MASKED))
+    if not c["seq"]:
+        last = "the last real step of each direction" if c["bidirectional"] else "the last real step"
+        return Code(module, [Step("_, {out}", applied, last)], FLAT, notes, defines=(MASKED_HELPERS,))
+    notes.append(Note("Padding mask", MASKED_STEPS[c["bidirectional"]]))
+    if c["bidirectional"]:
+        return Code(
+            module, [Step("{out}, _", applied, "zeros at padded steps")], STEPS_FIRST, notes, defines=(MASKED_HELPERS,)
+        )
+    steps = [
+        Step("{out}, _", applied, "zeros at padded steps", every_step),
+        Step("{out}", f"hold_over_padding({{out}}, {emit.mask})", "a padded step repeats the step before it"),
+    ]
+    return Code(module, steps, STEPS_FIRST, notes, defines=(MASKED_HELPERS,))

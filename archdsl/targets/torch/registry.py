@@ -30,10 +30,19 @@ class Emit:
     source: str  # the variable that holds its first input, before any transpose
     in_place: bool  # whether its activation may overwrite the tensor it reads
     model: Model
+    # The padding masks (`embedding mask_zero`): the variable holding each input's mask (None:
+    # the input has none), and the variable to assign when the layer makes a new mask.
+    masks: tuple[str | None, ...] = ()
+    mask_out: str | None = None
 
     @property
     def x(self) -> str:
         return self.inputs[0]
+
+    @property
+    def mask(self) -> str | None:
+        """The mask of the first input: True at real steps, False at padding."""
+        return self.masks[0] if self.masks else None
 
 
 @dataclass
