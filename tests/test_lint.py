@@ -234,6 +234,7 @@ def test_an_output_with_steps_is_a_note(spec: str, hint: str) -> None:
         "input seq x 8 -> lstm 64 -> dense 1",
         "input 64x64x1 -> conv2d 8",
         "input seq x 8 -> lstm 4 seq -> globalavgpool",
+        "input seq -> embedding 100 16 -> attention 2 causal -> dense 100",  # a language model: next token per step
     ],
 )
 def test_an_output_without_steps_has_no_note(spec: str) -> None:

@@ -163,9 +163,12 @@ def steps_kept(model: Model, nodes: Mapping[str, GraphNode], source: str) -> Ite
 
     Taggers, sequence-to-sequence models and per-step regressors mean that, so this is a note,
     not a warning; it says how to get one prediction per sequence, which a first model
-    usually wants.
+    usually wants. A model with a causal layer (GPT-2's attention) predicts the next step at
+    every step by design, and gets no note.
     """
     if len(model.output_shape) != 2 or not model.layers:
+        return
+    if any(layer.config.get("causal") for layer in model.layers):
         return
     recurrent = next((layer for layer in reversed(model.layers) if LAYERS[layer.type].category == "recurrent"), None)
     drop = (
