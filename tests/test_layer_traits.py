@@ -84,3 +84,17 @@ def test_a_fused_activation_is_exactly_an_activation_argument():
     fused = {spec.name for spec in LAYER_TABLE if spec.fuses_activation}
     assert "conv2d" in fused and "dense" in fused
     assert "rnn" not in fused  # its activation is a choice of tanh or relu, not an activation word
+
+
+@pytest.mark.parametrize("spec", [s for s in LAYER_TABLE if s.branches], ids=lambda s: s.name)
+def test_a_layer_that_takes_branches_takes_those_counts_and_no_others(spec):
+    assert not spec.merge, "a merge takes any number of branches"
+    head = "input 6x8"  # every branch a sequence, as attention reads
+    for count in range(2, max(spec.branches) + 2):
+        text = f"{head} -> ( {' | '.join(['identity'] * count)} ) -> {spec.example}"
+        if count in spec.branches:
+            assert len(archdsl.parse(text).model().layers[-1].inputs) == count
+        else:
+            with pytest.raises(archdsl.ArchError) as caught:
+                archdsl.parse(text)
+            assert caught.value.code == "A303"

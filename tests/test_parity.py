@@ -92,6 +92,11 @@ LAYER_SPECS = {
     "attention_causal_and_any_key_dim": (
         "input 7x6 -> attention heads=2 causal -> attention 3 key_dim=5 -> attention 2 key_dim=4 causal"
     ),
+    "cross_attention": (
+        "input 7x8 -> ( identity | dense 8 ) -> attention 2"
+        " -> ( identity | dense 4 | dense 5 ) -> attention 2 key_dim=3"
+        " -> ( identity | conv1d 8 3 ) -> attention 4 causal"
+    ),
     "dropout_identity": "input 6x6x2 -> dropout 0.5 -> identity -> conv2d 2 -> flatten -> dropout 0.2 -> dense 2",
 }
 
@@ -190,7 +195,7 @@ def test_verify_catches_position_embeddings_in_the_wrong_order(monkeypatch):
 @pytest.mark.parametrize("spec", ["input 6x4 -> attention 2 causal", "input 6x4 -> attention 2 key_dim=3 causal"])
 def test_verify_catches_attention_that_sees_the_future(monkeypatch, spec):
     """Keras built without its causal mask: both PyTorch forms must disagree with it at the first step."""
-    monkeypatch.setattr(keras_target, "attention_applied", lambda layer, query, value: f"({query}, {value})")
+    monkeypatch.setattr(keras_target, "attention_applied", lambda layer, query, value, key=None: f"({query}, {value})")
     report = verify_model(archdsl.parse(spec).model())
     assert report.first_mismatch is not None and report.first_mismatch.name == "attention_1"
 

@@ -319,6 +319,18 @@ LAYER_CASES: list[Case] = [
     _case("attention_causal", "input seq x 8 -> attention heads=2 causal", "attention"),
     _case("attention_any_key_dim", "input 6x10 -> attention heads=3 key_dim=4", "attention"),
     _case("attention_any_key_dim_causal", "input seq x 6 -> attention 2 key_dim=5 causal -> dense 2", "attention"),
+    # cross-attention: ( query | keys and values ) or ( query | keys | values )
+    _case("cross_attention_packed", "input seq x 8 -> ( identity | dense 8 ) -> attention 2", "attention"),
+    _case(
+        "cross_attention_keys_apart",
+        "input 6x8 -> ( identity | dense 4 | dense 5 ) -> attention 2 key_dim=3",
+        "attention",
+    ),
+    _case(
+        "cross_attention_causal_shorter",
+        "input seq x 6 -> ( identity | conv1d 6 3 ) -> attention 2 causal",
+        "attention",
+    ),
     # padding masks: the PyTorch code passes them by hand
     _case(
         "masked_recurrent",

@@ -272,7 +272,17 @@ class _Expander:
                 f"write the branches in a group first: '( A | B ) -> {node.name}'",
             )
             return self._poison(state, node.span, scope, current)
-        if not spec.merge:
+        if spec.branches and len(current) > 1 and len(current) not in spec.branches:
+            counts = " or ".join(str(n) for n in spec.branches)
+            self.sink.error(
+                "A303",
+                f"{node.name} takes a group of {counts} branches, but got {len(current)}",
+                node.name_span,
+                "after a group, the first branch is the query and the keys and values come from the second "
+                "('( Q | KV ) -> attention 4') or from the second and the third ('( Q | K | V ) -> attention 4')",
+            )
+            return self._poison(state, node.span, scope, current)
+        if not spec.merge and len(current) not in spec.branches:
             current = self._single(current, node.span, scope, state)
         try:
             args = tuple(evaluate(a, env) for a in node.args)

@@ -138,7 +138,9 @@ class LayerSpec:
     The traits below are what the passes, the targets and the tools ask of a
     layer type; they are read from here, never from lists of names elsewhere
     (tests/test_layer_traits.py walks the table against both targets):
-    merge: it joins the branches of a group; elementwise: it maps each value
+    merge: it joins the branches of a group; branches: the numbers of branches of a group it
+    may take besides a single input, for a layer that is not a merge (attention: 2 or 3, the
+    query then the keys and values); elementwise: it maps each value
     on its own (shape, layout and axes untouched); keeps_shape: its output
     has its input's shape; reads_sequence: how it reads a (steps, features)
     input (SIGNAL, STEPS or ANY); mask: what it does with a padding mask on
@@ -156,6 +158,7 @@ class LayerSpec:
     resolve: Callable[[dict[str, Any], tuple[Shape, ...]], dict[str, Any]] = _as_is
     ignores_input: Callable[[Mapping[str, Any], tuple[Shape, ...]], tuple[str, str] | None] | None = None
     merge: bool = False
+    branches: tuple[int, ...] = ()
     elementwise: bool = False
     keeps_shape: bool = False
     reads_sequence: str = STEPS

@@ -570,15 +570,35 @@ def _take_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
 # ---------------------------------------------------------------- attention
 
 
+ATTENTION_ROLES = {1: ("sequence",), 2: ("query", "keys and values"), 3: ("query", "keys", "values")}
+
+
 def _attention_resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
     """key_dim defaults to the query's features / heads, which must then divide them; any key_dim may be written.
 
-    The query is the first input and the keys and values come from the last (the same sequence
-    for self-attention), as Keras' MultiHeadAttention(query, value).
+    One input is self-attention. After a group, the first branch is the query and the keys and
+    values come from the second, or from the second and the third, as Keras'
+    MultiHeadAttention(query, value, key): keys and values must then have the same steps.
     """
-    for shape in inputs:
-        require_rank("attention", shape, 2)
+    roles = ATTENTION_ROLES[len(inputs)]
+    for branch, (role, shape) in enumerate(zip(roles, inputs, strict=True), 1):
+        if len(inputs) == 1:
+            require_rank("attention", shape, 2)
+        elif len(shape) != 2:
+            raise ShapeError(
+                f"attention takes its {role} from branch {branch}, which must be a sequence (steps, features), "
+                f"but got {describe(shape)}",
+                _rank_hint("attention", shape, 2),
+                wanted="sequence",
+            )
         known_last("attention", shape)
+    if len(inputs) == 3 and inputs[1][0] != inputs[2][0]:
+        raise ShapeError(
+            f"attention's keys and values must have the same steps, but got {describe(inputs[1])} and "
+            f"{describe(inputs[2])}",
+            "each key goes with the value at its step: give both branches the same sequence length",
+            code="A305",
+        )
     features = inputs[0][-1]
     heads = config["heads"]
     assert isinstance(features, int)
@@ -594,11 +614,11 @@ def _attention_resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dic
 
 
 def _attention_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
-    query, value = inputs[0][-1], inputs[-1][-1]
-    assert isinstance(query, int) and isinstance(value, int)
+    query, key, value = inputs[0][-1], inputs[min(1, len(inputs) - 1)][-1], inputs[-1][-1]
+    assert isinstance(query, int) and isinstance(key, int) and isinstance(value, int)
     inner = config["heads"] * config["key_dim"]  # Keras' value_dim is key_dim unless given
     # query, key and value projections with biases, then the output projection back to the query's features.
-    total = (query * inner + inner) + 2 * (value * inner + inner) + inner * query + query
+    total = sum(features * inner + inner for features in (query, key, value)) + inner * query + query
     return Params(total, total)
 
 
@@ -946,9 +966,10 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
     ),
     LayerSpec(
         name="attention",
-        summary="multi-head self-attention over a sequence (the output keeps its features)",
+        summary="multi-head attention over a sequence; after ( query | keys and values ), cross-attention",
         category="attention",
         example="attention heads=4",
+        branches=(2, 3),
         args=(
             Arg("heads", "int", REQUIRED, positional=True, check=_positive, doc="number of attention heads"),
             Arg("key_dim", "int", None, check=_positive, doc="size per head; defaults to features / heads"),

@@ -284,17 +284,20 @@ def constructor(layer: Layer) -> Call:
         raise AssertionError(f"the Keras target has no builder for layer type '{layer.type}'") from None
 
 
-def attention_applied(layer: Layer, query: str, value: str) -> str:
-    """`(query, value)`: MultiHeadAttention's call, with Keras' causal mask asked for there."""
+def attention_applied(layer: Layer, query: str, value: str, key: str | None = None) -> str:
+    """`(query, value)`: MultiHeadAttention's call (keys apart from the values as `key=`), with Keras'
+    causal mask asked for there."""
+    key_arg = f", key={key}" if key is not None else ""
     causal = ", use_causal_mask=True" if layer.config["causal"] else ""
-    return f"({query}, {value}{causal})"
+    return f"({query}, {value}{key_arg}{causal})"
 
 
 def layer_lines(layer: Layer, names: dict[str, str]) -> list[str]:
     """`x = layers.Conv2D(...)(x)`: the functional call of one layer."""
     args = [names[name] for name in layer.inputs]
     if layer.type == "attention":
-        applied = attention_applied(layer, args[0], args[-1])  # self-attention: one sequence is both
+        # Self-attention: one sequence is query and value; ( query | keys and values ); ( query | keys | values ).
+        applied = attention_applied(layer, args[0], args[-1], args[1] if len(args) == 3 else None)
     elif len(args) > 1:
         applied = f"([{', '.join(args)}])"
     else:

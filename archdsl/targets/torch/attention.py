@@ -4,8 +4,9 @@ nn.MultiheadAttention packs the query, key and value projections into one in_pro
 heads * head size == features. Keras' MultiHeadAttention takes any key_dim and projects back
 to the query's features; when the sizes do not fit, or a padding mask must be applied as Keras
 applies it, the module defines `MultiHeadAttention` (templates/torch/classes/), four nn.Linear
-layers around F.scaled_dot_product_attention. The emitter takes the query and the keys and
-values as separate inputs (the same sequence in self-attention).
+layers around F.scaled_dot_product_attention. The emitter takes the query, the keys and the
+values as separate inputs: the same sequence in self-attention, the branches of a group in
+cross-attention.
 """
 
 from __future__ import annotations
@@ -22,11 +23,19 @@ DEFINED = "multi_head_attention"
 
 
 def packed(layer: Layer) -> bool:
-    """Whether nn.MultiheadAttention holds the layer: heads * key_dim is the features of the query and the keys,
-    and no padding mask reaches it (its key_padding_mask hides keys, but not padded queries as Keras does)."""
+    """Whether nn.MultiheadAttention holds the layer: heads * key_dim is the features of the query, the keys
+    and the values (its packed in_proj), no padding mask reaches it (its key_padding_mask hides keys, but
+    not padded queries as Keras does), and a causal mask is of a sequence on itself (square)."""
     c = layer.config
-    sizes_fit = c["heads"] * c["key_dim"] == layer.input_shapes[0][-1] == layer.input_shapes[-1][-1]
-    return sizes_fit and not any(layer.input_masks)
+    sizes_fit = all(shape[-1] == c["heads"] * c["key_dim"] for shape in layer.input_shapes)
+    square = not c["causal"] or len(layer.inputs) == 1
+    return sizes_fit and square and not any(layer.input_masks)
+
+
+def roles(items: tuple) -> tuple:
+    """(query, key, value) from what the layer reads: one sequence (self-attention), ( query | keys and
+    values ) or ( query | keys | values )."""
+    return items[0], items[1] if len(items) == 3 else items[-1], items[-1]
 
 
 def _projection(kernel: Any) -> Any:
@@ -78,15 +87,35 @@ DEFINED_MASKED = (
     "key_padding_mask hides the keys only, so the module defines `MultiHeadAttention`, Keras' projections as "
     "nn.Linear layers around F.scaled_dot_product_attention, and passes it the masks: {masks}."
 )
+DEFINED_CAUSAL_CROSS = (
+    "Keras masks the future steps with `use_causal_mask=True`, a (query steps, key steps) mask here; the "
+    "square mask nn.MultiheadAttention is usually given does not fit another sequence, so the module defines "
+    "`MultiHeadAttention`, Keras' projections as nn.Linear layers around F.scaled_dot_product_attention."
+)
 DEFINED_CAUSAL = "Keras masks the future steps with `use_causal_mask=True`; the defined module with `causal=True`."
+
+
+CROSS = (
+    "After a group, the first branch is the query and the others give the keys and values: Keras' "
+    "MultiHeadAttention is called with (query, value{key}), and the PyTorch code gives its module the query "
+    "`{query}`, the keys `{keys}` and the values `{values}`."
+)
+
+
+def cross_note(query: str, key: str, value: str, branches: int) -> Note:
+    return Note(
+        "Cross-attention", CROSS.format(key=", key=key" if branches == 3 else "", query=query, keys=key, values=value)
+    )
 
 
 @translates("attention", weights=_attention_weights)
 def attention(emit: Emit) -> Code:
     layer, c = emit.layer, emit.layer.config
-    query, value = emit.inputs[0], emit.inputs[-1]
-    features = layer.input_shapes[0][-1]
+    query, key, value = roles(emit.inputs)
+    query_mask, key_mask, value_mask = roles(emit.masks)
+    features, key_features, value_features = (shape[-1] for shape in roles(layer.input_shapes))
     notes = [size_note(layer)]
+    cross = len(layer.inputs) > 1
     if packed(layer):
         module = call("nn.MultiheadAttention", features, c["heads"], batch_first=True)
         kwargs: dict[str, object] = {"need_weights": False}
@@ -100,22 +129,29 @@ def attention(emit: Emit) -> Code:
             )
             kwargs = {"attn_mask": mask, **kwargs, "is_causal": True}
             notes.append(Note("Causal attention", CAUSAL))
-        applied = call(f"self.{layer.name}", Raw(query), Raw(value), Raw(value), **kwargs)
+        if cross:
+            notes.append(cross_note(query, key, value, len(layer.inputs)))
+        applied = call(f"self.{layer.name}", Raw(query), Raw(key), Raw(value), **kwargs)
         return Code(module, [Step("{out}, _", applied)], STEPS_FIRST, notes)
-    module = call("MultiHeadAttention", features, layer.input_shapes[-1][-1], heads=c["heads"], key_dim=c["key_dim"])
-    kwargs = {}
-    query_mask, value_mask = emit.masks[0], emit.masks[-1]
-    if query_mask is not None:
-        kwargs["query_mask"] = Raw(query_mask)
-    if value_mask is not None:
-        kwargs["value_mask"] = Raw(value_mask)
-    if kwargs:
-        masks = " and ".join(f"`{key}={value}`" for key, value in kwargs.items())
-        notes.append(Note("Attention", DEFINED_MASKED.format(masks=masks)))
+    extra = {"key": key_features} if len(layer.inputs) == 3 and key_features != value_features else {}
+    module = call("MultiHeadAttention", features, value_features, heads=c["heads"], key_dim=c["key_dim"], **extra)
+    args = [Raw(query), Raw(value)]
+    kwargs = {"key": Raw(key)} if len(layer.inputs) == 3 else {}
+    masks = {"query_mask": query_mask, "value_mask": value_mask}
+    if len(layer.inputs) == 3:
+        masks["key_mask"] = key_mask
+    kwargs |= {name: Raw(mask) for name, mask in masks.items() if mask is not None}
+    given = [f"`{name}={mask}`" for name, mask in masks.items() if mask is not None]
+    if given:
+        notes.append(Note("Attention", DEFINED_MASKED.format(masks=" and ".join(given))))
+    elif all(shape[-1] == c["heads"] * c["key_dim"] for shape in layer.input_shapes):
+        notes.append(Note("Attention", DEFINED_CAUSAL_CROSS))  # packed() refused only the causal mask
     else:
         notes.append(Note("Attention", DEFINED_MODULE))
     if c["causal"]:
         kwargs["causal"] = True
         notes.append(Note("Causal attention", DEFINED_CAUSAL))
-    applied = call(f"self.{layer.name}", Raw(query), Raw(value), **kwargs)
+    if cross:
+        notes.append(cross_note(query, key, value, len(layer.inputs)))
+    applied = call(f"self.{layer.name}", *args, **kwargs)
     return Code(module, [Step("{out}", applied)], STEPS_FIRST, notes, defines=(DEFINED,))
