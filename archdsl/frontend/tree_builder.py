@@ -125,8 +125,15 @@ def _layer(values, span: Span) -> nodes.Layer:
 
 
 def _input(values, span: Span) -> nodes.Input:
-    _input_keyword, shape = values
-    return nodes.Input(shape, span)
+    _input_keyword, shape, _as, alias = values
+    if alias is None:
+        return nodes.Input(shape, span)
+    return nodes.Input(shape, span, str(alias), token_span(alias, span.file))
+
+
+def _reference(values, span: Span) -> nodes.Reference:
+    (token,) = values
+    return nodes.Reference(str(token)[1:], span)
 
 
 def _group(values, span: Span) -> nodes.Group:
@@ -162,8 +169,10 @@ def _block_def(values, span: Span) -> nodes.BlockDef:
 
 
 def _model_def(values, span: Span) -> nodes.ModelDef:
-    _model, name, _open, body, _close = values
-    return nodes.ModelDef(str(name), body, span, token_span(name, span.file))
+    # 'model' NAME '{' chain (new line chain)* '}'
+    name = values[1]
+    statements = tuple(v for v in values[3:-1] if isinstance(v, nodes.Chain))
+    return nodes.ModelDef(str(name), statements, span, token_span(name, span.file))
 
 
 def _bare_chain(values, span: Span) -> nodes.BareChain:
@@ -190,6 +199,7 @@ _BUILDERS = {
     "keyword": _keyword,
     "layer": _layer,
     "input": _input,
+    "reference": _reference,
     "group": _group,
     "residual": _residual,
     "repeat": _repeat,

@@ -490,6 +490,7 @@ def _rnn(name: str, summary: str, extra: tuple[Arg, ...] = ()) -> LayerSpec:
             Arg("units", "int", REQUIRED, positional=True, check=_positive, doc="size of the hidden state"),
             Arg("seq", "bool", False, doc="return the whole sequence, not only the last step"),
             Arg("bidirectional", "bool", False, doc="run both directions and concatenate them"),
+            Arg("init", "ref", None, doc="start from the final state of this recurrent layer: init=@encoder"),
             *extra,
         ),
         flags=("seq", "bidirectional"),

@@ -55,42 +55,64 @@ def logits_model(model: Model) -> Model:
     return replace(model, layers=(*model.layers[:-1], plain))
 
 
-def is_token_input(model: Model) -> bool:
+def token_ids(model: Model, name: str) -> bool:
     """A rank-1 input read by an embedding holds token ids, not features."""
-    return len(model.input_shape) == 1 and any(
-        layer.type == "embedding" and model.input_name in layer.inputs for layer in model.layers
+    return len(model.shape_of(name)) == 1 and any(
+        layer.type == "embedding" and name in layer.inputs for layer in model.layers
     )
 
 
-def vocabulary(model: Model) -> int:
-    return min(layer.config["vocab"] for layer in model.layers if layer.type == "embedding")
+def is_token_input(model: Model) -> bool:
+    """Whether some input of the model holds token ids."""
+    return any(token_ids(model, model_input.name) for model_input in model.inputs)
+
+
+def vocabulary(model: Model, name: str | None = None) -> int:
+    """The smallest vocabulary of the embeddings that read input `name` (any input by default)."""
+    return min(
+        layer.config["vocab"]
+        for layer in model.layers
+        if layer.type == "embedding" and (name is None or name in layer.inputs)
+    )
 
 
 def example_shape(shape) -> tuple[int, ...]:
     return tuple(d if isinstance(d, int) else EXAMPLE_LENGTH for d in shape)
 
 
-def variables(model: Model, input_var: str, output_var: str | None = None) -> dict[str, str]:
-    """The variable each layer's output is held in.
+def variables(model: Model, single_input: str, single_output: str | None = None, probe: bool = False) -> dict[str, str]:
+    """The variable each input and each layer's output is held in.
 
     A tensor read only by the very next layer lives in `x`, so a plain chain
     reads `x = ...(x)`; a tensor read later or by several layers (a branch
-    point, a branch waiting for its merge) is held under the layer's name.
+    point, a branch waiting for its merge) is held under the layer's name, and
+    so are the inputs and outputs of a model that has several. With `probe`
+    (verify), every layer's output keeps a variable of its own.
     """
-    order = [model.input_name, *(layer.name for layer in model.layers)]
+    inputs = [model_input.name for model_input in model.inputs]
+    order = [*inputs, *(layer.name for layer in model.layers)]
     position = {name: i for i, name in enumerate(order)}
     consumers: dict[str, list[int]] = defaultdict(list)
     for layer in model.layers:
         for name in layer.inputs:
             consumers[name].append(position[layer.name])
+    first_layer = len(inputs)
     names: dict[str, str] = {}
     for i, name in enumerate(order):
         readers = consumers[name]
-        if i == 0:
-            simple = len(readers) == 1 and readers[0] == 1
-            names[name] = "x" if simple and input_var == "x" else ("inputs" if input_var == "x" else input_var)
+        if i < first_layer:
+            if len(inputs) > 1:
+                names[name] = name
+            elif single_input == "x":
+                names[name] = "x" if readers == [first_layer] and not probe else "inputs"
+            else:
+                names[name] = single_input
+        elif probe or (name in model.outputs and len(model.outputs) > 1):
+            names[name] = name
+        elif not readers and name not in model.outputs:
+            names[name] = "_"  # a recurrent layer read only for its final state (`init=@name`)
         elif i == len(order) - 1:
-            names[name] = output_var or "x"
+            names[name] = single_output or "x"
         elif len(readers) == 1 and readers[0] == i + 1:
             names[name] = "x"
         else:
