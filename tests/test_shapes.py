@@ -247,3 +247,24 @@ def test_symbolic_shapes_keep_their_names() -> None:
 def test_strided_same_after_a_symbolic_expression() -> None:
     model = archdsl.parse("input seq x 8 -> conv1d 4 3 -> conv1d 4 3 same stride=2").model()
     assert same_shape(("ceil((seq-2)/2)", 4), model.output_shape), model.output_shape
+
+
+def test_archdsl_evaluates_every_symbolic_size_of_the_fixture_as_this_test_does() -> None:
+    """`check --macs` counts with numbers for the symbolic sizes: archdsl's reading of its own
+    expressions must agree with the independent one above, on every expression the fixture makes."""
+    from archdsl.layers.shapes import evaluate, symbols
+
+    seen = 0
+    for entry in ENTRIES:
+        if entry.error is not None:
+            continue
+        for model in archdsl.parse(entry.spec).models:
+            for layer in model.layers:
+                for dim in (*layer.input_shape, *layer.output_shape):
+                    if isinstance(dim, int):
+                        continue
+                    assert symbols(dim) == names_in(dim), dim
+                    for size in SAMPLE_SIZES:
+                        assert evaluate(dim, size) == evaluate_dim(dim, dict.fromkeys(names_in(dim), size)), dim
+                    seen += 1
+    assert seen >= 50, "the fixture has too few symbolic sizes to say much"

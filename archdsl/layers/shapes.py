@@ -7,6 +7,8 @@ expression built from it (`seq-2`), so a symbolic dimension flows through.
 
 from __future__ import annotations
 
+import ast
+import functools
 import math
 from collections.abc import Sequence
 
@@ -14,6 +16,10 @@ Dim = int | str
 Shape = tuple[Dim, ...]
 
 RANK_NAMES = {1: "a vector", 2: "a sequence", 3: "an image", 4: "a volume"}
+
+# What a symbolic size stands for where a number is needed: the batch of the generated
+# code's `__main__`, verify's random inputs, and the multiply-adds of `check --macs`.
+EXAMPLE_SIZE = 16
 
 
 class ShapeError(Exception):
@@ -110,3 +116,52 @@ def product(dims: Sequence[Dim]) -> Dim:
     if all(isinstance(d, int) for d in dims):
         return math.prod(dims)  # type: ignore[arg-type]
     return "*".join(_sym(str(d)) for d in dims)
+
+
+def evaluate(dim: Dim, size: int = EXAMPLE_SIZE) -> int:
+    """The number a dimension stands for when every symbolic name in it is `size`.
+
+    `seq`, `seq-2`, `ceil((seq-2)/2)`, `(seq)*2`: the expressions the `sym_*`
+    functions above write, read back with their own arithmetic.
+    """
+    return dim if isinstance(dim, int) else _evaluate_text(dim, size)
+
+
+def symbols(dim: Dim) -> frozenset[str]:
+    """The symbolic names a dimension depends on."""
+    return frozenset() if isinstance(dim, int) else _symbols_of_text(dim)
+
+
+@functools.lru_cache(maxsize=1024)
+def _symbols_of_text(dim: str) -> frozenset[str]:
+    tree = ast.parse(dim, mode="eval")
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    return frozenset(node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in called)
+
+
+@functools.lru_cache(maxsize=1024)
+def _evaluate_text(text: str, size: int) -> int:
+    def walk(node: ast.AST) -> int:
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.Name):
+            return size
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](walk(node.left), walk(node.right))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "ceil":
+            (inner,) = node.args  # ceil(a/b), as sym_ceil_div writes it
+            if isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Div):
+                return -(-walk(inner.left) // walk(inner.right))
+        raise ValueError(f"not a size expression archdsl writes: {text!r}")
+
+    return walk(ast.parse(text, mode="eval"))
+
+
+_OPERATORS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.FloorDiv: lambda a, b: a // b,
+}
