@@ -15,7 +15,7 @@ from typing import Any
 from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
 from archdsl.targets import torch as torch_target
-from archdsl.targets.common import EXAMPLE_LENGTH, LayerCode, TargetCode, is_token_input, vocabulary
+from archdsl.targets.common import LayerCode, TargetCode, example_shape, is_token_input, vocabulary
 from archdsl.targets.render import render_module
 from archdsl.targets.torch.layout import CHANNELS_FIRST, FLAT_CHANNELS_FIRST
 
@@ -142,7 +142,7 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
     torch_module, code = _torch_instance(model)
     copy_weights(model, keras_model, torch_module, code)
 
-    example = tuple(d if isinstance(d, int) else EXAMPLE_LENGTH for d in model.input_shape)
+    example = example_shape(model.input_shape)
     if is_token_input(model):
         inputs = rng.integers(0, vocabulary(model), (BATCH, *example)).astype("int32")
         torch_inputs = torch.as_tensor(inputs, dtype=torch.long)
