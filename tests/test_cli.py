@@ -36,6 +36,7 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("NO_COLOR", None)
     env.pop("FORCE_COLOR", None)
+    env.pop("COLUMNS", None)  # piped, a table is then as wide as its rows (pytest-xdist's workers may set it)
     env["PYTHONIOENCODING"] = "utf-8"
     return env
 
