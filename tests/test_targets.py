@@ -570,17 +570,22 @@ def check_keras(model: archdsl.Model, source: str, name: str, params: int | None
     assert tuple(out.shape) == (BATCH, *concrete(model.output_shape)), "Keras output shape"
     expected_params = model.params.keras if params is None else params
     assert net.count_params() == expected_params, "Keras parameter count"
+    # model.summary()'s "Trainable params" and "Non-trainable params"
+    assert _size(net.trainable_weights) == model.params.keras_trainable, "Keras trainable parameters"
+    assert _size(net.non_trainable_weights) == model.params.keras_non_trainable, "Keras non-trainable parameters"
     # layer by layer: names are shared with archdsl
-    symbolic, counts = {}, {}
+    symbolic, counts, frozen = {}, {}, {}
     for layer in model.layers:
         keras_layer = net.get_layer(layer.name)
         symbolic[layer.name] = tuple(keras_layer.output.shape)
         counts[layer.name] = keras_layer.count_params()
+        frozen[layer.name] = _size(keras_layer.non_trainable_weights)
     wanted_symbolic = {
         layer.name: (None, *(d if isinstance(d, int) else None for d in layer.output_shape)) for layer in model.layers
     }
     assert symbolic == wanted_symbolic, "Keras per-layer output shapes"
     assert counts == {layer.name: layer.params.keras for layer in model.layers}, "Keras per-layer parameters"
+    assert frozen == {layer.name: layer.params.keras_non_trainable for layer in model.layers}, "Keras non-trainable"
     if model.layers:
         probe = keras.Model(net.inputs, [net.get_layer(layer.name).output for layer in model.layers])
         outputs = probe(batch, training=False)
@@ -601,18 +606,73 @@ def check_torch(model: archdsl.Model, source: str, name: str, params: int | None
     assert tuple(out.shape) == expected_torch_output(model, source), "PyTorch output shape"
     expected_params = model.params.torch if params is None else params
     assert sum(p.numel() for p in net.parameters()) == expected_params, "PyTorch parameter count"
+    assert sum(b.numel() for b in net.buffers()) == model.params.torch_buffers, "PyTorch buffers"
     children = dict(net.named_children())
     counts = {
-        layer.name: sum(p.numel() for p in children[layer.name].parameters()) if layer.name in children else 0
+        layer.name: (
+            (
+                sum(p.numel() for p in children[layer.name].parameters()),
+                sum(b.numel() for b in children[layer.name].buffers()),
+            )
+            if layer.name in children
+            else (0, 0)
+        )
         for layer in model.layers
     }
-    assert counts == {layer.name: layer.params.torch for layer in model.layers}, "PyTorch per-layer parameters"
+    wanted = {layer.name: (layer.params.torch, layer.params.torch_buffers) for layer in model.layers}
+    assert counts == wanted, "PyTorch per-layer parameters and buffers"
+    per_layer, reported, extra = torchinfo_macs(net, batch[:1])
+    assert set(per_layer) <= {layer.name for layer in model.layers}, "modules that are no layer of the model"
+    assert {layer.name: per_layer.get(layer.name, 0) for layer in model.layers} == {
+        layer.name: layer.macs(SYMBOLIC) for layer in model.layers
+    }, "multiply-adds per layer"
+    assert reported + extra == model.macs(SYMBOLIC), "torchinfo's total mult-adds, and what it leaves out"
     # every `# (N, ...)` comment of forward, checked at run time
     namespace: dict = {"__name__": f"archdsl_test_{name}_torch_checked", "_archdsl_check_shape": _check_shape}
     exec(compile(instrument_forward(source), f"<instrumented {name}>", "exec"), namespace)  # noqa: S102
     checked = namespace["build_model"]().eval()
     with torch.no_grad():
         checked(batch)
+
+
+def _size(weights) -> int:
+    return sum(math.prod(weight.shape) for weight in weights)
+
+
+def torchinfo_macs(net, sample) -> tuple[dict[str, int], int, int]:
+    """torchinfo's multiply-adds for one sample: per layer (the modules of each attribute of `net`),
+    its "Total mult-adds", and what the two rules below add to that total.
+
+    The figures are torchinfo's own (`LayerInfo.macs`), but for two modules, read by its
+    rules from what it recorded: an nn.Linear over a sequence, which torchinfo counts once per
+    row since its pull request #318 and release 1.8.0 once per sample; and
+    nn.MultiheadAttention, whose figure torchinfo computes but leaves out of its total, as
+    the module has a child (out_proj) and is not a leaf.
+    """
+    import torchinfo
+
+    stats = torchinfo.summary(net, input_data=[sample], device="cpu", verbose=0)
+    owner = {id(module): name for name, child in net.named_children() for module in child.modules()}
+    per_layer: dict[str, int] = {}
+    extra = 0
+    for info in stats.summary_list:
+        name = owner.get(id(info.module))
+        if name is None:
+            continue
+        if info.class_name == "MultiheadAttention":
+            macs = info.macs
+            extra += macs
+        elif not info.is_leaf_layer:
+            continue
+        elif info.class_name == "Linear":
+            macs = info.num_params * math.prod(info.output_size[:-1])
+            if len(info.output_size) == 2:
+                assert macs == info.macs, "torchinfo's rule for a Linear over vectors"
+            extra += macs - info.macs
+        else:
+            macs = info.macs
+        per_layer[name] = per_layer.get(name, 0) + macs
+    return per_layer, stats.total_mult_adds, extra
 
 
 def check(model: archdsl.Model, source: str, target: str, name: str, params: int | None = None, net=None) -> None:
@@ -657,6 +717,9 @@ def test_example_builds_runs_and_matches_check(example: str, target: str):
     model = example_program(stem).model(name)
     reported = cli_check_json(stem)[name]
     assert tuple(reported["output_shape"]) == tuple(model.output_shape)
+    assert reported["params"] == model.params.to_json()
+    assert reported["macs"] == model.macs(SYMBOLIC)
+    assert reported["macs_at"] == dict.fromkeys(sorted({d for d in model.input_shape if isinstance(d, str)}), SYMBOLIC)
     source = generated("example", stem, name, target)
     # archdsl.build's live object, against `archdsl check --json`'s parameter figure
     live = archdsl.build(model, target)

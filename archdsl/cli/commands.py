@@ -73,7 +73,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        data: dict[str, object] = {"models": [m.to_json() for m in models]}
+        data: dict[str, object] = {"models": [_model_json(m, args.layout, program) for m in models]}
         if program.warnings:  # also on stderr, as text; here for tools, each with its "severity"
             data["warnings"] = [warning.to_json() for warning in program.warnings]
         json.dump(data, sys.stdout, indent=2)
@@ -81,8 +81,21 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_OK
     from archdsl.cli.tables import print_check_tables
 
-    print_check_tables(models, program.filename, sys.stdout, color=_use_color(sys.stdout, args))
+    with _source_for_errors(program):
+        print_check_tables(
+            models, program.filename, sys.stdout, _use_color(sys.stdout, args), macs=args.macs, layout=args.layout
+        )
     return EXIT_OK
+
+
+def _model_json(model: Model, layout: str, program: Program) -> dict[str, object]:
+    data = model.to_json()
+    if layout == "torch":
+        from archdsl.tools.summary import torch_json, torch_layouts
+
+        with _source_for_errors(program):
+            data.update(torch_json(model, torch_layouts(model)))
+    return data
 
 
 def write_output(
@@ -296,6 +309,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", metavar="FILE", help="the .arch file, or - for standard input")
     check.add_argument("--model", metavar="NAME", help="check only this model (default: every model)")
     check.add_argument("--json", action="store_true", help="machine-readable output (errors too, on stdout)")
+    check.add_argument(
+        "--macs",
+        action="store_true",
+        help="add each layer's multiply-adds per sample, as torchinfo counts them (symbolic sizes at 16)",
+    )
+    check.add_argument(
+        "--layout",
+        choices=["keras", "torch"],
+        default="keras",
+        help="show shapes as Keras holds them (channels last, the default) or as the generated PyTorch code does",
+    )
 
     generate = sub.add_parser("generate", parents=[common], help="generate Keras or PyTorch code for a model")
     generate.add_argument("file", metavar="FILE", help="the .arch file, or - for standard input")

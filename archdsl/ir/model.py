@@ -12,8 +12,16 @@ from typing import Any
 
 from archdsl.common.diagnostics import ArchError, Diagnostic, Span, did_you_mean
 from archdsl.common.record import record
-from archdsl.layers.shapes import Shape
+from archdsl.layers.shapes import EXAMPLE_SIZE, Shape, evaluate, symbols
 from archdsl.layers.spec import Params
+from archdsl.layers.table import LAYERS
+
+FLOAT32_BYTES = 4
+
+
+def concrete(shape: Shape, size: int = EXAMPLE_SIZE) -> tuple[int, ...]:
+    """A shape with numbers for its symbolic sizes; a size that leaves nothing is 0."""
+    return tuple(max(evaluate(d, size), 0) for d in shape)
 
 
 @record
@@ -52,12 +60,22 @@ class Layer:
     def input_shape(self) -> Shape:
         return self.input_shapes[0]
 
+    def macs(self, size: int = EXAMPLE_SIZE) -> int:
+        """Multiply-adds for one sample, as torchinfo counts them, every symbolic size being `size`."""
+        spec = LAYERS[self.type]
+        if not spec.has_weights:
+            return 0
+        inputs = tuple(concrete(shape, size) for shape in self.input_shapes)
+        config = {**self.config, "_name": self.type}  # as the shape pass gave it to the layer's rules
+        return spec.macs(config, inputs, concrete(self.output_shape, size))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "type": self.type,
             "output_shape": list(self.output_shape),
-            "params": {"keras": self.params.keras, "torch": self.params.torch},
+            "params": self.params.to_json(),
+            "macs": self.macs(),
             "line": self.line,
             "column": self.column,
             **({"shares": self.shares} if self.shares else {}),
@@ -124,6 +142,19 @@ class Model:
                 return layer
         raise KeyError(name)
 
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbolic sizes of the model, in order of appearance (`seq`)."""
+        found: dict[str, None] = {}
+        for shape in (*(i.shape for i in self.inputs), *(layer.output_shape for layer in self.layers)):
+            for dim in shape:
+                found.update(dict.fromkeys(sorted(symbols(dim))))
+        return tuple(found)
+
+    def macs(self, size: int = EXAMPLE_SIZE) -> int:
+        """Multiply-adds for one sample, torchinfo's "Total mult-adds" for a batch of one."""
+        return sum(layer.macs(size) for layer in self.layers)
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name}
         if len(self.inputs) == 1:
@@ -132,7 +163,10 @@ class Model:
             data["output_shape"] = list(self.output_shape)
         data["inputs"] = [model_input.to_json() for model_input in self.inputs]
         data["outputs"] = [{"name": name, "shape": list(self.shape_of(name))} for name in self.outputs]
-        data["params"] = {"keras": self.params.keras, "torch": self.params.torch}
+        data["params"] = self.params.to_json()
+        data["param_bytes"] = {"keras": self.params.keras * FLOAT32_BYTES, "torch": self.params.torch * FLOAT32_BYTES}
+        data["macs"] = self.macs()
+        data["macs_at"] = dict.fromkeys(self.symbols, EXAMPLE_SIZE)
         data["layers"] = [layer.to_json() for layer in self.layers]
         return data
 

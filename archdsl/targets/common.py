@@ -12,10 +12,10 @@ from typing import Any
 from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
 from archdsl.layers import LAYERS
+from archdsl.layers.shapes import EXAMPLE_SIZE
 from archdsl.version import __version__
 
 DOCSTRING_WIDTH = 79
-EXAMPLE_LENGTH = 16  # what a symbolic dimension is in the generated __main__
 
 
 class UnsupportedError(Exception):
@@ -77,7 +77,7 @@ def vocabulary(model: Model, name: str | None = None) -> int:
 
 
 def example_shape(shape) -> tuple[int, ...]:
-    return tuple(d if isinstance(d, int) else EXAMPLE_LENGTH for d in shape)
+    return tuple(d if isinstance(d, int) else EXAMPLE_SIZE for d in shape)
 
 
 def variables(model: Model, single_input: str, single_output: str | None = None, probe: bool = False) -> dict[str, str]:

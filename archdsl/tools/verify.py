@@ -15,7 +15,7 @@ from typing import Any
 from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
 from archdsl.targets import torch as torch_target
-from archdsl.targets.common import EXAMPLE_LENGTH, LayerCode, TargetCode, token_ids, vocabulary
+from archdsl.targets.common import LayerCode, TargetCode, example_shape, token_ids, vocabulary
 from archdsl.targets.render import render_module
 from archdsl.targets.torch.layout import CHANNELS_FIRST, FLAT_CHANNELS_FIRST
 
@@ -156,7 +156,7 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
 
     keras_inputs, torch_inputs = [], []
     for model_input, input_code in zip(model.inputs, code.inputs, strict=True):
-        example = (BATCH, *(d if isinstance(d, int) else EXAMPLE_LENGTH for d in model_input.shape))
+        example = (BATCH, *example_shape(model_input.shape))
         if token_ids(model, model_input.name):
             batch = rng.integers(0, vocabulary(model, model_input.name), example).astype("int32")
             keras_inputs.append(batch)
