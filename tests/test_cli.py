@@ -277,7 +277,18 @@ def test_unknown_model_in_json(tmp_path: Path, spec) -> None:
 
 # ---------------------------------------------------------------- check --json
 
-MODEL_KEYS = ["name", "input_shape", "output_shape", "params", "param_bytes", "macs", "macs_at", "layers"]
+MODEL_KEYS = [
+    "name",
+    "input_shape",
+    "output_shape",
+    "inputs",
+    "outputs",
+    "params",
+    "param_bytes",
+    "macs",
+    "macs_at",
+    "layers",
+]
 LAYER_KEYS = ["name", "type", "output_shape", "params", "macs", "line", "column"]
 
 
@@ -298,6 +309,8 @@ def test_check_json_has_exactly_the_documented_shape(tmp_path: Path, spec) -> No
                 "name": "Model",
                 "input_shape": [64, 64, 1],
                 "output_shape": [10],
+                "inputs": [{"name": "input", "shape": [64, 64, 1]}],
+                "outputs": [{"name": "dense_1", "shape": [10]}],
                 "params": _params(307850),
                 "param_bytes": {"keras": 4 * 307850, "torch": 4 * 307850},
                 # 320 weights and biases at 62x62 positions, then the dense layer's once

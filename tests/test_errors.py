@@ -200,7 +200,7 @@ SPEC_CASES = [
         3,
         3,
         "this model has 2 inputs, so each is named",
-        "input 28x28x1 as image",
+        "as input_2",
     ),
     Case(
         "A102",

@@ -34,12 +34,15 @@ class ReferenceNewlines:
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         ahead: collections.deque[Token] = collections.deque()
+        failed: list[UnexpectedCharacters] = []  # met while peeking: raised where the text reaches it
 
         def tokens() -> Iterator[Token]:
             while True:
                 if ahead:
                     yield ahead.popleft()
                     continue
+                if failed:
+                    raise failed[0]
                 token = next(stream, None)
                 if token is None:
                     return
@@ -49,10 +52,13 @@ class ReferenceNewlines:
             for token in ahead:
                 if token.type != "_NL":
                     return token
-            for token in stream:
-                ahead.append(token)
-                if token.type != "_NL":
-                    return token
+            try:
+                for token in stream:
+                    ahead.append(token)
+                    if token.type != "_NL":
+                        return token
+            except UnexpectedCharacters as error:
+                failed.append(error)
             return None
 
         opened: list[str] = []

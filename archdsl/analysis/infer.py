@@ -159,6 +159,10 @@ def _check_node(
         if ignored is not None:
             sink.warn("A702", f"{node.name} {ignored[0]}", node.span, ignored[1])
     notes: tuple[str, ...] = ()
+    if (node.shares is not None and node.shares not in checked) or (
+        node.state_from is not None and node.state_from not in checked
+    ):
+        return None  # the layer it depends on has an error of its own, reported already
     if node.shares is not None:
         owner = checked[node.shares]
         if inputs != owner.input_shapes:
@@ -172,8 +176,10 @@ def _check_node(
             )
             return None
         params, notes = Params(), (f"shares the weights of {node.shares}",)
-    if node.state_from is not None and not _state_fits(node, work, checked[node.state_from], sink):
-        return None
+    if node.state_from is not None:
+        if not _state_fits(node, work, checked[node.state_from], sink):
+            return None
+        notes += (f"starts from the final state of {node.state_from}",)
     return Layer(
         name=node.name,
         type=node.type,

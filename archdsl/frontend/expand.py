@@ -696,14 +696,17 @@ class _Expander:
     def _check_inputs_and_uses(self, state: _ModelState, outputs: list[int]) -> None:
         """Several inputs are named; every value is read by something or is an output (A308)."""
         if len(state.inputs) > 1:
-            for index in state.inputs:
+            for position, index in enumerate(state.inputs, 1):
                 node = state.nodes[index]
                 if node.alias is None:
+                    name = f"input_{position}"
                     self.sink.error(
                         "A214",
                         f"this model has {len(state.inputs)} inputs, so each is named",
                         node.span,
-                        "name it with 'as': 'input 28x28x1 as image'; the names become the inputs of the code",
+                        f"name it with 'as NAME' after its shape (here 'as {name}'); "
+                        "the names become the inputs of the code",
+                        fix=Fix(Span(node.span.file, *_end(node.span), *_end(node.span)), f" as {name}"),
                     )
         used = set(outputs)
         for node in state.nodes:

@@ -19,8 +19,10 @@ from archdsl.layers.spec import ACTIVATIONS
 from archdsl.targets.common import (
     LayerCode,
     TargetCode,
+    batch_name,
     docstring_lines,
     example_shape,
+    output_report,
     token_ids,
     variables,
     vocabulary,
@@ -318,7 +320,7 @@ class KerasView:
     returns: tuple[str, ...]
     batch: tuple[str, ...]
     call: str  # what the __main__ passes to the model
-    several_outputs: bool
+    report: tuple[str, ...]  # several outputs: __main__ unpacks them and prints their shapes
 
 
 def _listed(names: list[str]) -> Raw:
@@ -351,7 +353,7 @@ def emit_model(model: Model, probe: bool = False) -> TargetCode:
             made = call("keras.random.randint", example, 0, vocabulary(model, model_input.name))
         else:
             made = call("keras.random.normal", example)
-        batch += statement(f"{_batch_name(model, model_input.name)} = ", made, indent=1)
+        batch += statement(f"{batch_name(model, model_input.name)} = ", made, indent=1)
     view = KerasView(
         docstring=tuple(docstring_lines(model, "Keras", _inputs_text(model), _outputs_text(model))),
         imports=("import keras", "from keras import layers"),
@@ -360,8 +362,8 @@ def emit_model(model: Model, probe: bool = False) -> TargetCode:
         body=tuple(body),
         returns=tuple(returns),
         batch=tuple(batch),
-        call=str(_listed([_batch_name(model, model_input.name) for model_input in model.inputs])),
-        several_outputs=len(model.outputs) > 1,
+        call=(arguments := str(_listed([batch_name(model, given.name) for given in model.inputs]))),
+        report=output_report(model, arguments, indent=1) if len(model.outputs) > 1 else (),
     )
     input_codes = tuple(
         LayerCode(model_input.name, "input", (), tuple(lines), layout="channels last")
@@ -370,28 +372,18 @@ def emit_model(model: Model, probe: bool = False) -> TargetCode:
     return TargetCode(NAME, model.name, input_codes, tuple(records), (), view)
 
 
-def _batch_name(model: Model, name: str) -> str:
-    """The variable of an example batch in `__main__`: `batch`, or the input's name when there are several."""
-    return "batch" if len(model.inputs) == 1 else name
-
-
-def _inputs_text(model: Model) -> str:
+def _inputs_text(model: Model) -> list[str]:
     def kind(model_input) -> str:
         if token_ids(model, model_input.name):
             return "token ids"
         rank = len(model_input.shape)
         return "steps, then features" if rank == 2 else "channels last, as Keras expects" if rank > 2 else "features"
 
-    texts = [f"a batch of shape {batch_shape(i.shape)} ({kind(i)})" for i in model.inputs]
-    if len(texts) == 1:
-        return texts[0]
-    return "; ".join(f"{i.name}, {text}" for i, text in zip(model.inputs, texts, strict=True))
+    return [f"a batch of shape {batch_shape(i.shape)} ({kind(i)})" for i in model.inputs]
 
 
-def _outputs_text(model: Model) -> str:
-    if len(model.outputs) == 1:
-        return batch_shape(model.output_shape)
-    return ", ".join(f"{name} {batch_shape(model.shape_of(name))}" for name in model.outputs) + ", as a list"
+def _outputs_text(model: Model) -> list[str]:
+    return [batch_shape(model.shape_of(name)) for name in model.outputs]
 
 
 def outline(view: KerasView, marker: str) -> KerasView:

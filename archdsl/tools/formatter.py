@@ -432,7 +432,9 @@ class _Layout:
             single = len(statement.statements) == 1
             body: list[_Line] = []
             for index, chain in enumerate(statement.statements):
-                first, *rest = self.chain(chain, INDENT, INDENT, INDENT, force=single)
+                # a statement's continuation lines step in, so that each statement's start stands out
+                cont = INDENT if single else 2 * INDENT
+                first, *rest = self.chain(chain, INDENT, cont, INDENT, force=single)
                 body += [_Line(INDENT, first.text, first.units, "never" if index == 0 else "source"), *rest]
             tail = _Line(0, "}", [self.tails[id(statement)]], "never", closes=True)
             return [head, *body, tail]

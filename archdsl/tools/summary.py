@@ -36,7 +36,8 @@ def rows(model: Model, layouts: Mapping[str, str] | None = None, macs: bool = Fa
     else:
         shape_of, notes = _torch_shapes(layouts), _torch_row_notes(layouts)
     result = [
-        Row(model.input_name, "input", shape_of(model.input_shape, model.input_name), 0, 0, 0 if macs else None, "")
+        Row(given.name, "input", shape_of(given.shape, given.name), 0, 0, 0 if macs else None, "")
+        for given in model.inputs
     ]
     for layer in model.layers:
         result.append(
@@ -148,8 +149,9 @@ def torch_json(model: Model, layouts: Mapping[str, str]) -> dict[str, object]:
     """`check --json --layout torch`: every sample shape in the order PyTorch holds it, batch axis excluded."""
     from archdsl.targets.torch.layout import torch_dims
 
+    inputs = {given.name: list(torch_dims(given.shape, layouts[given.name])) for given in model.inputs}
     return {
-        "torch_input_shape": list(torch_dims(model.input_shape, layouts[model.input_name])),
+        **({"torch_input_shape": inputs[model.input_name]} if len(inputs) == 1 else {"torch_input_shapes": inputs}),
         "torch_output_shapes": {
             layer.name: list(torch_dims(layer.output_shape, layouts[layer.name])) for layer in model.layers
         },
@@ -161,8 +163,7 @@ def torch_notes(model: Model, layouts: Mapping[str, str]) -> list[str]:
     from archdsl.targets.torch.layout import CHANNELS_FIRST
     from archdsl.targets.torch.module import LAYOUTS_INSIDE
 
-    shapes = {model.input_name: model.input_shape, **{layer.name: layer.output_shape for layer in model.layers}}
-    if any(len(shapes[name]) == 2 and layout == CHANNELS_FIRST for name, layout in layouts.items()):
+    if any(len(model.shape_of(name)) == 2 and layout == CHANNELS_FIRST for name, layout in layouts.items()):
         return [LAYOUTS_INSIDE]
     return []
 

@@ -11,14 +11,16 @@ from archdsl.targets.common import (
     LayerCode,
     Note,
     TargetCode,
+    batch_name,
     docstring_lines,
     example_shape,
     output_activation,
+    output_report,
     token_ids,
     variables,
     vocabulary,
 )
-from archdsl.targets.pycode import call, statement
+from archdsl.targets.pycode import call, signature, statement
 from archdsl.targets.render import defined_classes
 from archdsl.targets.torch.activation import IN_PLACE_CALLS
 from archdsl.targets.torch.layout import (
@@ -43,8 +45,7 @@ class ModuleClass:
 
     name: str
     init: tuple[str, ...]
-    forward_params: str
-    returns: str
+    signature: tuple[str, ...]  # the `def forward(...)` line(s), laid out as ruff would
     forward: tuple[str, ...]
     result: str
 
@@ -60,7 +61,7 @@ class TorchView:
     model_class: str
     batch: tuple[str, ...]
     call: str  # the arguments __main__ passes to the model
-    several_outputs: bool
+    report: tuple[str, ...]  # several outputs: __main__ unpacks them and prints their shapes
 
 
 def translation(layer_type: str) -> Translation:
@@ -211,10 +212,13 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> Targ
         records.append(
             LayerCode(layer.name, layer.type, tuple(init_lines), tuple(forward_lines), tuple(notes), code.layout)
         )
-    parameters = ", ".join(f"{names[i.name]}: torch.Tensor" for i in model.inputs)
     results = [names[name] for name in model.outputs]
     returns = "torch.Tensor" if len(results) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(results))}]"
-    model_class = ModuleClass(model.name, tuple(init), parameters, returns, tuple(forward), ", ".join(results))
+    if len(results) > 3:
+        returns = "tuple[torch.Tensor, ...]"  # the docstring names them
+    parameters = ["self", *(f"{names[given.name]}: torch.Tensor" for given in model.inputs)]
+    header = tuple(signature("forward", parameters, returns))
+    model_class = ModuleClass(model.name, tuple(init), header, tuple(forward), ", ".join(results))
     view = _view(model, model_class, layouts, names)
     input_codes = tuple(
         LayerCode(i.name, "input", (), (f"{names[i.name]}: torch.Tensor",), (), layouts[i.name]) for i in model.inputs
@@ -267,35 +271,21 @@ def _view(model: Model, model_class: ModuleClass, layouts: dict[str, str], names
                 FLAT: "features",
             }[layout]
             texts.append(f"a batch of shape {torch_shape(model_input.shape, layout)} ({order})")
-        batch += statement(f"{_batch_name(model, model_input.name)} = ", made, indent=1)
-    if len(texts) == 1:
-        input_text = texts[0]
-    else:
-        input_text = "; ".join(f"{i.name}, {text}" for i, text in zip(model.inputs, texts, strict=True))
+        batch += statement(f"{batch_name(model, model_input.name)} = ", made, indent=1)
     shapes = [torch_shape(model.shape_of(name), layouts[name]) for name in model.outputs]
-    if len(shapes) == 1:
-        output_text = shapes[0]
-    else:
-        output_text = ", ".join(f"{name} {shape}" for name, shape in zip(model.outputs, shapes, strict=True))
-        output_text += ", as a tuple"
     imports = ["import torch", "from torch import nn"]
     if any("F." in line for line in (*model_class.init, *model_class.forward)):
         imports.insert(1, "import torch.nn.functional as F")
     return TorchView(
-        docstring=tuple(docstring_lines(model, "PyTorch", input_text, output_text)),
+        docstring=tuple(docstring_lines(model, "PyTorch", texts, shapes, container="tuple")),
         imports=tuple(imports),
         helpers=defined_classes(NAME, model.layers, defines),
         classes=(model_class,),
         model_class=model_class.name,
         batch=tuple(batch),
-        call=", ".join(_batch_name(model, i.name) for i in model.inputs),
-        several_outputs=len(model.outputs) > 1,
+        call=(arguments := ", ".join(batch_name(model, given.name) for given in model.inputs)),
+        report=output_report(model, arguments, indent=2) if len(model.outputs) > 1 else (),
     )
-
-
-def _batch_name(model: Model, name: str) -> str:
-    """The variable of an example batch in `__main__`: `batch`, or the input's name when there are several."""
-    return "batch" if len(model.inputs) == 1 else name
 
 
 def outline(view: TorchView, marker: str) -> TorchView:
