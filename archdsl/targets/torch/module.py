@@ -194,7 +194,8 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> Targ
         inputs = tuple(convert(names[name], have, want) for name, have in zip(layer.inputs, in_layouts, strict=True))
         emit = Emit(layer, inputs, want or in_layouts[0], names[layer.inputs[0]], layer.name in overwrite, model, probe)
         code = found.emit(emit)
-        notes = list(code.notes)
+        # a shared layer builds nothing: what its module was built with is the owner's note
+        notes = [note for note in code.notes if not (layer.shares and note.topic == "Sizes")]
         if any(needs_transpose(have, want) for have in in_layouts):
             notes.append(Note("Layouts inside the model", LAYOUTS_INSIDE))
         if code.module is None and code.steps:
