@@ -137,7 +137,7 @@ def rename_problem(symbol: Symbol, new_name: str, names: Names) -> str | None:
     if symbol.kind == BLOCK and new_name in LAYERS:
         return f"'{new_name}' is a layer of the language"
     reason = reserved_reason(new_name)
-    if reason and symbol.kind != PARAM:  # a parameter never reaches the generated code
+    if reason and symbol.kind in (MODEL, ALIAS):  # the names that reach the generated code as written
         return f"'{new_name}' {reason}"
     taken = {o.symbol.name for o in names.occurrences if o.definition and _clash(o.symbol, symbol)}
     if new_name in taken and new_name != symbol.name:
