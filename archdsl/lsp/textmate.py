@@ -71,6 +71,18 @@ def _number_patterns() -> list[dict]:
     ]
 
 
+def _bracketed(opening: str, closing: str, patterns: list[dict]) -> dict:
+    """A rule from a bracket to its match, the brackets coloured as punctuation."""
+    punctuation = {"0": {"name": SCOPES[Punctuation]}}
+    return {
+        "begin": opening,
+        "beginCaptures": punctuation,
+        "end": closing,
+        "endCaptures": punctuation,
+        "patterns": patterns,
+    }
+
+
 def build_grammar() -> dict:
     words = vocabulary().words
     layers = vocabulary().layers
@@ -98,7 +110,6 @@ def build_grammar() -> dict:
         {"match": r"[(){},]", "name": SCOPES[Punctuation]},
     ]
     operator = {"name": SCOPES[Operator]}
-    punctuation = {"name": SCOPES[Punctuation]}
     return {
         "$schema": "https://raw.githubusercontent.com/martinring/tmlanguage/master/tmlanguage.json",
         "name": "Arch",
@@ -116,12 +127,10 @@ def build_grammar() -> dict:
                 "endCaptures": {"1": operator},
                 "patterns": [{"include": "#comment"}, {"include": "#params"}],
             },
-            "params": {
-                "begin": r"\(",
-                "beginCaptures": {"0": punctuation},
-                "end": r"\)",
-                "endCaptures": {"0": punctuation},
-                "patterns": [
+            "params": _bracketed(
+                r"\(",
+                r"\)",
+                [
                     {"include": "#comment"},
                     {
                         "begin": "=",
@@ -137,7 +146,7 @@ def build_grammar() -> dict:
                     {"match": plain_name, "name": SCOPES[Name.Variable]},
                     *loose,
                 ],
-            },
+            ),
             "model": {
                 "match": rf"\b(model){_END}[ \t\f]*({plain_name})?",
                 "captures": {"1": {"name": SCOPES[Keyword.Declaration]}, "2": {"name": SCOPES[Name.Class]}},
@@ -156,20 +165,8 @@ def build_grammar() -> dict:
                         ],
                     },
                     {"include": "#alias"},
-                    {
-                        "begin": r"\(",
-                        "beginCaptures": {"0": punctuation},
-                        "end": r"\)",
-                        "endCaptures": {"0": punctuation},
-                        "patterns": [{"include": "#chain"}],
-                    },
-                    {
-                        "begin": r"\{",
-                        "beginCaptures": {"0": punctuation},
-                        "end": r"\}",
-                        "endCaptures": {"0": punctuation},
-                        "patterns": [{"include": "#chain"}],
-                    },
+                    _bracketed(r"\(", r"\)", [{"include": "#chain"}]),
+                    _bracketed(r"\{", r"\}", [{"include": "#chain"}]),
                     {"match": r"->|\|", "name": SCOPES[Operator]},
                     {  # a repeated group: `( ... ) * n`; what follows reads as arguments, as after a layer
                         "begin": r"\*",
@@ -205,19 +202,17 @@ def build_grammar() -> dict:
             "argument-values": {
                 "patterns": [*values, *argument_words, {"match": plain_name, "name": SCOPES[Name.Variable]}]
             },
-            "expression": {
-                "begin": r"\(",
-                "beginCaptures": {"0": punctuation},
-                "end": r"\)",
-                "endCaptures": {"0": punctuation},
-                "patterns": [
+            "expression": _bracketed(
+                r"\(",
+                r"\)",
+                [
                     {"include": "#comment"},
                     {"include": "#expression"},
                     *values,
                     {"match": plain_name, "name": SCOPES[Name.Variable]},
                     *loose,
                 ],
-            },
+            ),
         },
     }
 
