@@ -77,6 +77,10 @@ class Names:
         found.sort(key=lambda o: (o.start, o.end))
         return found
 
+    @cached_property
+    def _starts(self) -> list[int]:
+        return [o.start for o in self.occurrences]
+
     def _at(self, span: Span, symbol: Symbol, definition: bool) -> Occurrence:
         start, end = self.analysis.text.span_offsets(span)
         return Occurrence(start, end, symbol, definition)
@@ -112,7 +116,7 @@ class Names:
     def at(self, offset: int) -> Occurrence | None:
         """The occurrence under the cursor (touching either end of the name counts)."""
         occurrences = self.occurrences
-        index = bisect_right([o.start for o in occurrences], offset) - 1
+        index = bisect_right(self._starts, offset) - 1
         for candidate in occurrences[max(index - 1, 0) : index + 2]:
             if candidate.start <= offset <= candidate.end:
                 return candidate
