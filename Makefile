@@ -86,7 +86,7 @@ wheel: $(DEV_STAMP)
 	$(PY) -m build --wheel --outdir dist .
 
 clean:
-	rm -rf $(VENV) $(LIGHT) dist build .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LIGHT) dist build .pytest_cache .hypothesis editors/vscode/node_modules $(VSIX)
 
 # The VS Code extension (editors/vscode/): its Node packages from package-lock.json, then the
 # .vsix built offline (nothing is published) and checked to hold the grammar and the client.
