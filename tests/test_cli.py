@@ -614,3 +614,20 @@ def test_importing_archdsl_imports_no_framework(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_lsp_without_pygls_says_what_to_install() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['pygls'] = None; from archdsl.cli import main; sys.exit(main(['lsp']))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "pip install 'archdsl[lsp]'" in done.stderr
+    assert "Traceback" not in done.stderr

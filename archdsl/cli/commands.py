@@ -260,6 +260,20 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_lsp(args: argparse.Namespace) -> int:
+    """The language server, on stdin and stdout, for an editor to start (docs/editors.md)."""
+    try:
+        from archdsl.lsp.server import serve
+    except ImportError as error:
+        if error.name not in ("pygls", "lsprotocol") and not str(error.name).startswith(("pygls.", "lsprotocol.")):
+            raise
+        raise UsageError(
+            "the language server needs pygls, which is not installed: pip install 'archdsl[lsp]'"
+        ) from None
+    serve()
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "generate": cmd_generate,
@@ -268,6 +282,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "graph": cmd_graph,
     "layers": cmd_layers,
     "fmt": cmd_fmt,
+    "lsp": cmd_lsp,
 }
 
 
@@ -397,6 +412,16 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", action="store_true", help="change nothing; exit 1 naming the files that would change")
     mode.add_argument("--write", action="store_true", help="rewrite the files that change, in place")
     fmt.add_argument("--diff", action="store_true", help="print a unified diff of what would change")
+
+    lsp = sub.add_parser(
+        "lsp",
+        parents=[common],
+        help="run the language server for editors, on stdin and stdout (docs/editors.md)",
+        description="The language server an editor starts: diagnostics as you type, shapes and parameter counts"
+        " on hover and at the end of each line, completion, definitions, references, renaming, formatting and"
+        " quick fixes. It speaks the Language Server Protocol on stdin and stdout until the editor ends it.",
+    )
+    lsp.add_argument("--stdio", action="store_true", help="use stdin and stdout (the default; editors pass it)")
     return parser
 
 

@@ -213,17 +213,18 @@ class DiagnosticSink:
     def __bool__(self) -> bool:
         return bool(self.items)
 
-    def raise_if_any(self, source: str | None) -> None:
-        if self.items:
-            # The same problem found twice (a block expanded twice) is reported once, with
-            # the notes of every time it was found (each call of the block).
-            merged: dict[Diagnostic, list[Note]] = {}
-            for item in self.items:
-                notes = merged.setdefault(replace(item, notes=()), [])
-                notes += [note for note in item.notes if note not in notes]
-            unique = [replace(item, notes=tuple(notes)) for item, notes in merged.items()]
-            ordered = sorted(unique, key=lambda d: (d.span.line, d.span.column))
-            raise ArchError(ordered, source)
+    def errors(self) -> tuple[Diagnostic, ...]:
+        """The errors in the order of the text, each once.
+
+        The same problem found twice (a block expanded twice) is reported once, with the
+        notes of every time it was found (each call of the block).
+        """
+        merged: dict[Diagnostic, list[Note]] = {}
+        for item in self.items:
+            notes = merged.setdefault(replace(item, notes=()), [])
+            notes += [note for note in item.notes if note not in notes]
+        unique = [replace(item, notes=tuple(notes)) for item, notes in merged.items()]
+        return tuple(sorted(unique, key=lambda d: (d.span.line, d.span.column)))
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:

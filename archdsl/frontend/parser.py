@@ -349,12 +349,26 @@ def _check_nesting(text: str, filename: str) -> None:
 
 def parse_tree(text: str, filename: str) -> Tree:
     """Lark's tree for `text`, or an ArchError holding every syntax error found."""
+    tree, diagnostics = recover_tree(text, filename)
+    if diagnostics or tree is None:
+        raise ArchError(diagnostics, text)
+    return tree
+
+
+def recover_tree(text: str, filename: str) -> tuple[Tree | None, tuple[Diagnostic, ...]]:
+    """Lark's tree and every syntax error: after an error, the tree of the text with each broken statement blanked.
+
+    Blanking keeps every line and column, so the spans of the statements that did parse are
+    true of `text` itself: an editor can still show their shapes while one statement is being
+    typed. The tree is None when no statement was left to parse or the errors went on past
+    the limit; too deep a nesting raises ArchError (A501), as it does in `parse_tree`.
+    """
     _check_nesting(text, filename)
     diagnostics: list[Diagnostic] = []
     current = text
     for _ in range(_MAX_SYNTAX_ERRORS):
         try:
-            tree = parser().parse(current)
+            return parser().parse(current), tuple(diagnostics)
         except UnexpectedInput as error:
             diagnostic = _diagnostic_for(error, current, filename)
             diagnostics.append(diagnostic)
@@ -363,8 +377,4 @@ def parse_tree(text: str, filename: str) -> Tree:
             if blanked == current:
                 break
             current = blanked
-            continue
-        if not diagnostics:
-            return tree
-        break
-    raise ArchError(diagnostics, text)
+    return None, tuple(diagnostics)

@@ -10,7 +10,7 @@ from lark import Token, Tree
 
 from archdsl.common.diagnostics import ArchError, Diagnostic, Span
 from archdsl.frontend import nodes
-from archdsl.frontend.parser import parse_tree, token_span
+from archdsl.frontend.parser import parse_tree, recover_tree, token_span
 
 _MAX_NUMBER_DIGITS = 15
 # Building the syntax tree and the expansion recurse once per level of brackets and operators.
@@ -239,7 +239,28 @@ def _build(tree: Tree, filename: str) -> tuple[object, Token | None, Token | Non
 
 def parse_module(text: str, filename: str = "<string>") -> nodes.Module:
     """Parse one file into its syntax tree; raises ArchError with every syntax error."""
-    tree = parse_tree(text, filename)
+    return _module(parse_tree(text, filename), text, filename)
+
+
+def recover_module(text: str, filename: str = "<string>") -> tuple[nodes.Module | None, tuple[Diagnostic, ...]]:
+    """The syntax tree of the statements that parse, and every syntax error (`parser.recover_tree`).
+
+    For tools that answer on a spec while it is being typed; the module is None when
+    nothing could be recovered. Never raises for a problem of the spec.
+    """
+    try:
+        tree, diagnostics = recover_tree(text, filename)
+    except ArchError as error:  # nested too deeply to parse at all
+        return None, error.diagnostics
+    if tree is None:
+        return None, diagnostics
+    try:
+        return _module(tree, text, filename), diagnostics
+    except ArchError as error:  # a number too long, a very long expression: nothing sensible to build
+        return None, diagnostics + error.diagnostics
+
+
+def _module(tree: Tree, text: str, filename: str) -> nodes.Module:
     try:
         with deep_recursion():
             statements, _first, _last = _build(tree, filename)

@@ -65,8 +65,8 @@ class _Vocabulary:
 
 
 @cache
-def _vocabulary() -> _Vocabulary:
-    """The layer table's words, with the token each one gets as an argument."""
+def vocabulary() -> _Vocabulary:
+    """The layer table's words, with the token each one gets as an argument (the TextMate grammar reads it too)."""
     from archdsl.layers.spec import ACTIVATIONS, BOOLEAN_WORDS, PADDINGS
     from archdsl.layers.table import LAYERS
 
@@ -90,13 +90,13 @@ def _node_name(lexer: RegexLexer, match: Match[str]) -> Iterator[tuple[int, _Tok
     if name in (USE, OUTPUT):  # words of the graph syntax, written where a layer stands
         yield match.start(), Keyword, name
         return
-    yield match.start(), Name.Builtin if name in _vocabulary().layers else Name.Function, name
+    yield match.start(), Name.Builtin if name in vocabulary().layers else Name.Function, name
 
 
 def _argument_word(lexer: RegexLexer, match: Match[str]) -> Iterator[tuple[int, _TokenType, str]]:
     """A word among a layer's arguments: an option the table knows, or else a block parameter."""
     word = match.group()
-    yield match.start(), _vocabulary().words.get(word, Name.Variable), word
+    yield match.start(), vocabulary().words.get(word, Name.Variable), word
 
 
 # ---------------------------------------------------------------- the states
