@@ -11,12 +11,12 @@ archdsl refuses must be refused by the framework too.
 
 from __future__ import annotations
 
+import inspect
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import inspect  # noqa: E402
 import math  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -303,7 +303,9 @@ def keras_default(layer: str, arg: str):
         table |= {"alpha": kl.LeakyReLU().negative_slope}
     if layer in ("lstm", "gru", "rnn"):
         cell = kl.SimpleRNN(1)
-        table |= {"seq": cell.return_sequences, "activation": cell.activation.__name__}
+        # init= is the call's initial_state, not a constructor argument
+        initial_state = inspect.signature(kl.SimpleRNN.call).parameters["initial_state"].default
+        table |= {"seq": cell.return_sequences, "activation": cell.activation.__name__, "init": initial_state}
     if layer == "upsample":
         table |= {"size": kl.UpSampling2D().size[0]}
     if layer == "zeropad":

@@ -23,13 +23,13 @@ DEFINED = "multi_head_attention"
 
 
 def packed(layer: Layer) -> bool:
-    """Whether nn.MultiheadAttention holds the layer: heads * key_dim is the features of the query, the keys
-    and the values (its packed in_proj), no padding mask reaches it (its key_padding_mask hides keys, but
-    not padded queries as Keras does), and a causal mask is of a sequence on itself (square)."""
+    """Whether nn.MultiheadAttention holds the layer: self-attention whose heads * key_dim is the features
+    (its packed in_proj), with no padding mask (its key_padding_mask hides keys, but not padded queries as
+    Keras does). Cross-attention is the defined module, whose projections of the keys and values run
+    over their own steps."""
     c = layer.config
-    sizes_fit = all(shape[-1] == c["heads"] * c["key_dim"] for shape in layer.input_shapes)
-    square = not c["causal"] or len(layer.inputs) == 1
-    return sizes_fit and square and not any(layer.input_masks)
+    sizes_fit = layer.input_shape[-1] == c["heads"] * c["key_dim"]
+    return len(layer.inputs) == 1 and sizes_fit and not any(layer.input_masks)
 
 
 def roles(items: tuple) -> tuple:
@@ -87,10 +87,10 @@ DEFINED_MASKED = (
     "key_padding_mask hides the keys only, so the module defines `MultiHeadAttention`, Keras' projections as "
     "nn.Linear layers around F.scaled_dot_product_attention, and passes it the masks: {masks}."
 )
-DEFINED_CAUSAL_CROSS = (
-    "Keras masks the future steps with `use_causal_mask=True`, a (query steps, key steps) mask here; the "
-    "square mask nn.MultiheadAttention is usually given does not fit another sequence, so the module defines "
-    "`MultiHeadAttention`, Keras' projections as nn.Linear layers around F.scaled_dot_product_attention."
+DEFINED_CROSS = (
+    "Keras' MultiHeadAttention projects the query, the keys and the values from sequences of their own "
+    "features and steps; the module defines `MultiHeadAttention`, Keras' projections as nn.Linear layers "
+    "around F.scaled_dot_product_attention, each applied to its own input."
 )
 DEFINED_CAUSAL = "Keras masks the future steps with `use_causal_mask=True`; the defined module with `causal=True`."
 
@@ -129,9 +129,7 @@ def attention(emit: Emit) -> Code:
             )
             kwargs = {"attn_mask": mask, **kwargs, "is_causal": True}
             notes.append(Note("Causal attention", CAUSAL))
-        if cross:
-            notes.append(cross_note(query, key, value, len(layer.inputs)))
-        applied = call(f"self.{layer.name}", Raw(query), Raw(key), Raw(value), **kwargs)
+        applied = call(emit.module, Raw(query), Raw(key), Raw(value), **kwargs)
         return Code(module, [Step("{out}, _", applied)], STEPS_FIRST, notes)
     extra = {"key": key_features} if len(layer.inputs) == 3 and key_features != value_features else {}
     module = call("MultiHeadAttention", features, value_features, heads=c["heads"], key_dim=c["key_dim"], **extra)
@@ -144,8 +142,8 @@ def attention(emit: Emit) -> Code:
     given = [f"`{name}={mask}`" for name, mask in masks.items() if mask is not None]
     if given:
         notes.append(Note("Attention", DEFINED_MASKED.format(masks=" and ".join(given))))
-    elif all(shape[-1] == c["heads"] * c["key_dim"] for shape in layer.input_shapes):
-        notes.append(Note("Attention", DEFINED_CAUSAL_CROSS))  # packed() refused only the causal mask
+    elif cross:
+        notes.append(Note("Attention", DEFINED_CROSS))
     else:
         notes.append(Note("Attention", DEFINED_MODULE))
     if c["causal"]:
@@ -153,5 +151,5 @@ def attention(emit: Emit) -> Code:
         notes.append(Note("Causal attention", DEFINED_CAUSAL))
     if cross:
         notes.append(cross_note(query, key, value, len(layer.inputs)))
-    applied = call(f"self.{layer.name}", *args, **kwargs)
+    applied = call(emit.module, *args, **kwargs)
     return Code(module, [Step("{out}", applied)], STEPS_FIRST, notes, defines=(DEFINED,))

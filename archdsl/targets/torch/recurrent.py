@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from archdsl.ir.model import Layer
-from archdsl.targets.common import Note
+from archdsl.targets.common import Note, UnsupportedError
 from archdsl.targets.pycode import Call, call
 from archdsl.targets.torch.layout import FLAT, STEPS_FIRST
 from archdsl.targets.torch.registry import Arrays, Code, Emit, Step, WeightContext, module_call, size_note, translates
@@ -85,6 +85,15 @@ MASKED_STEPS = {
     True: "Keras' Bidirectional returns zeros at the padded steps, as `run_over_real_steps` does.",
 }
 MASKED_HELPERS = "masked_rnn"  # templates/torch/classes/masked_rnn.py.j2
+STATE = (
+    "Keras returns a recurrent layer's final state with return_state=True and starts another from it with "
+    "initial_state=; PyTorch's module returns the state beside its output and takes it as a second argument."
+)
+
+
+def state_variable(layer: Layer) -> str:
+    """The variable(s) of a recurrent layer's final state in forward: `(encoder_h, encoder_c)` for an LSTM."""
+    return f"({layer.name}_h, {layer.name}_c)" if layer.type == "lstm" else f"{layer.name}_h"
 
 
 @translates("lstm", "gru", "rnn", weights=_recurrent_weights)
@@ -107,9 +116,26 @@ def recurrent(emit: Emit) -> Code:
     units = c["units"] * (2 if c["bidirectional"] else 1)
     every_step = f"(N, {layer.input_shape[0]}, {units})"
     if emit.mask is not None:
+        if layer.state_from is not None or layer.returns_state:
+            raise UnsupportedError(
+                layer.name,
+                f"{layer.type} under a padding mask cannot hand on or start from a final state yet",
+                "leave mask_zero out of the embedding, or the init= of the recurrent layer after it",
+            )
         return _masked(emit, module, notes, every_step)
-    steps = [Step("{out}, _", module_call(emit), "every step" if not c["seq"] else "", every_step)]
-    if not c["seq"]:
+    state = state_variable(layer) if layer.returns_state else "_"
+    applied = module_call(emit)
+    if layer.state_from is not None:
+        applied = f"{emit.module}({emit.x}, {state_variable(emit.model.layer(layer.state_from))})"
+        notes.append(Note("Recurrent state", STATE))
+    read = (
+        emit.probe or layer.name in emit.model.outputs or any(layer.name in other.inputs for other in emit.model.layers)
+    )
+    comment = "only its final state is read" if not read else "every step" if not c["seq"] else ""
+    steps = [Step("{out}, " + state, applied, comment, every_step)]
+    if not read:
+        pass  # only its final state is read (`init=`): no last step to pick
+    elif not c["seq"]:
         units = c["units"]
         if c["bidirectional"]:
             # The forward direction ends at the last step, the backward one at the first.
@@ -129,8 +155,8 @@ def recurrent(emit: Emit) -> Code:
 
 def _masked(emit: Emit, module: Call, notes: list[Note], every_step: str) -> Code:
     """The layer over the real steps only, as Keras runs it under a padding mask."""
-    layer, c = emit.layer, emit.layer.config
-    applied = f"run_over_real_steps(self.{layer.name}, {emit.x}, {emit.mask})"
+    c = emit.layer.config
+    applied = f"run_over_real_steps({emit.module}, {emit.x}, {emit.mask})"
     notes.append(Note("Padding mask", MASKED))
     if not c["seq"]:
         last = "the last real step of each direction" if c["bidirectional"] else "the last real step"

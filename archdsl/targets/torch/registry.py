@@ -34,6 +34,7 @@ class Emit:
     # the input has none), and the variable to assign when the layer makes a new mask.
     masks: tuple[str | None, ...] = ()
     mask_out: str | None = None
+    probe: bool = False  # verify's forward, which reports every layer's output, even one nothing reads
 
     @property
     def x(self) -> str:
@@ -43,6 +44,11 @@ class Emit:
     def mask(self) -> str | None:
         """The mask of the first input: True at real steps, False at padding."""
         return self.masks[0] if self.masks else None
+
+    @property
+    def module(self) -> str:
+        """The attribute of its module: its own, or that of the layer whose weights it uses again."""
+        return f"self.{self.layer.shares or self.layer.name}"
 
 
 @dataclass
@@ -134,7 +140,7 @@ def one(values: tuple[int, ...]) -> int | tuple[int, ...]:
 
 def module_call(emit: Emit, x: str | None = None) -> str:
     """`self.<name>(x)`: the layer's module applied in forward."""
-    return f"self.{emit.layer.name}({emit.x if x is None else x})"
+    return f"{emit.module}({emit.x if x is None else x})"
 
 
 SIZES = (
