@@ -62,6 +62,11 @@ PROPAGATION = {
         "input seq -> embedding 20 8 mask_zero -> ( identity | conv1d 8 1 ) -> concat -> lstm 2",
         {"embedding_1", "identity_1"},
     ),
+    "cross_attention_goes_on_with_the_query_mask": (
+        "model M {\n  input src as source -> embedding 20 8 mask_zero as memory\n"
+        "  input tgt as target -> embedding 20 8 as queries\n  ( @queries | @memory ) -> attention 2\n}",
+        {"memory"},
+    ),
     "without_mask_zero_nothing": ("input seq -> embedding 20 8 -> lstm 4 seq -> attention 2", set()),
 }
 
@@ -172,6 +177,15 @@ MASKED_MODELS = {
     "attention": "input seq -> embedding 30 8 mask_zero -> attention 2 -> attention 3 key_dim=2 causal -> dense 2",
     "class_token": "input seq -> embedding 30 8 mask_zero -> clstoken -> posembed max=20 -> attention 2 -> take 0",
     "pooling_after_batchnorm": "input 12 -> embedding 30 6 mask_zero -> batchnorm -> globalavgpool",
+    "post_norm_residuals": (
+        "input seq -> embedding 30 8 mask_zero -> residual( attention 2 ) -> layernorm -> residual( attention 2 )"
+        " -> layernorm -> globalavgpool"
+    ),
+    "cross_attention": (
+        "model M {\n  input src as source -> embedding 30 8 mask_zero as memory\n"
+        "  input tgt as target -> embedding 40 8 mask_zero -> attention 2 causal as queries\n"
+        "  ( @queries | @memory ) -> attention 2 -> globalavgpool\n}"
+    ),
 }
 
 
@@ -239,3 +253,19 @@ def test_verify_catches_a_layer_that_reads_the_padding(monkeypatch, layer_type: 
     _forgetting_the_mask(monkeypatch, layer_type)
     report = archdsl.verify(archdsl.parse(spec).model())
     assert report.first_mismatch is not None and report.first_mismatch.type == layer_type
+
+
+@pytest.mark.frameworks
+def test_keras_attention_takes_the_masks_off_its_inputs_and_the_generated_code_puts_them_back(monkeypatch) -> None:
+    """Keras 3.15's MultiHeadAttention removes the masks of the tensors it is called with when it
+    runs (not when the model is built), so the skip connection around it loses the mask and the
+    next attention sees padding. With plain layers.MultiHeadAttention the generated Keras model
+    would do that; MaskKeepingAttention gives the mask back. If Keras stops doing it, the first
+    assertion fails, and the subclass can go."""
+    from archdsl.targets import keras as keras_target
+
+    spec = MASKED_MODELS["post_norm_residuals"]
+    assert "MaskKeepingAttention(" in archdsl.generate(archdsl.parse(spec).model(), "keras")
+    monkeypatch.setattr(keras_target, "MASK_KEEPING", "layers.MultiHeadAttention")
+    report = archdsl.verify(archdsl.parse(spec).model())
+    assert report.first_mismatch is not None and report.first_mismatch.name == "attention_2"

@@ -260,10 +260,21 @@ def take(layer: Layer) -> Call:
     return _named(layer, "TakeStep", layer.config["index"])
 
 
+# Keras' MultiHeadAttention takes the padding masks off its input tensors when it runs, which
+# loses them for every other reader (a residual's skip); under a mask the module defines a
+# subclass that puts them back (tests/test_masks.py holds Keras to that).
+MASK_KEEPING = "MaskKeepingAttention"
+
+
+def _keeps_masks(layer: Layer) -> bool:
+    return layer.type == "attention" and any(layer.input_masks)
+
+
 @builds("attention")
 def attention(layer: Layer) -> Call:
     c = layer.config
-    return _named(layer, "layers.MultiHeadAttention", num_heads=c["heads"], key_dim=c["key_dim"])
+    cls = MASK_KEEPING if _keeps_masks(layer) else "layers.MultiHeadAttention"
+    return _named(layer, cls, num_heads=c["heads"], key_dim=c["key_dim"])
 
 
 for _spec in LAYER_TABLE:
@@ -276,9 +287,13 @@ for _spec in LAYER_TABLE:
 
 
 def defined_for(layers) -> list[str]:
-    """The class templates the layers need: by layer type, and by activation word (`dense 8 gelu_tanh`)."""
-    keys = (key for layer in layers for key in (layer.type, layer.config.get("activation")))
-    return [DEFINES[key] for key in keys if key in DEFINES]
+    """The class templates the layers need: by layer type, by activation word (`dense 8 gelu_tanh`), and
+    the attention that keeps masks."""
+    found = []
+    for layer in layers:
+        found += [DEFINES[key] for key in (layer.type, layer.config.get("activation")) if key in DEFINES]
+        found += ["mask_keeping_attention"] if _keeps_masks(layer) else []
+    return found
 
 
 def constructor(layer: Layer) -> Call:
