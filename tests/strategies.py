@@ -930,6 +930,8 @@ class Generator:
 
     def group(self, shape: Shape, scope: BlockScope | None, depth: int, preserve: bool):
         rng = self.rng
+        if len(shape) == 2 and isinstance(shape[-1], int) and rng.random() < 0.15:
+            return self.cross_attention(shape, scope, depth)
         merge = rng.choice(MERGES + ("concat", "add"))
         if preserve and merge == "concat":
             merge = "add"
@@ -977,6 +979,27 @@ class Generator:
             words += ["as", self.alias()]
         sep = f"{SOFT}|{SOFT}"
         return f"({SOFT}{sep.join(branches)}{SOFT}){SOFT}->{SOFT}{SOFT.join(words)}", out
+
+    def cross_attention(self, shape: Shape, scope: BlockScope | None, depth: int):
+        """`( query | keys and values ) -> attention H`, or three branches (query | keys | values): the
+        keys and values keep the steps and may change the features; the output is the query's shape."""
+        rng = self.rng
+        branches = [self.chain(shape, scope, depth, 1, preserve=True)[0]]
+        for _ in range(rng.choice((1, 2))):
+            branches.append(self.channel_branch(shape, rng.randint(1, 8), scope, depth)[0])
+        features = shape[-1]
+        assert isinstance(features, int)
+        words = ["attention"]
+        if rng.random() < 0.5:
+            words.append(str(rng.choice([h for h in range(1, 5) if features % h == 0])))
+        else:
+            words += [str(rng.randint(1, 4)), self.keyword("key_dim", str(rng.randint(1, 6)))]
+        if rng.random() < 0.3:
+            words.append("causal")
+        self.used["attention"] += 1
+        self.layers_left -= 1
+        sep = f"{SOFT}|{SOFT}"
+        return f"({SOFT}{sep.join(branches)}{SOFT}){SOFT}->{SOFT}{SOFT.join(words)}", shape
 
     def channel_branch(self, shape: Shape, channels: int, scope, depth):
         parts = []

@@ -214,6 +214,7 @@ def test_generator_reaches_every_layer_and_construct() -> None:
         "newline in ()": lambda p: re.search(r"\([^()#]*\n", p.text),
         "spaced dims": lambda p: re.search(r"\d\s+x\s+\d", p.text),
         "mask_zero": lambda p: "mask_zero" in p.text,
+        "cross-attention": lambda p: re.search(r"\|[^|]*\)\s*->\s*attention\b", p.text),
         "symbolic dims": lambda p: any(not isinstance(d, int) for m in p.models for d in m.input_shape),
         "odd unicode in a comment": lambda p: re.search(r"#[^\n]*[^\x00-\x7f]", p.text),
     }
