@@ -183,6 +183,9 @@ KERAS_ACTIVATION = {
     "sigmoid": "sigmoid",
     "tanh": "tanh",
     "softmax": "softmax",
+    "hardswish": "hard_swish",
+    "hardsigmoid": "hard_sigmoid",
+    "abs": keras.ops.abs,  # not a name Keras knows as an activation
 }
 
 
@@ -210,6 +213,9 @@ def torch_activation(name: str | None, alpha: float = 0.2) -> nn.Module:
         "sigmoid": nn.Sigmoid,
         "tanh": nn.Tanh,
         "softmax": lambda: nn.Softmax(dim=1),
+        "hardswish": nn.Hardswish,
+        "hardsigmoid": nn.Hardsigmoid,
+        "abs": lambda: Fn(torch.abs),
     }[name]()
 
 
@@ -788,6 +794,9 @@ KERAS_ACTIVATION_LAYERS: dict[str, Callable[..., Any]] = {
     "sigmoid": lambda: kl.Activation("sigmoid"),
     "tanh": lambda: kl.Activation("tanh"),
     "softmax": kl.Softmax,
+    "hardswish": lambda: kl.Activation("hard_swish"),
+    "hardsigmoid": lambda: kl.Activation("hard_sigmoid"),
+    "abs": lambda: kl.Activation(keras.ops.abs),
 }
 
 

@@ -38,7 +38,21 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_LENGTH = 16  # what a symbolic size is when a generated model is run (archdsl's __main__ uses 16 too)
 SOFT = "\ue000"  # "a space here": layout() turns it into spaces, tabs, newlines and comments
 
-ACTIVATIONS = ("relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh", "softmax")
+ACTIVATIONS = (
+    "relu",
+    "relu6",
+    "leakyrelu",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "hardswish",
+    "hardsigmoid",
+    "abs",
+)
 ACTIVATION_WORDS = (*ACTIVATIONS, "none", "linear")
 MERGES = ("add", "subtract", "multiply", "average", "maximum", "minimum", "concat")
 # Every layer type the generator writes; tests check this against archdsl.layers.LAYERS.

@@ -53,7 +53,8 @@ LAYER_SPECS = {
     "norms_sequence": "input 9x4 -> batchnorm -> layernorm -> lstm 3 seq -> batchnorm",
     "activations": (
         "input 10 -> relu -> relu6 -> leakyrelu -> leakyrelu 0.1 -> elu -> selu -> gelu -> silu -> sigmoid"
-        " -> tanh -> softmax -> dense 4 leakyrelu -> dense 4 softmax"
+        " -> tanh -> softmax -> hardswish -> hardsigmoid -> abs -> dense 4 leakyrelu -> dense 4 hardswish"
+        " -> dense 4 abs -> dense 4 softmax"
     ),
     "activation_args": "input 5x5x2 -> conv2d 3 same silu -> conv2d 3 same softmax -> conv2d 3 same relu6",
     "recurrent": "input 7x3 -> lstm 4 seq bidirectional -> gru 5 seq -> rnn 3 relu seq -> gru 2 bidirectional",

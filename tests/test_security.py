@@ -76,11 +76,11 @@ PRINTABLE_ASCII = re.compile(r"[\x20-\x7e\n]*\Z")
 
 KERAS_FUNCTIONS = frozenset({"keras.Input", "keras.Model", "keras.random.normal", "keras.random.randint"})
 F_FUNCTIONS = frozenset(
-    {"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "pad", "interpolate"}
+    {"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "hardswish", "hardsigmoid", "pad", "interpolate"}
     | {f"{kind}_pool{n}d" for kind in ("max", "avg") for n in (1, 2, 3)}
 )
 TORCH_FUNCTIONS = frozenset(
-    {"cat", "flatten", "softmax", "sigmoid", "tanh", "randn", "randint", "ones_like", "no_grad"}
+    {"cat", "flatten", "softmax", "sigmoid", "tanh", "abs", "randn", "randint", "ones_like", "no_grad"}
 )
 TENSOR_METHODS = frozenset({"transpose", "permute", "reshape", "flatten", "mean", "amax"})
 BUILTIN_CALLS = frozenset({"print", "tuple", "sum", "super", "float"})
@@ -886,7 +886,10 @@ SNIPPETS = [
     "residual( {act} )",
     "( dense {n} {act} ) * {n}",
 ]
-ACTIVATION_WORDS = ["relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh", "softmax"]
+ACTIVATION_WORDS = [
+    "relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh", "softmax", "hardswish",
+    "hardsigmoid", "abs",
+]  # fmt: skip
 NAME_POOL = [
     "head", "stem", "trunk", "self", "print", "eval", "exec", "open", "torch", "nn", "F", "keras", "layers",
     "build_model", "forward", "__class__", "_private", "match", "lambda", "None", "Print", "self_", "x1", "dense_1",

@@ -16,7 +16,21 @@ from archdsl.common.diagnostics import Fix
 from archdsl.common.record import record
 from archdsl.layers.shapes import Shape
 
-ACTIVATIONS = ("relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh", "softmax")
+ACTIVATIONS = (
+    "relu",
+    "relu6",
+    "leakyrelu",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "hardswish",
+    "hardsigmoid",
+    "abs",
+)
 PADDINGS = ("same", "valid")
 BOOLEAN_WORDS = {"true": True, "false": False}
 

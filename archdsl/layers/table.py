@@ -746,6 +746,9 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
     _activation("sigmoid", "1 / (1 + exp(-x))"),
     _activation("tanh", "hyperbolic tangent"),
     _activation("softmax", "softmax over the last (channels) axis", elementwise=False),
+    _activation("hardswish", "x * relu6(x + 3) / 6, MobileNetV3's hard swish"),
+    _activation("hardsigmoid", "relu6(x + 3) / 6, Keras 3's hard sigmoid"),
+    _activation("abs", "absolute value |x|"),
     _rnn("lstm", "long short-term memory"),
     _rnn("gru", "gated recurrent unit (Keras reset_after=True)"),
     _rnn(

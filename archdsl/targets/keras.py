@@ -29,8 +29,21 @@ from archdsl.targets.pycode import Call, Raw, call, statement
 from archdsl.targets.render import defined_classes
 
 NAME = "keras"
-ACTIVATION_NAMES = {"leakyrelu": "leaky_relu"}  # Keras' spelling where it differs from ours
+# Keras' spelling where it differs from ours; `abs` is no activation name in Keras, so the
+# function itself is passed.
+ACTIVATION_NAMES: dict[str, object] = {
+    "leakyrelu": "leaky_relu",
+    "hardswish": "hard_swish",
+    "hardsigmoid": "hard_sigmoid",
+    "abs": Raw("keras.ops.abs"),
+}
 assert set(ACTIVATION_NAMES) <= set(ACTIVATIONS)
+
+
+def keras_activation(name: str) -> object:
+    """The `activation=` value Keras takes for one of the language's activation words."""
+    return ACTIVATION_NAMES.get(name, name)
+
 
 Builder = Callable[[Layer], Call]
 # One function per layer type: the whole of what Keras needs to know (tests/test_layer_traits.py
@@ -83,7 +96,7 @@ def _common(layer: Layer, **kwargs: object) -> dict[str, object]:
         out["depth_multiplier"] = config["multiplier"]
     out.update(kwargs)
     if config.get("activation"):
-        out["activation"] = ACTIVATION_NAMES.get(config["activation"], config["activation"])
+        out["activation"] = keras_activation(config["activation"])
     if config.get("bias") is False:
         out["use_bias"] = False
     return out
@@ -178,7 +191,7 @@ def activation(layer: Layer) -> Call:
         return _named(layer, "layers.ELU")
     if layer.type == "softmax":
         return _named(layer, "layers.Softmax")
-    return _named(layer, "layers.Activation", layer.type)
+    return _named(layer, "layers.Activation", keras_activation(layer.type))
 
 
 @builds("lstm", "gru", "rnn")
