@@ -829,7 +829,11 @@ class Generator:
         items = list(positional)
         for item in floating:
             items.insert(rng.randint(0, len(items)), item)
-        text = SOFT.join([kind, *items])
+        head = kind
+        if scope and kind in ACTIVATIONS and not items:
+            # A parameter that holds an activation word may stand as the layer: `-> act`.
+            head = scope.word_text(kind, ACTIVATION_WORDS)
+        text = SOFT.join([head, *items])
         if rng.random() < 0.15:
             text += f"{SOFT}as{SOFT}{self.alias()}"
         return text

@@ -794,12 +794,16 @@ SNAPSHOTS = {
         "  |              ^^^^^^^^^\n"
         "help: reshape the vector into an image first, e.g. 'reshape 10x10x1'",
     ),
-    "a block parameter used as a layer": (
-        "block b(act) = conv2d 4 -> act\ninput 8x8x1 -> b relu",
-        "t.arch:1:28: error: 'act' is a parameter of block 'b', not a layer [A201]\n"
-        "1 | block b(act) = conv2d 4 -> act\n"
-        "  |                            ^^^\n"
-        "help: a parameter cannot stand as a layer yet: make it the activation of the layer before, 'conv2d ... act'",
+    "a block parameter that holds no activation used as a layer": (
+        "block b(c) = conv2d 4 -> c\ninput 8x8x1 -> b 16",
+        "t.arch:1:26: error: 'c' is a parameter of block 'b' and holds 16 here: only a parameter that holds an "
+        "activation may stand as a layer [A201]\n"
+        "1 | block b(c) = conv2d 4 -> c\n"
+        "  |                          ^\n"
+        "note: 'c' is given 16 here\n"
+        "2 | input 8x8x1 -> b 16\n"
+        "  |                  ^^\n"
+        "help: pass an activation (relu, relu6, leakyrelu, ...), or write the layer itself here",
     ),
     "a name glued to an x": (
         "block se(c) = globalavgpool -> reshape 1x1xc\ninput 8x8x16 -> se 16",

@@ -98,6 +98,8 @@ def expected_tokens(text: str) -> dict[int, tuple[str, object]]:
     stream = list(tokens(text))
     in_parens = {token.start_pos for before, token in pairwise(stream) if before.type == "LPAR"}
 
+    params: set[str] = set()  # of the block being defined
+
     def put(token: Token, kind) -> None:
         expected[token.start_pos] = (str(token), kind)
 
@@ -119,8 +121,13 @@ def expected_tokens(text: str) -> dict[int, tuple[str, object]]:
         rule = node.data
         names = [kid for kid in node.children if isinstance(kid, Token) and kid.type == "NAME"]
         first = names[0] if names and (rule in FIRST_NAME or rule == "layer") else None
+        if rule == "block_def":  # its parameters may stand as layers in its body
+            params.clear()
+            params.update(str(p.children[0]) for p in node.children if isinstance(p, Tree) and p.data == "param")
+        elif rule == "model_def":
+            params.clear()
         if first is not None and rule == "layer":
-            put(first, Name.Builtin if first in LAYERS else Name.Function)
+            put(first, Name.Builtin if first in LAYERS else Name.Variable if first in params else Name.Function)
         elif first is not None:
             put(first, FIRST_NAME[rule])
         after_as = False
@@ -309,6 +316,8 @@ def test_whitespace_is_whitespace() -> None:
         ("input 8 -> dense (n+1)", "+", Operator),
         ("input 8xseq", "xseq", Name.Variable),  # `8` then the name `xseq`, as the grammar reads it
         ("input 8 -> dense 4 as x_", "x_", Name.Label),  # not the reserved `x`
+        ("block b(act) = dense 4 -> act", "act", Name.Variable),  # a parameter standing as a layer
+        ("block b(act) = dense 4\nmodel M { input 8 -> act }", "act", Name.Function),  # only in its block
     ],
 )
 def test_a_word_in_its_place(text: str, value: str, kind) -> None:

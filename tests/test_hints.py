@@ -62,8 +62,9 @@ HINT_SPECS = [
     "input 10 -> dropout 25",
     "input 32x28x28x1x1 -> dense 10",
     # syntax people write
-    "block b(act) = conv2d 4 -> act\ninput 8x8x1 -> b relu",
-    "block b(act) = conv2d 4 as c -> act\ninput 8x8x1 -> b relu",
+    "block b(act) = conv2d 4 -> act\ninput 8x8x1 -> b ReLU",
+    "block b(act=Swish) = conv2d 4 as c -> act\ninput 8x8x1 -> b",
+    "block b(c) = conv2d 4 -> c\ninput 8x8x1 -> b 16",
     "block b(c) = conv2d 4 -> reshape 1x1xc\ninput 6x6x1 -> b 64",
     "block b(c) = conv2d 4 -> reshape cx1x1\ninput 6x6x1 -> b 64",
     "# nothing but a comment\n",

@@ -12,7 +12,16 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from archdsl.common.diagnostics import Fix, Span, did_you_mean
-from archdsl.layers.spec import ACTIVATIONS, BOOLEAN_WORDS, PADDINGS, REQUIRED, Arg, BindError, LayerSpec
+from archdsl.layers.spec import (
+    ACTIVATIONS,
+    BOOLEAN_WORDS,
+    NO_ACTIVATION,
+    PADDINGS,
+    REQUIRED,
+    Arg,
+    BindError,
+    LayerSpec,
+)
 from archdsl.layers.spellings import argument_spelled, layer_spelled
 
 
@@ -58,7 +67,7 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span, value_span: Spa
             raise BindError("A203", f"{where} must be whole numbers such as 3 or 3x3, got {show(value)}", span=span)
         result = value if arg.kind == "dims" else tuple(parts)
     elif arg.kind == "activation":
-        if value in ("none", "linear"):
+        if value in NO_ACTIVATION:
             result = None
         elif value in ACTIVATIONS:
             result = value
@@ -236,7 +245,7 @@ def _bind_word(spec, word, span, assign, errors, known_layers) -> None:
     padding = spec.arg_index.get("padding")
     if word in spec.flags:
         assign(spec.arg_index[word], "true", span, None)
-    elif activation is not None and (word in ACTIVATIONS or word in ("none", "linear")):
+    elif activation is not None and (word in ACTIVATIONS or word in NO_ACTIVATION):
         assign(activation, word, span, span)
     elif padding is not None and word in PADDINGS:
         assign(padding, word, span, span)

@@ -31,6 +31,7 @@ ACTIVATIONS = (
     "hardsigmoid",
     "abs",
 )
+NO_ACTIVATION = ("none", "linear")  # what an activation argument takes for no activation
 PADDINGS = ("same", "valid")
 BOOLEAN_WORDS = {"true": True, "false": False}
 
