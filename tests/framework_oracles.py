@@ -521,16 +521,25 @@ def global_pool_cases(draw, name: str) -> Case:
     shape = draw(sample_shape(rank, hi=8))
     axes = spatial_axes(shape)
     keras_class = {"globalavgpool": "GlobalAveragePooling{}D", "globalmaxpool": "GlobalMaxPooling{}D"}[name]
+    w = Writer(draw, name)
+    choice = draw(st.sampled_from((None, True, False)))
+    if choice is True and draw(st.booleans()):
+        w.written["keepdims"] = True
+        w.others.append("keepdims")
+    elif choice is not None:
+        w.keyword("keepdims", choice, "true" if choice else "false")
+    keepdims = w.written.get("keepdims", False)
 
     def reduce(x):
         dims = tuple(range(2, x.ndim))
-        return x.mean(dim=dims) if name == "globalavgpool" else x.amax(dim=dims)
+        return x.mean(dim=dims, keepdim=keepdims) if name == "globalavgpool" else x.amax(dim=dims, keepdim=keepdims)
 
     return Case(
-        program(shape, name),
+        program(shape, w.text()),
         shape,
-        lambda x: getattr(kl, keras_class.format(axes))()(x),
+        lambda x: getattr(kl, keras_class.format(axes))(**keras_kwargs(w.written, {"keepdims": "keepdims"}))(x),
         lambda shape, target: Fn(reduce),
+        dict(w.written),
         lengths=run_lengths(draw, shape),
         numeric=True,
     )

@@ -324,7 +324,9 @@ def infer(kind: str, cfg: dict, shape: Shape) -> Shape | None:
             return None
         return (*lengths, last)
     if kind in ("globalavgpool", "globalmaxpool"):
-        return (last,) if rank in (2, 3, 4) else None
+        if rank not in (2, 3, 4):
+            return None
+        return (*(1 for _ in shape[:-1]), last) if cfg["keepdims"] else (last,)
     if kind == "flatten":
         return (math.prod(shape),) if known(shape) else None  # type: ignore[arg-type]
     if kind == "reshape":
@@ -683,6 +685,8 @@ class Generator:
             return {"size": (1,) * (rank - 1) if preserve else self.pick_spatial(rank - 1, 1, 2)}
         if kind == "zeropad":
             return {"padding": (0,) * (rank - 1) if preserve else self.pick_spatial(rank - 1, 0, 2)}
+        if kind in ("globalavgpool", "globalmaxpool"):
+            return {"keepdims": rng.random() < 0.3}
         if kind == "dropout":
             return {"rate": rng.choice(RATES)}
         if kind == "batchnorm":
@@ -798,7 +802,7 @@ class Generator:
         if "padding" in cfg and kind not in ("zeropad",):
             if cfg["padding"] == "same" or rng.random() < 0.25:
                 word("padding", cfg["padding"], None)
-        for flag in ("seq", "bidirectional"):
+        for flag in ("seq", "bidirectional", "keepdims"):
             if flag in cfg and (cfg[flag] or rng.random() < 0.2):
                 if cfg[flag] and rng.random() < 0.6:
                     floating.append(scope.word_text(flag, None) if scope else flag)

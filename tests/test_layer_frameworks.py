@@ -307,6 +307,8 @@ def keras_default(layer: str, arg: str):
         table |= {"size": kl.UpSampling2D().size[0]}
     if layer == "zeropad":
         table |= {"padding": kl.ZeroPadding2D().padding[0][0]}
+    if layer in ("globalavgpool", "globalmaxpool"):
+        table |= {"keepdims": kl.GlobalAveragePooling2D().keepdims}
     if layer == "concat":
         table |= {"axis": kl.Concatenate().axis}
     return table[arg]

@@ -35,6 +35,9 @@ LAYER_SPECS = {
     "flatten_to_reshape": "input 4x4x2 -> flatten -> reshape 2x4x4 -> conv2d 3 1x1",
     "conv1d_layout": "input 20x3 -> conv1d 8 5 stride=2 same relu -> maxpool -> lstm 6 -> dense 2",
     "conv1d_valid_dilation": "input 20x3 -> conv1d 4 3 dilation=2 -> globalmaxpool",
+    "global_pool_keepdims": (
+        "input 5x5x3 -> globalavgpool keepdims -> conv2d 4 1x1 -> reshape 1x4 -> globalmaxpool keepdims -> dense 2"
+    ),
     "conv2d_even_same_stride": "input 9x7x3 -> conv2d 5 4x2 stride=2 same -> conv2d 4 2 same elu",
     "conv2d_groups_nobias": "input 8x8x4 -> conv2d 6 3x3 groups=2 bias=false dilation=2",
     "conv3d": "input 6x7x8x2 -> conv3d 3 3 same -> conv3d 2 2x3x2 stride=2 -> globalavgpool",

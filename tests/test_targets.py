@@ -161,6 +161,9 @@ LAYER_CASES: list[Case] = [
     _case("globalmaxpool_rank3", "input 5x5x3 -> globalmaxpool", "globalmaxpool"),
     _case("globalavgpool_rank4", "input 3x4x4x2 -> globalavgpool", "globalavgpool"),
     _case("globalmaxpool_rank4", "input 3x4x4x2 -> globalmaxpool", "globalmaxpool"),
+    _case("globalavgpool_keepdims_rank3", "input 5x5x3 -> globalavgpool keepdims -> conv2d 2 1x1", "globalavgpool"),
+    _case("globalmaxpool_keepdims_rank2", "input 10x3 -> globalmaxpool keepdims -> lstm 2", "globalmaxpool"),
+    _case("globalavgpool_keepdims_rank4", "input 3x4x4x2 -> globalavgpool keepdims", "globalavgpool"),
     # flatten
     _case("flatten_image", "input 4x4x3 -> flatten", "flatten"),
     _case("flatten_image_then_dense", "input 4x4x3 -> flatten -> dense 5", "flatten", "dense"),

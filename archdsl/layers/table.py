@@ -323,7 +323,22 @@ def _pool(name: str, summary: str) -> LayerSpec:
 def _global_pool_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
     (shape,) = inputs
     require_rank(config["_name"], shape, 2, 3, 4)
+    if config["keepdims"]:
+        return (*(1 for _ in shape[:-1]), shape[-1])
     return (shape[-1],)
+
+
+def _global_pool(name: str, summary: str) -> LayerSpec:
+    return LayerSpec(
+        name=name,
+        summary=summary,
+        category="pooling",
+        args=(Arg("keepdims", "bool", False, doc="keep the pooled axes, with size 1 (squeeze-and-excitation)"),),
+        flags=("keepdims",),
+        infer=_global_pool_infer,
+        reads_sequence=SIGNAL,
+        example=name,
+    )
 
 
 def _spatial_resolve(arg: str):
@@ -678,22 +693,8 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
     ),
     _pool("maxpool", "max pooling (1-D, 2-D or 3-D from the input)"),
     _pool("avgpool", "average pooling (1-D, 2-D or 3-D from the input)"),
-    LayerSpec(
-        name="globalavgpool",
-        summary="average over every spatial axis",
-        category="pooling",
-        infer=_global_pool_infer,
-        reads_sequence=SIGNAL,
-        example="globalavgpool",
-    ),
-    LayerSpec(
-        name="globalmaxpool",
-        summary="maximum over every spatial axis",
-        category="pooling",
-        infer=_global_pool_infer,
-        reads_sequence=SIGNAL,
-        example="globalmaxpool",
-    ),
+    _global_pool("globalavgpool", "average over every spatial axis"),
+    _global_pool("globalmaxpool", "maximum over every spatial axis"),
     LayerSpec(
         name="flatten", summary="one vector per sample", category="core", infer=_flatten_infer, example="flatten"
     ),

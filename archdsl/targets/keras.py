@@ -153,7 +153,8 @@ def pool(layer: Layer) -> Call:
 @builds("globalavgpool", "globalmaxpool")
 def global_pool(layer: Layer) -> Call:
     kind = "GlobalAveragePooling" if layer.type == "globalavgpool" else "GlobalMaxPooling"
-    return _named(layer, f"layers.{kind}{_spatial_rank(layer)}D")
+    kwargs = {"keepdims": True} if layer.config["keepdims"] else {}
+    return _named(layer, f"layers.{kind}{_spatial_rank(layer)}D", **kwargs)
 
 
 @builds("flatten")

@@ -64,6 +64,9 @@ def pool(emit: Emit) -> Code:
     return Code(None, [Step("{out}", value)], CHANNELS_FIRST, notes)
 
 
+KEEPDIMS = "Keras' keepdims=True is `keepdim=True` in PyTorch's reductions (no s): the pooled axes stay, with size 1."
+
+
 # amax's backward reads its own output, so an activation may not overwrite a global max-pool's.
 @translates("globalmaxpool")
 @translates("globalavgpool", fresh_output=True)
@@ -73,4 +76,7 @@ def global_pool(emit: Emit) -> Code:
     dims: tuple[int, ...] | int = (1,) if emit.layout == STEPS_FIRST else tuple(range(2, rank + 1))
     method = "mean" if layer.type == "globalavgpool" else "amax"
     dims = dims[0] if len(dims) == 1 else dims
+    if layer.config["keepdims"]:
+        step = Step("{out}", f"{emit.x}.{method}(dim={dims}, keepdim=True)")
+        return Code(None, [step], emit.layout, [Note("Global pooling", KEEPDIMS)])
     return Code(None, [Step("{out}", f"{emit.x}.{method}(dim={dims})")], FLAT)
