@@ -967,13 +967,18 @@ def subtract(xs):
     return first - second
 
 
+def stacked(xs):
+    """The branches, stretched to one shape where they broadcast, along a new first axis."""
+    return torch.stack(torch.broadcast_tensors(*xs))
+
+
 TORCH_MERGES = {
-    "add": lambda xs: torch.stack(xs).sum(0),
+    "add": lambda xs: stacked(xs).sum(0),
     "subtract": subtract,
-    "multiply": lambda xs: torch.stack(xs).prod(0),
-    "average": lambda xs: torch.stack(xs).mean(0),
-    "maximum": lambda xs: torch.stack(xs).amax(0),
-    "minimum": lambda xs: torch.stack(xs).amin(0),
+    "multiply": lambda xs: stacked(xs).prod(0),
+    "average": lambda xs: stacked(xs).mean(0),
+    "maximum": lambda xs: stacked(xs).amax(0),
+    "minimum": lambda xs: stacked(xs).amin(0),
 }
 KERAS_MERGES = {
     "add": kl.Add,
@@ -987,10 +992,12 @@ KERAS_MERGES = {
 
 @st.composite
 def merge_cases(draw, name: str) -> Case:
-    """Two or three branches of identity/dense/valid convs, most of them shaped to agree."""
+    """Two or three branches of identity/dense/valid convs, most of them shaped to agree; for the
+    element-wise merges, some branches squeezed to size 1 (a global pool with keepdims, one
+    channel) that broadcast against the others."""
     rank = draw(st.integers(1, 4))
     axes = rank - 1
-    # Every size stays >= 2 after a branch, so no branch broadcasts against another.
+    # Every size stays >= 2 after a branch but a squeezed one, so only those broadcast.
     shape = draw(sample_shape(rank, lo=3, hi=8 if rank < 4 else 5, cmax=6))
     if shape[-1] == 1:
         shape = (*shape[:-1], 2)
@@ -1001,8 +1008,14 @@ def merge_cases(draw, name: str) -> Case:
         return draw(st.integers(1, 3 if isinstance(size, str) else min(3, size - 1)))
 
     def fresh() -> tuple:
-        if draw(st.integers(0, 3)) == 0:
+        roll = draw(st.integers(0, 5))
+        if roll == 0:
             return ("identity",)
+        if roll == 5 and name != "concat":
+            # Size 1 on the pooled axes (a vector: one feature), or a single channel.
+            if rank == 1 or draw(st.booleans()):
+                return ("squeeze",)
+            return ("conv", 1, (1,) * axes)
         if rank == 1:
             return ("dense", draw(st.integers(2, 6)))
         return ("conv", draw(st.integers(2, 6)), tuple(kernel_for(a) for a in range(axes)))
@@ -1037,6 +1050,8 @@ def merge_cases(draw, name: str) -> Case:
     def branch_text(b: tuple) -> str:
         if b[0] == "identity":
             return "identity"
+        if b[0] == "squeeze":
+            return "dense 1" if rank == 1 else "globalavgpool keepdims"
         if b[0] == "dense":
             return f"dense {b[1]}"
         return f"conv{axes}d {b[1]} {dims_text(b[2] if axes > 1 else b[2][0])}"
@@ -1047,6 +1062,8 @@ def merge_cases(draw, name: str) -> Case:
     def keras_branch(b: tuple):
         if b[0] == "identity":
             return kl.Identity()
+        if b[0] == "squeeze":
+            return kl.Dense(1) if rank == 1 else getattr(kl, f"GlobalAveragePooling{axes}D")(keepdims=True)
         if b[0] == "dense":
             return kl.Dense(b[1])
         return getattr(kl, f"Conv{axes}D")(b[1], b[2])
@@ -1066,6 +1083,10 @@ def merge_cases(draw, name: str) -> Case:
         def torch_branch(b: tuple) -> nn.Module:
             if b[0] == "identity":
                 return nn.Identity()
+            if b[0] == "squeeze" and rank == 1:
+                return nn.Linear(cin, 1)
+            if b[0] == "squeeze":
+                return Fn(lambda x: x.mean(dim=tuple(range(2, x.ndim)), keepdim=True))
             if b[0] == "dense":
                 return nn.Linear(cin, b[1])
             return getattr(nn, f"Conv{axes}d")(cin, b[1], b[2])

@@ -365,7 +365,16 @@ def merge_infer(kind: str, axis: int, shapes: list[Shape]) -> Shape | None:
         return None
     first = shapes[0]
     if kind != "concat":
-        return first if all(s == first for s in shapes) else None
+        # NumPy's broadcasting over sample axes of one rank: sizes agree, or are 1 and stretched.
+        if len({len(s) for s in shapes}) > 1:
+            return None
+        out: list[Dim] = []
+        for sizes in zip(*shapes, strict=True):
+            stretched = {d if isinstance(d, int) else d.text for d in sizes} - {1}
+            if len(stretched) > 1:
+                return None
+            out.append(next((d for d in sizes if d != 1), 1))
+        return tuple(out)
     rank = len(first)
     if axis == 0 or not -rank <= axis <= rank:
         return None
@@ -941,11 +950,16 @@ class Generator:
             mode = "keep"
         if mode == "channels" and not isinstance(shape[-1], int):
             mode = "keep"
+        if merge != "concat" and rank >= 2 and isinstance(shape[-1], int) and rng.random() < 0.2:
+            mode = "squeeze"  # squeeze-and-excitation: branches pooled to size 1 broadcast against one that is not
         family = rng.choice(("same", "valid"))
         target_channels = rng.randint(1, 8) if mode == "channels" else shape[-1]
         first: Shape | None = None
-        for _ in range(count):
-            if mode == "keep":
+        kept = rng.randrange(count)
+        for index in range(count):
+            if mode == "squeeze" and index != kept:
+                text, out = self.squeeze_branch(shape, scope, depth)
+            elif mode in ("keep", "squeeze"):
                 text, out = self.chain(shape, scope, depth, rng.randint(1, 2), preserve=True)
             elif mode == "down":
                 text, out = self.down_branch(shape, scope, depth, family, merge == "concat")
@@ -970,6 +984,17 @@ class Generator:
             words += ["as", self.alias()]
         sep = f"{SOFT}|{SOFT}"
         return f"({SOFT}{sep.join(branches)}{SOFT}){SOFT}->{SOFT}{SOFT.join(words)}", out
+
+    def squeeze_branch(self, shape: Shape, scope, depth):
+        """A global pool that keeps its axes (size 1), maybe with layers after it that keep that shape."""
+        kind = self.rng.choice(("globalavgpool", "globalmaxpool"))
+        cfg = {"keepdims": True}
+        out = infer(kind, cfg, shape)
+        assert out is not None
+        parts = [self.write_layer(kind, cfg, shape, scope)]
+        if self.rng.random() < 0.5:
+            parts.append(self.chain(out, scope, depth, 1, preserve=True)[0])
+        return f"{SOFT}->{SOFT}".join(parts), out
 
     def channel_branch(self, shape: Shape, channels: int, scope, depth):
         parts = []

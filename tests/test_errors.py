@@ -184,7 +184,11 @@ SPEC_CASES = [
         "( A | B ) -> add",
     ),
     Case(
-        "A305", "input 10 -> (dense 5 | dense 6) -> add", 1, 36, "add needs branches of the same shape, but got 5 and 6"
+        "A305",
+        "input 10 -> (dense 5 | dense 6) -> add",
+        1,
+        36,
+        "add needs branches whose sizes agree on every axis, or are 1 there (NumPy's broadcasting), but got 5 and 6",
     ),
     Case("A305", "input 10 -> (dense 4 | dense 4 | dense 4) -> subtract", 1, 46, "subtract needs exactly 2 branches"),
     Case("A306", "input 10 -> dense 5 -> input 10", 1, 24, "'input' can only begin a model"),
@@ -813,13 +817,13 @@ SNAPSHOTS = {
         "  |                                        ^^^^^\n"
         "help: write '1x1 x c'",
     ),
-    "a merge that would need broadcasting": (
-        "input 8x8x64 -> ( identity | globalavgpool -> reshape 1x1x64 ) -> multiply",
-        "t.arch:1:67: error: multiply needs branches of the same shape, but got 8x8x64 and 1x1x64 [A305]\n"
-        "1 | input 8x8x64 -> ( identity | globalavgpool -> reshape 1x1x64 ) -> multiply\n"
-        "  |                                                                   ^^^^^^^^\n"
-        "help: multiply needs equal shapes and does not stretch an axis of size 1 to match another: "
-        "repeat the 1x1x64 branch to 8x8x64 with 'upsample 8x8'",
+    "a merge of a branch that pooled its axes away": (
+        "input 8x8x64 -> ( identity | globalavgpool ) -> multiply",
+        "t.arch:1:49: error: multiply needs branches with the same number of axes, but got 8x8x64 and 64 [A305]\n"
+        "1 | input 8x8x64 -> ( identity | globalavgpool ) -> multiply\n"
+        "  |                                                 ^^^^^^^^\n"
+        "help: multiply stretches axes of size 1 but does not add missing ones: keep the pooled axes with "
+        "'globalavgpool keepdims'",
     ),
 }
 

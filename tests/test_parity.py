@@ -78,6 +78,13 @@ LAYER_SPECS = {
         "input 6x6x3 -> ( conv2d 4 same | conv2d 4 same | identity -> conv2d 4 1x1 ) -> maximum"
         " -> ( relu | tanh ) -> minimum -> ( identity | sigmoid ) -> maximum"
     ),
+    "merges_broadcast": (
+        "input 6x6x8 -> ( identity | globalavgpool keepdims -> conv2d 2 1x1 relu -> conv2d 8 1x1 hardsigmoid )"
+        " -> multiply -> ( globalmaxpool keepdims | identity | conv2d 1 1x1 ) -> add"
+        " -> ( conv2d 1 1x1 | identity ) -> subtract -> ( identity | globalavgpool keepdims ) -> maximum"
+        " -> reshape 36x8 -> ( globalavgpool keepdims | lstm 8 seq ) -> average"
+        " -> ( identity | globalmaxpool keepdims -> dense 1 ) -> minimum"
+    ),
     "concat_sequences": (
         "input 6x4 -> ( lstm 3 seq | conv1d 2 1 ) -> concat -> ( identity | identity ) -> concat axis=1"
     ),

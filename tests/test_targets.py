@@ -232,6 +232,18 @@ LAYER_CASES: list[Case] = [
     _case("average_sequences", "input 7x3 -> (lstm 4 seq | gru 4 seq) -> average", "average"),
     _case("maximum_images", "input 6x6x2 -> (conv2d 3 same | conv2d 3 same | conv2d 3 same) -> maximum", "maximum"),
     _case("minimum_sequences", "input 7x3 -> (lstm 4 seq | conv1d 4 1) -> minimum", "minimum"),
+    _case(
+        "multiply_squeeze_excitation",
+        "input 6x6x8 -> ( identity | globalavgpool keepdims -> conv2d 2 1x1 relu -> conv2d 8 1x1 sigmoid ) -> multiply",
+        "multiply",
+    ),
+    _case("add_broadcast_channel", "input 5x5x3 -> ( conv2d 1 1x1 | identity ) -> add", "add"),
+    _case("subtract_broadcast_both_ways", "input 6x1x4 -> ( identity | reshape 1x6x4 ) -> subtract", "subtract"),
+    _case(
+        "average_broadcast_sequences",
+        "input 7x3 -> ( lstm 4 seq | conv1d 4 3 same -> globalmaxpool keepdims ) -> average",
+        "average",
+    ),
     _case("add_mixed_layouts", "input 10x4 -> (conv1d 4 3 same | lstm 4 seq) -> add", "add", "conv1d"),
     _case("add_mixed_layouts_reversed", "input 10x4 -> (lstm 4 seq | conv1d 4 3 same) -> add", "add"),
     _case("concat_vectors", "input 6 -> (dense 4 | dense 3) -> concat", "concat"),

@@ -551,19 +551,40 @@ def _attention_params(config: Config, inputs: tuple[Shape, ...], output: Shape) 
 # ---------------------------------------------------------------- merges
 
 
-def _same_shapes(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+def _broadcast(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    """The branches' shapes as NumPy broadcasts them over the sample axes: on every axis the sizes
+    agree, or a branch has size 1 there and is stretched to the others'. Ranks must agree: the
+    axes of a lower-rank branch would be matched from the right, which is rarely what a model
+    means, and a reshape or `keepdims` says it plainly."""
     name = config["_name"]
     if name == "subtract" and len(inputs) != 2:
         raise ShapeError(f"subtract needs exactly 2 branches but got {len(inputs)}", code="A305")
-    first = inputs[0]
-    for other in inputs[1:]:
-        if other != first:
+    shown = " and ".join(format_dims(s) for s in inputs)
+    if len({len(s) for s in inputs}) > 1:
+        raise ShapeError(
+            f"{name} needs branches with the same number of axes, but got {shown}",
+            "give every branch the same axes; an axis of size 1 is stretched to match (reshape, or "
+            "'globalavgpool keepdims', keeps the axes a branch would drop)",
+            code="A305",
+        )
+    out: list[Dim] = []
+    for axis, sizes in enumerate(zip(*inputs, strict=True)):
+        stretched = set(sizes) - {1}
+        if len(stretched) > 1:
+            if any(isinstance(d, str) for d in stretched):
+                hint = "a size known only at run time agrees only with itself, or with a size of 1"
+            elif axis == len(inputs[0]) - 1:
+                hint = "make every branch end with the same number of channels (a 1x1 convolution can change them)"
+            else:
+                hint = "use 'same' padding in every branch so that their sizes agree"
             raise ShapeError(
-                f"{name} needs branches of the same shape, but got " + " and ".join(format_dims(s) for s in inputs),
-                "make every branch end in the same shape (a 1x1 conv2d can change the channels)",
+                f"{name} needs branches whose sizes agree on every axis, or are 1 there (NumPy's broadcasting), "
+                f"but got {shown}",
+                hint,
                 code="A305",
             )
-    return first
+        out.append(stretched.pop() if stretched else 1)
+    return tuple(out)
 
 
 def _concat_resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
@@ -607,7 +628,7 @@ def _merge(name: str, summary: str) -> LayerSpec:
         category="merge",
         merge=True,
         reads_sequence=ANY,
-        infer=_same_shapes,
+        infer=_broadcast,
         example=f"( conv2d 64 same | identity ) -> {name}",
     )
 
