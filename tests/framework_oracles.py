@@ -742,6 +742,32 @@ def embedding_cases(draw) -> Case:
 # ---------------------------------------------------------------- normalization and activations
 
 
+class Affine(nn.Module):
+    """A normalization without learned values, then Keras' gamma and beta where it keeps them."""
+
+    def __init__(self, norm: nn.Module, channels: int, scale: bool, center: bool):
+        super().__init__()
+        self.norm = norm
+        self.gamma = nn.Parameter(torch.ones(channels)) if scale else None
+        self.beta = nn.Parameter(torch.zeros(channels)) if center else None
+
+    def forward(self, x):  # channels first
+        y = self.norm(x)
+        per_channel = (1, -1) + (1,) * (x.ndim - 2)
+        if self.gamma is not None:
+            y = y * self.gamma.view(per_channel)
+        if self.beta is not None:
+            y = y + self.beta.view(per_channel)
+        return y
+
+
+def draw_scale_center(draw, w: Writer) -> None:
+    for name in ("scale", "center"):
+        choice = draw(st.sampled_from((None, True, False, False)))
+        if choice is not None:
+            w.keyword(name, choice, "true" if choice else "false")
+
+
 @st.composite
 def batchnorm_cases(draw) -> Case:
     shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6, symbolic_channels=True))
@@ -750,16 +776,20 @@ def batchnorm_cases(draw) -> Case:
         w.keyword("momentum", draw(st.sampled_from((0.0, 0.5, 0.9, 0.99, 1.0))))
     if draw(st.booleans()):
         w.keyword("epsilon", draw(st.sampled_from((1e-5, 0.001, 0.01, 1.0))))
+    draw_scale_center(draw, w)
     written = w.written
+    names = {"momentum": "momentum", "epsilon": "epsilon", "scale": "scale", "center": "center"}
 
     def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
         cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm1d, 3: nn.BatchNorm2d, 4: nn.BatchNorm3d}[len(shape)]
-        return cls(shape[-1], eps=written.get("epsilon", 1e-3), momentum=1 - written.get("momentum", 0.99))
+        eps, momentum = written.get("epsilon", 1e-3), 1 - written.get("momentum", 0.99)
+        norm = cls(shape[-1], eps=eps, momentum=momentum, affine=False)
+        return Affine(norm, shape[-1], written.get("scale", True), written.get("center", True))
 
     return Case(
         program(shape, w.text()),
         shape,
-        lambda x: kl.BatchNormalization(**keras_kwargs(written, {"momentum": "momentum", "epsilon": "epsilon"}))(x),
+        lambda x: kl.BatchNormalization(**keras_kwargs(written, names))(x),
         build_torch,
         dict(written),
         run_lengths(draw, shape),
@@ -781,12 +811,20 @@ def layernorm_cases(draw) -> Case:
     w = Writer(draw, "layernorm")
     if draw(st.booleans()):
         w.keyword("epsilon", draw(st.sampled_from((1e-6, 1e-5, 0.001, 0.1))))
+    draw_scale_center(draw, w)
     written = w.written
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        norm = LastAxis(nn.LayerNorm(shape[-1], eps=written.get("epsilon", 1e-3), elementwise_affine=False))
+        return Affine(norm, shape[-1], written.get("scale", True), written.get("center", True))
+
     return Case(
         program(shape, w.text()),
         shape,
-        lambda x: kl.LayerNormalization(**keras_kwargs(written, {"epsilon": "epsilon"}))(x),
-        lambda shape, target: LastAxis(nn.LayerNorm(shape[-1], eps=written.get("epsilon", 1e-3))),
+        lambda x: kl.LayerNormalization(
+            **keras_kwargs(written, {"epsilon": "epsilon", "scale": "scale", "center": "center"})
+        )(x),
+        build_torch,
         dict(written),
         run_lengths(draw, shape),
     )

@@ -702,9 +702,15 @@ class Generator:
             return {
                 "momentum": rng.choice((0.99, 0.99, 0.9, 0.5, 0.0, 1.0)),
                 "epsilon": rng.choice((1e-3, 1e-3, 1e-5, 0.01)),
+                "scale": rng.random() < 0.8,
+                "center": rng.random() < 0.8,
             }
         if kind == "layernorm":
-            return {"epsilon": rng.choice((1e-3, 1e-3, 1e-6, 0.1))}
+            return {
+                "epsilon": rng.choice((1e-3, 1e-3, 1e-6, 0.1)),
+                "scale": rng.random() < 0.8,
+                "center": rng.random() < 0.8,
+            }
         if kind == "leakyrelu":
             return {"alpha": rng.choice((0.3, 0.3, 0.0, 0.1, 1.0, 2.5))}
         return {}
@@ -818,9 +824,10 @@ class Generator:
                 else:
                     value = "true" if cfg[flag] else "false"
                     floating.append(self.keyword(flag, scope.word_text(value, None) if scope else value))
-        if "bias" in cfg and (not cfg["bias"] or rng.random() < 0.1):
-            value = "true" if cfg["bias"] else "false"
-            floating.append(self.keyword("bias", scope.word_text(value, ("true", "false")) if scope else value))
+        for flag in ("bias", "scale", "center"):
+            if flag in cfg and (not cfg[flag] or rng.random() < 0.1):
+                value = "true" if cfg[flag] else "false"
+                floating.append(self.keyword(flag, scope.word_text(value, ("true", "false")) if scope else value))
         for name in ("stride", "dilation"):
             value = cfg.get(name)
             if value is None:

@@ -295,9 +295,10 @@ def keras_default(layer: str, arg: str):
         table |= {"bias": kl.Dense(1).use_bias}
     if layer == "batchnorm":
         bn = kl.BatchNormalization()
-        table |= {"momentum": bn.momentum, "epsilon": bn.epsilon}
+        table |= {"momentum": bn.momentum, "epsilon": bn.epsilon, "scale": bn.scale, "center": bn.center}
     if layer == "layernorm":
-        table |= {"epsilon": kl.LayerNormalization().epsilon}
+        ln = kl.LayerNormalization()
+        table |= {"epsilon": ln.epsilon, "scale": ln.scale, "center": ln.center}
     if layer == "leakyrelu":
         table |= {"alpha": kl.LeakyReLU().negative_slope}
     if layer in ("lstm", "gru", "rnn"):

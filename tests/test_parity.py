@@ -54,6 +54,11 @@ LAYER_SPECS = {
         "input 6x6x4 -> batchnorm momentum=0.9 epsilon=0.01 -> layernorm -> globalavgpool -> batchnorm -> layernorm"
     ),
     "norms_sequence": "input 9x4 -> batchnorm -> layernorm -> lstm 3 seq -> batchnorm",
+    "norms_scale_center": (
+        "input 6x6x4 -> conv2d 4 same bias=false -> batchnorm scale=false -> batchnorm center=false"
+        " -> batchnorm scale=false center=false -> layernorm scale=false -> layernorm center=false"
+        " -> reshape 36x4 -> layernorm scale=false center=false -> batchnorm center=false"
+    ),
     "activations": (
         "input 10 -> relu -> relu6 -> leakyrelu -> leakyrelu 0.1 -> elu -> selu -> gelu -> silu -> sigmoid"
         " -> tanh -> softmax -> hardswish -> hardsigmoid -> abs -> dense 4 leakyrelu -> dense 4 hardswish"
@@ -108,12 +113,20 @@ def test_layer_specs_cover_every_layer_type():
 
 
 def test_the_has_weights_trait_is_what_keras_builds():
-    """LayerSpec.has_weights decides which layers need a weight rule: hold it to real Keras layers."""
+    """LayerSpec.has_weights decides which layers need a weight rule: hold it to real Keras layers.
+
+    A layer type has weights when some configuration of it does (`layernorm scale=false
+    center=false` has none), and every layer's Keras parameter count says whether it does.
+    """
+    holds = {name: False for name in LAYERS}
     for text in LAYER_SPECS.values():
         model = archdsl.parse(text).model()
         built = archdsl.build(model, "keras")
         for layer in model.layers:
-            assert bool(built.get_layer(layer.name).weights) == LAYERS[layer.type].has_weights, layer.type
+            weights = built.get_layer(layer.name).weights
+            assert bool(weights) == (layer.params.keras > 0), layer.name
+            holds[layer.type] |= bool(weights)
+    assert holds == {name: spec.has_weights for name, spec in LAYERS.items()}
 
 
 @pytest.mark.parametrize("spec", list(LAYER_SPECS.values()), ids=list(LAYER_SPECS))

@@ -74,13 +74,16 @@ COMMENT = re.compile(r"# [A-Za-z0-9_ ,()'.:/=\-]+\Z")
 DOCSTRING_CHARS = re.compile(r"[A-Za-z0-9_.\-/ ?:,()\n]*\Z")
 PRINTABLE_ASCII = re.compile(r"[\x20-\x7e\n]*\Z")
 
+GIVEN_PARAMETER = re.compile(
+    r"self\.[A-Za-z][A-Za-z0-9_]*\.(weight|bias) = nn\.Parameter\(torch\.(zeros|ones)\(\d+\)\)\Z"
+)
 KERAS_FUNCTIONS = frozenset({"keras.Input", "keras.Model", "keras.random.normal", "keras.random.randint"})
 F_FUNCTIONS = frozenset(
     {"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "hardswish", "hardsigmoid", "pad", "interpolate"}
     | {f"{kind}_pool{n}d" for kind in ("max", "avg") for n in (1, 2, 3)}
 )
 TORCH_FUNCTIONS = frozenset(
-    {"cat", "flatten", "softmax", "sigmoid", "tanh", "abs", "randn", "randint", "ones_like", "no_grad"}
+    {"cat", "flatten", "softmax", "sigmoid", "tanh", "abs", "randn", "randint", "ones_like", "no_grad", "zeros", "ones"}
 )
 TENSOR_METHODS = frozenset({"transpose", "permute", "reshape", "flatten", "mean", "amax"})
 BUILTIN_CALLS = frozenset({"print", "tuple", "sum", "super", "float"})
@@ -316,9 +319,17 @@ def check_generated(source: str, target: str, model_name: str | None = None) -> 
     _check_structure(scan, tree.body, model_name)
     docstring_node = tree.body[0].value if tree.body and isinstance(tree.body[0], ast.Expr) else None
 
-    # Layers built in __init__: `self.<name> = nn.X(...)`.
+    # Layers built in __init__: `self.<name> = nn.X(...)`, and a learned weight or bias given to
+    # one after it is built: `self.<name>.bias = nn.Parameter(torch.zeros(4))`.
+    given = {
+        id(node.targets[0])
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and GIVEN_PARAMETER.match(ast.unparse(node))
+    }
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            if id(node) in given:
+                continue
             if not (isinstance(node.value, ast.Name) and node.value.id == "self"):
                 scan.problem(node, f"assignment to the attribute {ast.unparse(node)}")
             elif not LAYER_NAME.match(node.attr) or node.attr in NN_MODULE_ATTRIBUTES:

@@ -183,6 +183,12 @@ LAYER_CASES: list[Case] = [
     _case("layernorm_rank1", "input 10 -> layernorm", "layernorm"),
     _case("layernorm_rank2", "input 10x3 -> layernorm", "layernorm"),
     _case("layernorm_rank3", "input 5x5x3 -> layernorm epsilon=0.00001", "layernorm"),
+    _case("batchnorm_no_scale", "input 5x5x3 -> batchnorm scale=false", "batchnorm"),
+    _case("batchnorm_no_center_rank2", "input 10x3 -> batchnorm center=false -> lstm 2", "batchnorm"),
+    _case("batchnorm_no_scale_no_center", "input 3x3x3x2 -> batchnorm scale=false center=false", "batchnorm"),
+    _case("layernorm_no_scale_rank3", "input 5x5x3 -> layernorm scale=false", "layernorm"),
+    _case("layernorm_no_center", "input 10x3 -> layernorm center=false", "layernorm"),
+    _case("layernorm_no_scale_no_center", "input 10 -> layernorm scale=false center=false", "layernorm"),
     # activations
     *ACTIVATION_CASES,
     # recurrent

@@ -76,6 +76,8 @@ def _momentum(value: float) -> str | None:
 ACTIVATION = Arg("activation", "activation", None, doc="applied to the output")
 PADDING = Arg("padding", "padding", "valid", doc="'valid' (no padding) or 'same' (output = ceil(input / stride))")
 BIAS = Arg("bias", "bool", True, doc="add a bias vector")
+SCALE = Arg("scale", "bool", True, doc="learn a multiplier per channel (gamma)")
+CENTER = Arg("center", "bool", True, doc="learn an offset per channel (beta)")
 
 
 def _kernel(default: Any = 3) -> Arg:
@@ -427,14 +429,16 @@ def _norm_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
 def _batchnorm_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
     channels = inputs[0][-1]
     assert isinstance(channels, int)
-    # Keras counts gamma, beta and the two moving statistics; PyTorch keeps the latter as buffers.
-    return Params(4 * channels, 2 * channels)
+    learned = (config["scale"] + config["center"]) * channels  # gamma and beta, as kept
+    # Keras counts the two moving statistics too; PyTorch keeps them as buffers.
+    return Params(learned + 2 * channels, learned)
 
 
 def _layernorm_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
     channels = inputs[0][-1]
     assert isinstance(channels, int)
-    return Params(2 * channels, 2 * channels)
+    learned = (config["scale"] + config["center"]) * channels
+    return Params(learned, learned)
 
 
 def _normalizes_one_value(config: Config, inputs: tuple[Shape, ...]) -> tuple[str, str] | None:
@@ -737,6 +741,8 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         args=(
             Arg("momentum", "float", 0.99, check=_momentum, doc="Keras' momentum of the moving statistics"),
             Arg("epsilon", "float", 1e-3, check=_positive_float, doc="added to the variance"),
+            SCALE,
+            CENTER,
         ),
         infer=_norm_infer,
         params=_batchnorm_params,
@@ -748,7 +754,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         summary="layer normalization over the last axis",
         category="normalization",
         example="layernorm",
-        args=(Arg("epsilon", "float", 1e-3, check=_positive_float, doc="added to the variance"),),
+        args=(Arg("epsilon", "float", 1e-3, check=_positive_float, doc="added to the variance"), SCALE, CENTER),
         infer=_norm_infer,
         params=_layernorm_params,
         keeps_shape=True,

@@ -167,18 +167,12 @@ def dropout(layer: Layer) -> Call:
     return _named(layer, "layers.Dropout", layer.config["rate"])
 
 
-@builds("batchnorm")
-def batchnorm(layer: Layer) -> Call:
+@builds("batchnorm", "layernorm")
+def normalization(layer: Layer) -> Call:
     c = layer.config
-    kwargs = {k: c[k] for k in ("momentum", "epsilon") if c[k] != _default("batchnorm", k)}
-    return _named(layer, "layers.BatchNormalization", **kwargs)
-
-
-@builds("layernorm")
-def layernorm(layer: Layer) -> Call:
-    epsilon = layer.config["epsilon"]
-    written = {"epsilon": epsilon} if epsilon != _default("layernorm", "epsilon") else {}
-    return _named(layer, "layers.LayerNormalization", **written)
+    kwargs = {k: c[k] for k in ("momentum", "epsilon", "center", "scale") if k in c and c[k] != _default(layer.type, k)}
+    cls = "layers.BatchNormalization" if layer.type == "batchnorm" else "layers.LayerNormalization"
+    return _named(layer, cls, **kwargs)
 
 
 def activation(layer: Layer) -> Call:

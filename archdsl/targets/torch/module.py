@@ -221,6 +221,8 @@ def _lines(layer: Layer, code: Code, names: dict[str, str]) -> tuple[list[str], 
     init = []
     if code.module is not None:
         init = statement(f"self.{layer.name} = ", code.module, indent=2, comment=code.module_comment)
+    for given in code.attributes:
+        init += statement(f"self.{layer.name}.{given.name} = ", given.value, indent=2, comment=given.comment)
     forward: list[str] = []
     for index, step in enumerate(code.steps):
         last = index == len(code.steps) - 1
