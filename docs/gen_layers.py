@@ -59,9 +59,14 @@ def _words(spec: LayerSpec) -> str:
         if arg.kind == "activation" or (arg.name == "activation" and arg.kind == "choice"):
             words.append("an activation" if arg.kind == "activation" else " or ".join(map(_code, arg.choices)))
         elif arg.kind == "padding":
-            words.append("`same` or `valid`")
+            words.append(_either(arg.choices))
     words += [_code(flag) for flag in spec.flags]
     return ", ".join(words) or "—"
+
+
+def _either(words: tuple[str, ...]) -> str:
+    quoted = [_code(word) for word in words]
+    return f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else "".join(quoted)
 
 
 def _kind(arg: Arg) -> str:
@@ -73,7 +78,7 @@ def _kind(arg: Arg) -> str:
         "activation": "an activation ("
         + ", ".join(map(_code, ACTIVATIONS))
         + ") or `none` (also `linear`): no activation",
-        "padding": "`same` or `valid`",
+        "padding": _either(arg.choices),
         "bool": "`true` or `false`",
         "axis": "a whole number, negative to count from the last axis",
         "choice": " or ".join(map(_code, arg.choices)),

@@ -152,8 +152,8 @@ def draw_activation(draw, w: Writer) -> None:
         w.word_or_keyword("activation", None if choice in ("none", "linear") else choice, choice)
 
 
-def draw_padding(draw, w: Writer) -> None:
-    choice = draw(st.sampled_from((None, "same", "valid")))
+def draw_padding(draw, w: Writer, causal: bool = False) -> None:
+    choice = draw(st.sampled_from((None, "same", "valid", *(("causal",) if causal else ()))))
     if choice is not None:
         w.word_or_keyword("padding", choice, choice)
 
@@ -256,6 +256,9 @@ class TFSamePad(nn.Module):
 def padded(padding: str, kernel, stride, dilation, module: nn.Module, value: float = 0.0) -> nn.Module:
     if padding == "same":
         return nn.Sequential(TFSamePad(kernel, stride, dilation, value), module)
+    if padding == "causal":  # Keras pads the start only, by the dilated kernel less one step
+        (k,), (d,) = kernel, dilation
+        return nn.Sequential(nn.ConstantPad1d(((k - 1) * d, 0), value), module)
     return module
 
 
@@ -272,8 +275,8 @@ CONV_NAMES = {
 
 
 @st.composite
-def window_args(draw, w: Writer, axes: int, dilation: bool = True) -> None:
-    """stride= and dilation= (rarely both: Conv refuses that), padding."""
+def window_args(draw, w: Writer, axes: int, dilation: bool = True, causal: bool = False) -> None:
+    """stride= and dilation= (rarely both: Conv refuses that), padding (`causal`: conv1d's too)."""
     # Without dilation (conv2dtranspose) the stride is what matters: it is written 2 times in 3.
     mode = draw(st.sampled_from(("plain", "stride", "dilation") if dilation else ("stride", "plain", "stride")))
     both = rarely(draw, 5)
@@ -281,7 +284,7 @@ def window_args(draw, w: Writer, axes: int, dilation: bool = True) -> None:
         w.keyword("stride", draw_dims(draw, axes, 1, 3))
     if dilation and (mode == "dilation" or both):
         w.keyword("dilation", draw_dims(draw, axes, 1, 3))
-    draw_padding(draw, w)
+    draw_padding(draw, w, causal)
 
 
 def window_truth(written: dict[str, Any], axes: int) -> tuple[tuple[int, ...], ...]:
@@ -314,7 +317,7 @@ def conv_cases(draw, axes: int) -> Case:
         w.positional(
             "kernel", tuple(draw(st.integers(1, 4)) for _ in range(axes + 1)) if wrong else draw_dims(draw, axes, 1, 4)
         )
-    draw(window_args(w, axes))
+    draw(window_args(w, axes, causal=axes == 1))
     if grouped:
         w.keyword("groups", groups)
     draw_activation(draw, w)

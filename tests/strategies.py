@@ -239,9 +239,9 @@ def d_floor(d: Dim, divisor: int) -> Dim:
 
 
 def conv_len(d: Dim, kernel: int, padding: str, stride: int, dilation: int = 1) -> Dim:
-    """Keras: valid shrinks by the dilated kernel, then strides; same only strides (ceil)."""
+    """Keras: valid shrinks by the dilated kernel, then strides; same and causal only stride (ceil)."""
     effective = (kernel - 1) * dilation + 1
-    if padding == "same":
+    if padding in ("same", "causal"):
         return d_ceil(d, stride)
     if isinstance(d, int):
         return (d - effective) // stride + 1
@@ -644,7 +644,8 @@ class Generator:
                 cfg["filters"] = channels if preserve else groups * rng.randint(1, max(1, 8 // groups))
             cfg["kernel"] = self.pick_spatial(axes, 1, 3 if rng.random() < 0.9 else 5)
             cfg["activation"] = rng.choice((None, None, None, *ACTIVATIONS))
-            cfg["padding"] = "same" if preserve and rng.random() < 0.8 else rng.choice(("same", "valid"))
+            paddings = ("same", "valid", "causal") if kind == "conv1d" else ("same", "valid")
+            cfg["padding"] = "same" if preserve and rng.random() < 0.8 else rng.choice(paddings)
             strided = not preserve and rng.random() < 0.3
             cfg["stride"] = self.pick_spatial(axes, 1, 2) if strided else (1,) * axes
             if kind != "conv2dtranspose":
@@ -815,7 +816,7 @@ class Generator:
             else:
                 word("activation", act, ACTIVATION_WORDS)
         if "padding" in cfg and kind not in ("zeropad",):
-            if cfg["padding"] == "same" or rng.random() < 0.25:
+            if cfg["padding"] != "valid" or rng.random() < 0.25:
                 word("padding", cfg["padding"], None)
         for flag in ("seq", "bidirectional", "keepdims"):
             if flag in cfg and (cfg[flag] or rng.random() < 0.2):

@@ -60,7 +60,7 @@ def significant(text: str) -> list[tuple[str, object]]:
 # taken from the lexer): activations, then paddings and booleans, then flags.
 ARGUMENT_WORDS = {
     **{flag: Name.Attribute for spec in LAYERS.values() for flag in spec.flags},
-    **{word: Keyword.Constant for word in (*PADDINGS, "true", "false")},
+    **{word: Keyword.Constant for word in (*PADDINGS, "causal", "true", "false")},
     **{word: Name.Builtin.Pseudo for word in (*ACTIVATIONS, "none", "linear")},
 }
 TERMINALS = {

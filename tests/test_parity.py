@@ -35,6 +35,10 @@ LAYER_SPECS = {
     "flatten_to_reshape": "input 4x4x2 -> flatten -> reshape 2x4x4 -> conv2d 3 1x1",
     "conv1d_layout": "input 20x3 -> conv1d 8 5 stride=2 same relu -> maxpool -> lstm 6 -> dense 2",
     "conv1d_valid_dilation": "input 20x3 -> conv1d 4 3 dilation=2 -> globalmaxpool",
+    "conv1d_causal": (
+        "input 20x3 -> conv1d 4 3 causal dilation=2 relu -> conv1d 4 2 causal dilation=4 -> conv1d 5 4 causal stride=2"
+        " -> lstm 3"
+    ),
     "global_pool_keepdims": (
         "input 5x5x3 -> globalavgpool keepdims -> conv2d 4 1x1 -> reshape 1x4 -> globalmaxpool keepdims -> dense 2"
     ),

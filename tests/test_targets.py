@@ -92,6 +92,8 @@ LAYER_CASES: list[Case] = [
     _case("conv1d_same_stride2_even_kernel", "input 20x3 -> conv1d 4 4 same stride=2", "conv1d"),
     _case("conv1d_same_odd_length", "input 21x3 -> conv1d 4 3 same stride=2 relu", "conv1d"),
     _case("conv1d_dilation_groups_nobias", "input 20x4 -> conv1d 8 3 dilation=2 groups=2 bias=false", "conv1d"),
+    _case("conv1d_causal_dilated", "input 20x3 -> conv1d 4 3 causal dilation=2 -> conv1d 4 2 causal", "conv1d"),
+    _case("conv1d_causal_strided_symbolic", "input seq x 3 -> conv1d 4 4 causal stride=2 -> lstm 2", "conv1d"),
     _case("conv1d_then_lstm", "input seq x 3 -> conv1d 8 3 same relu -> lstm 5", "conv1d", "lstm"),
     _case("lstm_then_conv1d_then_lstm", "input 20x3 -> lstm 4 seq -> conv1d 6 3 -> lstm 5", "conv1d", "lstm"),
     _case("conv1d_then_dense_per_step", "input 12x3 -> conv1d 4 3 -> dense 2", "conv1d", "dense"),

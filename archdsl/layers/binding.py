@@ -15,8 +15,8 @@ from archdsl.common.diagnostics import Fix, Span, did_you_mean
 from archdsl.layers.spec import (
     ACTIVATIONS,
     BOOLEAN_WORDS,
+    CAUSAL,
     NO_ACTIVATION,
-    PADDINGS,
     REQUIRED,
     Arg,
     BindError,
@@ -81,10 +81,13 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span, value_span: Spa
                 _rewrite(value_span, near),
             )
     elif arg.kind == "padding":
-        if value not in PADDINGS:
-            raise _not_one_of(
-                f"{where} must be 'same' or 'valid', got {show(value)}", value, PADDINGS, span, value_span
+        if value not in arg.choices:
+            error = _not_one_of(
+                f"{where} must be {_either(arg.choices)}, got {show(value)}", value, arg.choices, span, value_span
             )
+            if value == CAUSAL:
+                error.hint = CAUSAL_ONLY
+            raise error
         result = value
     elif arg.kind == "bool":
         if value not in BOOLEAN_WORDS:
@@ -125,6 +128,15 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span, value_span: Spa
         if problem:
             raise BindError("A203", f"{where} {problem}, got {show(value)}", span=span)
     return result
+
+
+CAUSAL_ONLY = "causal padding is for conv1d only, as in Keras; use 'same' padding here"
+
+
+def _either(words: Sequence[str]) -> str:
+    """`'same' or 'valid'`, `'same', 'valid' or 'causal'`."""
+    quoted = [f"'{word}'" for word in words]
+    return f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
 
 
 def _not_one_of(message: str, value: Value, choices: Sequence[str], span: Span, value_span: Span | None) -> BindError:
@@ -247,7 +259,7 @@ def _bind_word(spec, word, span, assign, errors, known_layers) -> None:
         assign(spec.arg_index[word], "true", span, None)
     elif activation is not None and (word in ACTIVATIONS or word in NO_ACTIVATION):
         assign(activation, word, span, span)
-    elif padding is not None and word in PADDINGS:
+    elif padding is not None and word in padding.choices:
         assign(padding, word, span, span)
     else:
         words = spec.words()
@@ -255,6 +267,9 @@ def _bind_word(spec, word, span, assign, errors, known_layers) -> None:
         near = spelled if activation is not None and spelled in ACTIVATIONS else did_you_mean(word, words)
         if word in known_layers:
             hint = f"did you forget '->' before '{word}'?"
+            near = None
+        elif padding is not None and word == CAUSAL:
+            hint = CAUSAL_ONLY
             near = None
         elif near:
             hint = f"did you mean '{near}'?"

@@ -80,9 +80,9 @@ def sym_floor_div(dim: Dim, divisor: int) -> Dim:
 
 
 def conv_output_length(length: Dim, kernel: int, padding: str, stride: int, dilation: int = 1) -> Dim:
-    """Keras' conv_output_length: valid shrinks by the dilated kernel, same only strides."""
+    """Keras' conv_output_length: valid shrinks by the dilated kernel, same and causal only stride."""
     effective = (kernel - 1) * dilation + 1
-    if padding == "same":
+    if padding in ("same", "causal"):
         return sym_ceil_div(length, stride)
     if isinstance(length, int):
         return (length - effective) // stride + 1

@@ -27,7 +27,7 @@ from archdsl.layers.shapes import (
     sym_add,
     sym_mul,
 )
-from archdsl.layers.spec import ANY, REQUIRED, SIGNAL, Arg, LayerSpec, Params
+from archdsl.layers.spec import ANY, CAUSAL, PADDINGS, REQUIRED, SIGNAL, Arg, LayerSpec, Params
 
 Config = Mapping[str, Any]
 
@@ -74,7 +74,20 @@ def _momentum(value: float) -> str | None:
 
 
 ACTIVATION = Arg("activation", "activation", None, doc="applied to the output")
-PADDING = Arg("padding", "padding", "valid", doc="'valid' (no padding) or 'same' (output = ceil(input / stride))")
+PADDING = Arg(
+    "padding",
+    "padding",
+    "valid",
+    doc="'valid' (no padding) or 'same' (output = ceil(input / stride))",
+    choices=PADDINGS,
+)
+CAUSAL_PADDING = Arg(
+    "padding",
+    "padding",
+    "valid",
+    doc="'valid', 'same', or 'causal': zeros before the sequence only, so no step sees a later one",
+    choices=(*PADDINGS, CAUSAL),
+)
 BIAS = Arg("bias", "bool", True, doc="add a bias vector")
 SCALE = Arg("scale", "bool", True, doc="learn a multiplier per channel (gamma)")
 CENTER = Arg("center", "bool", True, doc="learn an offset per channel (beta)")
@@ -229,7 +242,7 @@ def _conv(axes: int) -> LayerSpec:
             Arg("filters", "int", REQUIRED, positional=True, check=_positive, doc="number of output channels"),
             _kernel(),
             ACTIVATION,
-            PADDING,
+            CAUSAL_PADDING if axes == 1 else PADDING,
             STRIDE,
             DILATION,
             Arg("groups", "int", 1, check=_positive, doc="grouped convolution: channels split into this many groups"),

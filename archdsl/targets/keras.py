@@ -86,8 +86,8 @@ def _common(layer: Layer, **kwargs: object) -> dict[str, object]:
     out: dict[str, object] = {}
     if "stride" in config and set(config["stride"]) != {1}:
         out["strides"] = size(config["stride"])
-    if config.get("padding") == "same":
-        out["padding"] = "same"
+    if config.get("padding") in ("same", "causal"):
+        out["padding"] = config["padding"]
     if "dilation" in config and set(config["dilation"]) != {1}:
         out["dilation_rate"] = size(config["dilation"])
     if config.get("groups", 1) != 1:
