@@ -74,6 +74,9 @@ def _kind(arg: Arg) -> str:
         "int": "a whole number",
         "float": "a number",
         "dims": "a whole number, or dims such as `3x3` (one size per spatial axis)",
+        "pads": "a whole number (every side), dims such as `1x2` (both sides of each axis; on a sequence "
+        "`1x2` is 1 before and 2 after), or one `BEFORExAFTER` pair per spatial axis written one after "
+        "another, such as `0x1 0x1` (Keras' `((0, 1), (0, 1))`)",
         "shape": "dims such as `7x7x64`; one size may be `-1`",
         "activation": "an activation ("
         + ", ".join(map(_code, ACTIVATIONS))

@@ -572,25 +572,46 @@ def upsample_cases(draw) -> Case:
 
 
 @st.composite
-def zeropad_cases(draw) -> Case:
+def pads_cases(draw, name: str) -> Case:
+    """zeropad and crop, written every way: one size, one per axis (on a sequence: before x after),
+    or one size or BEFORExAFTER pair per axis written one after another (rarely one too many)."""
     rank = draw(st.sampled_from((2, 3, 3, 4, 1)))
-    shape = draw(sample_shape(rank, hi=8 if rank < 4 else 4))
+    shape = draw(sample_shape(rank, lo=7 if name == "crop" else 1, hi=10 if rank < 4 else 8))
     axes = spatial_axes(shape)
-    w = Writer(draw, "zeropad")
-    if draw(st.integers(0, 3)):
-        w.positional("padding", draw_dims(draw, axes, 0, 3))
-    written = w.written
+    arg = "padding" if name == "zeropad" else "cropping"
+    w = Writer(draw, name)
+    form = draw(st.sampled_from(("one", "per_axis", "pairs", *(("default",) if name == "zeropad" else ()))))
+    size = st.integers(0, 3)
+    keras_value: Any = 1
+    pairs: tuple[tuple[int, int], ...] = ((1, 1),) * axes
+    if form == "one":
+        keras_value = draw(size)
+        w.positional(arg, keras_value)
+        pairs = ((keras_value, keras_value),) * axes
+    elif form == "per_axis" or (form == "pairs" and axes == 1):
+        keras_value = tuple(draw(size) for _ in range(2 if axes == 1 else axes))
+        w.positional(arg, keras_value)
+        pairs = (keras_value,) if axes == 1 else tuple((p, p) for p in keras_value)
+    elif form == "pairs":
+        items = [draw(size) if draw(st.booleans()) else (draw(size), draw(size)) for _ in range(axes + rarely(draw, 9))]
+        w.written[arg] = items
+        w.numbers += [dims_text(item) for item in items]
+        pairs = tuple(item if isinstance(item, tuple) else (item, item) for item in items)
+        keras_value = pairs
+    cls = {"zeropad": "ZeroPadding{}D", "crop": "Cropping{}D"}[name]
 
     def build_keras(x):
-        return getattr(kl, f"ZeroPadding{axes}D")(**keras_kwargs(written, {"padding": "padding"}))(x)
+        layer = getattr(kl, cls.format(axes))
+        return layer()(x) if form == "default" else layer(keras_value)(x)  # left out: Keras' own default
 
     def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
-        pads: list[int] = []
-        for p in reversed(per_axis(written.get("padding", 1), axes)):
-            pads += [p, p]
-        return Fn(lambda x: F.pad(x, pads))
+        if name == "zeropad":
+            flat = [p for pair in reversed(pairs) for p in pair]  # F.pad: the last axis first
+            return Fn(lambda x: F.pad(x, flat))
+        index = tuple(slice(before, size - after) for (before, after), size in zip(pairs, shape[:-1], strict=True))
+        return Fn(lambda x: x[(slice(None), slice(None), *index)])
 
-    config = {"padding": per_axis(written["padding"], axes)} if written and rank > 1 else {}
+    config = {arg: pairs} if rank > 1 and len(pairs) == axes else {}
     return Case(
         program(shape, w.text()), shape, build_keras, build_torch, config, run_lengths(draw, shape), numeric=True
     )
@@ -1211,7 +1232,8 @@ _ORACLES: dict[str, st.SearchStrategy[Case]] = {
     "embedding": embedding_cases(),
     "reshape": reshape_cases(),
     "upsample": upsample_cases(),
-    "zeropad": zeropad_cases(),
+    "zeropad": pads_cases("zeropad"),
+    "crop": pads_cases("crop"),
     "identity": identity_cases(),
     **{name: merge_cases(name) for name in MERGES},
     "attention": attention_cases(),

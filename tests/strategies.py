@@ -80,6 +80,7 @@ LAYER_TYPES = (
     "reshape",
     "upsample",
     "zeropad",
+    "crop",
     "identity",
     *MERGES,
     "attention",
@@ -338,12 +339,15 @@ def infer(kind: str, cfg: dict, shape: Shape) -> Shape | None:
         if -1 in target:
             return tuple(total // fixed if d == -1 else d for d in target) if total % fixed == 0 else None
         return tuple(target) if fixed == total else None
-    if kind in ("upsample", "zeropad"):
+    if kind in ("upsample", "zeropad", "crop"):
         if rank not in (2, 3, 4):
             return None
         if kind == "upsample":
             return (*(d_mul(d, s) for d, s in zip(shape[:-1], cfg["size"], strict=True)), last)
-        return (*(d_add(d, 2 * p) for d, p in zip(shape[:-1], cfg["padding"], strict=True)), last)
+        if kind == "zeropad":
+            return (*(d_add(d, b + a) for d, (b, a) in zip(shape[:-1], cfg["padding"], strict=True)), last)
+        lengths = [d_add(d, -b - a) for d, (b, a) in zip(shape[:-1], cfg["cropping"], strict=True)]
+        return (*lengths, last) if all(runtime(d) >= 1 for d in lengths) else None
     if kind == "embedding":
         return (shape[0], cfg["dim"]) if rank == 1 else None
     if kind in ("lstm", "gru", "rnn"):
@@ -622,7 +626,7 @@ class Generator:
         if rank == 4 and last_known:
             types += ["conv3d"] * 5
         if rank in (2, 3, 4):
-            types += ["maxpool", "avgpool"] * 2 + ["globalavgpool", "globalmaxpool", "upsample", "zeropad"]
+            types += ["maxpool", "avgpool"] * 2 + ["globalavgpool", "globalmaxpool", "upsample", "zeropad", "crop"]
         if known(shape):
             types += ["flatten", "reshape", "reshape"]
         return types
@@ -693,8 +697,15 @@ class Generator:
             return {"target": tuple(target)}
         if kind == "upsample":
             return {"size": (1,) * (rank - 1) if preserve else self.pick_spatial(rank - 1, 1, 2)}
-        if kind == "zeropad":
-            return {"padding": (0,) * (rank - 1) if preserve else self.pick_spatial(rank - 1, 0, 2)}
+        if kind in ("zeropad", "crop"):
+            axes = rank - 1
+            if preserve:
+                pairs = ((0, 0),) * axes
+            elif rng.random() < 0.5:
+                pairs = tuple((p, p) for p in self.pick_spatial(axes, 0, 2))
+            else:  # before and after apart: `zeropad 0x1 0x1`
+                pairs = tuple((rng.randint(0, 2), rng.randint(0, 2)) for _ in range(axes))
+            return {"padding" if kind == "zeropad" else "cropping": pairs}
         if kind in ("globalavgpool", "globalmaxpool"):
             return {"keepdims": rng.random() < 0.3}
         if kind == "dropout":
@@ -760,11 +771,29 @@ class Generator:
             "reshape": [("target", "shape")],
             "upsample": [("size", "dims")],
             "zeropad": [("padding", "dims")],
+            "crop": [("cropping", "dims")],
             "attention": [("heads", "int")],
         }.get(kind, [("filters", "int"), ("kernel", "dims")] if kind in CONV_AXES else [])
         defaults = {"kernel": (3,) * axes, "pool": (2,) * axes, "size": (2,) * axes, "padding": (1,) * axes}
         defaults["alpha"] = 0.3
-        required = {"units", "filters", "rate", "vocab", "dim", "target", "heads"}
+        required = {"units", "filters", "rate", "vocab", "dim", "target", "heads", "cropping"}
+        pairs_text: list[str] = []  # zeropad or crop with before and after apart, one pair per axis
+        for name in ("padding", "cropping"):
+            pairs = cfg.get(name) if kind in ("zeropad", "crop") else None
+            if pairs is None:
+                continue
+            if all(b == a for b, a in pairs):
+                cfg = {**cfg, name: tuple(b for b, _ in pairs)}  # a size for both sides of each axis
+            elif axes == 1:
+                cfg = {**cfg, name: pairs[0]}  # a sequence's before x after is dims too
+            else:
+                pairs_text = [
+                    str(b)
+                    if b == a and rng.random() < 0.5
+                    else (scope.dims_text((b, a), False) if scope else f"{b}x{a}")
+                    for b, a in pairs
+                ]
+                slots = []  # written positionally, one pair after another: `padding=` takes one value
 
         def value_text(name: str, kind_: str, value, positional: bool) -> str:
             if kind_ == "int":
@@ -847,6 +876,8 @@ class Generator:
             if name in cfg and (cfg[name] != default or rng.random() < 0.2):
                 floating.append(self.keyword(name, float_text(rng, cfg[name])))
 
+        if pairs_text:
+            positional = pairs_text
         items = list(positional)
         for item in floating:
             items.insert(rng.randint(0, len(items)), item)

@@ -77,6 +77,11 @@ LAYER_SPECS = {
     "upsample_zeropad": ("input 3x4x2 -> upsample 2 -> zeropad 1 -> upsample 2x3 -> zeropad 1x2 -> conv2d 2 1x1"),
     "upsample_zeropad_1d_3d": "input 5x2 -> upsample 3 -> zeropad 2 -> conv1d 2 1",
     "upsample_3d": "input 2x3x3x1 -> upsample 2 -> zeropad 1",
+    "zeropad_crop_pairs": (
+        "input 6x7x2 -> zeropad 0x1 2x1 -> crop 1x0 0x2 -> conv2d 3 3x3 -> reshape 4x18 -> zeropad 2x0"
+        " -> crop 0x1 -> lstm 2 seq -> zeropad 1 -> crop 1"
+    ),
+    "crop_3d": "input 4x5x5x2 -> crop 1 0x1 1x0 -> conv3d 2 1",
     "merges": (
         "input 6x6x3 -> ( conv2d 4 same | conv2d 4 same | identity -> conv2d 4 1x1 ) -> add"
         " -> ( identity | conv2d 4 same ) -> subtract -> ( relu | tanh ) -> multiply"

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from archdsl.common.diagnostics import Fix, Span, did_you_mean
+from archdsl.layers.shapes import format_pads
 from archdsl.layers.spec import (
     ACTIVATIONS,
     BOOLEAN_WORDS,
@@ -39,10 +40,13 @@ class WrittenKeyword(WrittenArg, Protocol):
 
 Value = int | float | str | tuple
 MAX_VALUE = 2**31 - 1  # what the frameworks can index
+DIMS_KINDS = ("dims", "shape", "pads")  # the kinds that take a dims literal
 
 
 def show(value: Value) -> str:
-    """A value as the user would write it."""
+    """A value as the user would write it: pads per axis (`zeropad`, `crop`) as `0x1 0x1`."""
+    if isinstance(value, tuple) and value and all(isinstance(v, tuple) for v in value):
+        return format_pads(value)
     if isinstance(value, tuple):
         return "x".join(show(v) for v in value)
     if isinstance(value, bool):
@@ -61,11 +65,11 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span, value_span: Spa
         if not isinstance(value, (int, float)):
             raise BindError("A203", f"{where} must be a number, got {show(value)}", span=span)
         result = float(value)
-    elif arg.kind in ("dims", "shape"):
+    elif arg.kind in ("dims", "shape", "pads"):
         parts = value if isinstance(value, tuple) else (value,)
         if not all(isinstance(p, int) for p in parts):
             raise BindError("A203", f"{where} must be whole numbers such as 3 or 3x3, got {show(value)}", span=span)
-        result = value if arg.kind == "dims" else tuple(parts)
+        result = tuple(parts) if arg.kind == "shape" else value
     elif arg.kind == "activation":
         if value in NO_ACTIVATION:
             result = None
@@ -167,6 +171,7 @@ def bind(
     values: dict[str, Any] = {}
     given_at: dict[str, Span] = {}
     slots = spec.positional_args
+    per_axis: dict[str, list[tuple[Value, Span]]] = {}  # pads written once per axis: `zeropad 0x1 0x1`
 
     def assign(arg: Arg, value: Value, span: Span, value_span: Span | None) -> None:
         if arg.name in given_at:
@@ -186,9 +191,13 @@ def bind(
             continue
         wants_dims = isinstance(value, tuple)
         for slot in slots:
-            if slot.name not in given_at and (not wants_dims or slot.kind in ("dims", "shape")):
+            if slot.name not in given_at and slot.name not in per_axis and (not wants_dims or slot.kind in DIMS_KINDS):
                 break
         else:
+            repeated = next((name for name in per_axis), None)
+            if repeated is not None:
+                per_axis[repeated].append((value, span))
+                continue
             taken = ", ".join(a.name for a in slots) or "no positional numbers"
             kind = "dims" if wants_dims else "number"
             errors.append(
@@ -202,7 +211,16 @@ def bind(
                 )
             )
             continue
+        if slot.kind == "pads":
+            per_axis[slot.name] = [(value, span)]
+            continue
         assign(slot, value, span, span)
+    for name, items in per_axis.items():
+        if len(items) == 1:
+            (value, span), *_ = items
+            assign(spec.arg_index[name], value, span, span)
+        else:
+            _assign_pairs(spec, spec.arg_index[name], items, values, given_at, errors)
 
     meant: set[str] = set()  # arguments that a misspelled keyword stands for: not missing, only misspelled
     for keyword in keywords:
@@ -223,6 +241,41 @@ def bind(
             continue
         values[arg.name] = arg.default
     return MappingProxyType(values), errors
+
+
+def _assign_pairs(
+    spec: LayerSpec,
+    arg: Arg,
+    items: list[tuple[Value, Span]],
+    values: dict[str, Any],
+    given_at: dict[str, Span],
+    errors: list[BindError],
+) -> None:
+    """Pads written once per spatial axis, each a size for both sides or a `BEFORExAFTER` pair,
+    as Keras' `ZeroPadding2D(((top, bottom), (left, right)))`: a tuple of (before, after) pairs."""
+    pairs: list[tuple[int, int]] = []
+    given_at[arg.name] = items[0][1]
+    for value, span in items:
+        try:
+            size = _coerce(spec, arg, value, span, span)
+        except BindError as error:
+            errors.append(error)
+            return
+        if isinstance(size, int):
+            pairs.append((size, size))
+        elif len(size) == 2:
+            pairs.append(size)
+        else:
+            errors.append(
+                BindError(
+                    "A203",
+                    f"{spec.name} {arg.name}: {show(value)} is neither a size nor a BEFORExAFTER pair",
+                    "write one size, or one BEFORExAFTER pair, per spatial axis: 0x1 0x1 on an image",
+                    span,
+                )
+            )
+            return
+    values[arg.name] = tuple(pairs)
 
 
 def _unknown_keyword(spec: LayerSpec, keyword: WrittenKeyword) -> tuple[BindError, str | None]:

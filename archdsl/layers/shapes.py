@@ -33,6 +33,17 @@ def format_dims(shape: Sequence[Dim]) -> str:
     return joiner.join(str(d) for d in shape)
 
 
+def format_pads(pairs: Sequence[tuple[int, int]]) -> str:
+    """(before, after) per axis as the user writes them for `zeropad` and `crop`: `1x2` when
+    every axis has the same on both sides, else one item per axis, `0x1 3` (a pair only where
+    the sides differ); a sequence's one pair is `1x2`, before and after."""
+    if all(before == after for before, after in pairs):
+        return format_dims([before for before, _ in pairs])
+    if len(pairs) == 1:
+        return format_dims(pairs[0])
+    return " ".join(str(before) if before == after else format_dims((before, after)) for before, after in pairs)
+
+
 def describe(shape: Shape) -> str:
     """`62x62x32 (an image)`: the shape as the user writes it, and what it is."""
     name = RANK_NAMES.get(len(shape), f"a rank-{len(shape)} tensor")

@@ -23,6 +23,7 @@ from archdsl.layers.shapes import (
     deconv_output_length,
     describe,
     format_dims,
+    format_pads,
     product,
     sym_add,
     sym_mul,
@@ -371,9 +372,67 @@ def _upsample_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
     return (*(sym_mul(d, s) for d, s in zip(shape[:-1], config["size"], strict=True)), shape[-1])
 
 
+Pads = tuple[tuple[int, int], ...]
+
+
+def _pairs(name: str, arg: str, value: Any, axes: int) -> Pads:
+    """Pads as written, made (before, after) per spatial axis, as Keras reads them: one size for
+    every side; one size per axis for both its sides (`1x2`: 1 on each side of the height, 2 of
+    the width); on a sequence, `1x2` is 1 before and 2 after (Keras' ZeroPadding1D((1, 2)));
+    or one pair per axis, written one after another (`0x1 0x1`: ZeroPadding2D(((0, 1), (0, 1))))."""
+    if isinstance(value, int):
+        return ((value, value),) * axes
+    if isinstance(value[0], tuple):
+        if len(value) == axes:
+            return value
+        written = format_pads(value)
+        raise ShapeError(
+            f"{name} {arg} gives {len(value)} pairs ({written}) but the input has {axes} spatial "
+            f"ax{'is' if axes == 1 else 'es'}",
+            f"write one BEFORExAFTER pair per axis, {' '.join(['0x1'] * axes)}, or one size for every side",
+            code="A203",
+        )
+    if len(value) == axes:
+        return tuple((size, size) for size in value)
+    if axes == 1 and len(value) == 2:
+        return (tuple(value),)
+    raise ShapeError(
+        f"{name} {arg} has {len(value)} sizes ({format_dims(value)}) but the input has {axes} spatial "
+        f"ax{'is' if axes == 1 else 'es'}",
+        f"write one size, one per axis ({format_dims((1,) * axes)}), or one BEFORExAFTER pair per axis "
+        f"({' '.join(['0x1'] * axes)})",
+        code="A203",
+    )
+
+
+def _pads_resolve(arg: str):
+    def resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
+        name = config["_name"]
+        (shape,) = inputs
+        require_rank(name, shape, 2, 3, 4)
+        return {**config, arg: _pairs(name, arg, config[arg], len(shape) - 1)}
+
+    return resolve
+
+
 def _zeropad_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
     (shape,) = inputs
-    return (*(sym_add(d, 2 * p) for d, p in zip(shape[:-1], config["padding"], strict=True)), shape[-1])
+    pads: Pads = config["padding"]
+    return (*(sym_add(d, before + after) for d, (before, after) in zip(shape[:-1], pads, strict=True)), shape[-1])
+
+
+def _crop_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    (shape,) = inputs
+    crops: Pads = config["cropping"]
+    lengths = [sym_add(d, -before - after) for d, (before, after) in zip(shape[:-1], crops, strict=True)]
+    if any(isinstance(d, int) and d <= 0 for d in lengths):
+        removed = format_pads(crops)
+        raise ShapeError(
+            f"crop {removed} leaves nothing of {describe(shape)}",
+            "crop fewer steps or pixels, or remove a downsampling layer before it",
+            code="A302",
+        )
+    return (*lengths, shape[-1])
 
 
 # ---------------------------------------------------------------- core
@@ -832,9 +891,37 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         summary="zeros around the spatial axes (1-D, 2-D or 3-D from the input)",
         category="resizing",
         example="zeropad 1",
-        args=(Arg("padding", "dims", 1, positional=True, check=_non_negative, doc="zeros on each side, per axis"),),
-        resolve=_spatial_resolve("padding"),
+        args=(
+            Arg(
+                "padding",
+                "pads",
+                1,
+                positional=True,
+                check=_non_negative,
+                doc="zeros on each side; one size per axis; or one BEFORExAFTER pair per axis (0x1 0x1)",
+            ),
+        ),
+        resolve=_pads_resolve("padding"),
         infer=_zeropad_infer,
+        reads_sequence=SIGNAL,
+    ),
+    LayerSpec(
+        name="crop",
+        summary="removes steps or pixels at the edges (1-D, 2-D or 3-D from the input)",
+        category="resizing",
+        example="crop 1x2",
+        args=(
+            Arg(
+                "cropping",
+                "pads",
+                REQUIRED,
+                positional=True,
+                check=_non_negative,
+                doc="removed from each side; one size per axis; or one BEFORExAFTER pair per axis (0x1 0x1)",
+            ),
+        ),
+        resolve=_pads_resolve("cropping"),
+        infer=_crop_infer,
         reads_sequence=SIGNAL,
     ),
     LayerSpec(

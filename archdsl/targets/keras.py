@@ -219,9 +219,22 @@ def upsample(layer: Layer) -> Call:
     return _named(layer, f"layers.UpSampling{_spatial_rank(layer)}D", size(layer.config["size"]))
 
 
+def pads(pairs: tuple[tuple[int, int], ...]) -> object:
+    """(before, after) per axis as Keras' ZeroPadding and Cropping layers take them, most briefly:
+    one int, one per axis, a 1-D layer's (before, after), or ((top, bottom), (left, right))."""
+    if all(before == after for before, after in pairs):
+        return size(tuple(before for before, _ in pairs))
+    return pairs[0] if len(pairs) == 1 else pairs
+
+
 @builds("zeropad")
 def zeropad(layer: Layer) -> Call:
-    return _named(layer, f"layers.ZeroPadding{_spatial_rank(layer)}D", size(layer.config["padding"]))
+    return _named(layer, f"layers.ZeroPadding{_spatial_rank(layer)}D", pads(layer.config["padding"]))
+
+
+@builds("crop")
+def crop(layer: Layer) -> Call:
+    return _named(layer, f"layers.Cropping{_spatial_rank(layer)}D", pads(layer.config["cropping"]))
 
 
 @builds("identity")
