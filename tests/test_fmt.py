@@ -125,6 +125,10 @@ CASES: dict[str, tuple[str, str]] = {
         "input 8x8x3 -> conv2d 16 kernel = 3x3 stride= 2 same   relu as  stem",
         "input 8x8x3 -> conv2d 16 kernel=3x3 stride=2 same relu as stem\n",
     ),
+    "per_channel_decimals": (
+        "input 8x8x3 -> normalize mean=0.485 x 0.456x0.406 variance = 0.5x0.25x-1.0 -> zeropad 0x1   1",
+        "input 8x8x3 -> normalize mean=0.485x0.456x0.406 variance=0.5x0.25x-1.0 -> zeropad 0x1 1\n",
+    ),
     "numbers_as_written": (
         "input 4 -> dropout .5 -> dropout 5. -> leakyrelu 1e-1 -> batchnorm epsilon=1E-3",
         "input 4 -> dropout .5 -> dropout 5. -> leakyrelu 1e-1 -> batchnorm epsilon=1E-3\n",

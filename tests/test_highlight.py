@@ -471,3 +471,9 @@ def test_any_text_round_trips(text: str) -> None:
     tokens = lex(text)
     assert "".join(value for _, _, value in tokens) == text
     assert all(value for _, _, value in tokens)
+
+
+def test_per_channel_decimals_are_one_number_as_the_grammar_reads_them() -> None:
+    text = "input 8x8x3 -> normalize mean=0.485x0.456x-0.406 variance=1 x 0.5 x 2.0 -> zeropad 0x1 1\n"
+    assert ("0.485x0.456x-0.406", Number) in significant(text)
+    assert_highlighted(text)

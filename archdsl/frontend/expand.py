@@ -70,11 +70,9 @@ def evaluate(value: nodes.Value, env: Env) -> WrittenArg:
     if isinstance(value, nodes.Dims):
         parts: list[ArgValue] = []
         for part in value.parts:
-            resolved = evaluate(part, env).value
+            resolved = evaluate(part, env).value  # a decimal is left to the layer (normalize's mean)
             if isinstance(resolved, tuple):
                 parts.extend(resolved)
-            elif isinstance(resolved, float):
-                raise _ValueError("A203", f"a size must be a whole number, got {resolved}", part.span)
             else:
                 parts.append(resolved)
         return WrittenArg(tuple(parts), value.span)

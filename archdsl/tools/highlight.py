@@ -43,7 +43,7 @@ _RESERVED = ("block", "model", "input", "residual", "as", "x")
 _PLAIN_NAME = rf"(?!(?:{'|'.join(_RESERVED)}){_END}){_NAME}"
 # The grammar's DIMS and NUMBER terminals, tried in the grammar's order: `3x3` and `-1x64` are
 # one dims word, `8xseq` is the number 8 and then the name `xseq`.
-_DIMS = rf"-?[0-9]+(?:x-?[0-9]+)+{_END}"
+_DIMS = rf"-?[0-9]+(?:\.[0-9]+)?(?:x-?[0-9]+(?:\.[0-9]+)?)+{_END}"
 _FLOAT = r"(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+"
 _INT = r"[0-9]+"
 
