@@ -78,6 +78,7 @@ def _kind(arg: Arg) -> str:
         "`1x2` is 1 before and 2 after), or one `BEFORExAFTER` pair per spatial axis written one after "
         "another, such as `0x1 0x1` (Keras' `((0, 1), (0, 1))`)",
         "shape": "dims such as `7x7x64`; one size may be `-1`",
+        "floats": "a number, or one per channel written as dims, decimals allowed: `0.5x0.25x2`",
         "activation": "an activation ("
         + ", ".join(map(_code, ACTIVATIONS))
         + ") or `none` (also `linear`): no activation",

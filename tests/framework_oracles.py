@@ -854,6 +854,144 @@ def layernorm_cases(draw) -> Case:
     )
 
 
+def values_text(value: float | tuple[float, ...]) -> str:
+    """A number, or one per channel as dims of decimals (`0.5x-1.25x2.0`; spaced as `0.5 x 2` too)."""
+    if not isinstance(value, tuple):
+        return repr(value)
+    return "x".join(repr(v) for v in value)
+
+
+@st.composite
+def draw_values(draw, channels: int, lo: float, hi: float, per_channel_too: bool = True) -> float | tuple[float, ...]:
+    """One number for every channel, or one per channel (rarely one too many: refused by both)."""
+    number = st.sampled_from(tuple(v for v in (-2.0, -1.0, -0.5, 0.0, 0.25, 0.5, 1.0, 2.5, 255.0) if lo <= v <= hi))
+    if not per_channel_too or draw(st.booleans()):
+        return draw(number)
+    count = channels + (1 if channels >= 2 and rarely(draw, 9) else 0)  # more than one can broadcast to
+    return tuple(draw(number) for _ in range(count))
+
+
+def broadcast_per_channel(value: float | tuple[float, ...], x: torch.Tensor) -> torch.Tensor:
+    """Values per channel shaped to broadcast over a channels-first tensor (N, C, ...)."""
+    tensor = torch.tensor(value, dtype=torch.float32)
+    return tensor.view(1, -1, *(1,) * (x.ndim - 2)) if tensor.ndim else tensor
+
+
+@st.composite
+def rescale_cases(draw) -> Case:
+    shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6))
+    channels = shape[-1]
+    scale = draw(draw_values(channels, -2.0, 255.0))
+    offset = draw(draw_values(channels, -2.0, 2.0)) if draw(st.booleans()) else None
+    words = [values_text(scale) if draw(st.booleans()) else f"scale={values_text(scale)}"]
+    if offset is not None:
+        words.append(f"offset={values_text(offset)}")
+
+    def build_keras(x):
+        return kl.Rescaling(scale)(x) if offset is None else kl.Rescaling(scale, offset=offset)(x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        return Fn(lambda x: x * broadcast_per_channel(scale, x) + broadcast_per_channel(offset or 0.0, x))
+
+    text = " ".join(["rescale", *draw(st.permutations(words))])
+    return Case(program(shape, text), shape, build_keras, build_torch, {}, run_lengths(draw, shape), numeric=True)
+
+
+@st.composite
+def normalize_cases(draw) -> Case:
+    """Statistics left out (weights: Keras starts them at mean 0, variance 1), or given: one number
+    or one per channel each; a mix of the two is broadcast here, as a user means it."""
+    shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6))
+    channels = shape[-1]
+    given = draw(st.booleans())
+    mean = draw(draw_values(channels, -2.0, 255.0)) if given else 0.0
+    variance = draw(draw_values(channels, 0.0, 255.0)) if given else 1.0
+    words = [f"mean={values_text(mean)}", f"variance={values_text(variance)}"] if given else []
+
+    def keras_values(value: float | tuple[float, ...], other: float | tuple[float, ...]) -> Any:
+        return value if isinstance(value, tuple) or not isinstance(other, tuple) else (value,) * len(other)
+
+    def build_keras(x):
+        if not given:
+            return kl.Normalization()(x)
+        return kl.Normalization(mean=keras_values(mean, variance), variance=keras_values(variance, mean))(x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        def normalize(x):
+            std = broadcast_per_channel(variance, x).sqrt().clamp_min(1e-7)  # Keras' backend.epsilon()
+            return (x - broadcast_per_channel(mean, x)) / std
+
+        return Fn(normalize)
+
+    text = " ".join(["normalize", *draw(st.permutations(words))])
+    return Case(program(shape, text), shape, build_keras, build_torch, {}, run_lengths(draw, shape), numeric=True)
+
+
+class LayerScaleByHand(nn.Module):
+    """timm's LayerScale, on channels-first tensors."""
+
+    def __init__(self, channels: int, init: float):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), init))
+
+    def forward(self, x):
+        return x * self.gamma.view(1, -1, *(1,) * (x.ndim - 2))
+
+
+@st.composite
+def scale_cases(draw) -> Case:
+    """Keras' reference is keras.applications' own LayerScale (ConvNeXt), archdsl's default ConvNeXt's 1e-6."""
+    from keras.src.applications.convnext import LayerScale
+
+    shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6))
+    init = draw(st.sampled_from((None, 1e-6, 0.1, 0.5, 1.0)))
+    text = "scale" if init is None else f"scale init={init!r}"
+    value = 1e-6 if init is None else init
+    return Case(
+        program(shape, text),
+        shape,
+        lambda x: LayerScale(value, shape[-1])(x),
+        lambda shape, target: LayerScaleByHand(shape[-1], value),
+        {"init": value},
+        run_lengths(draw, shape),
+        numeric=True,
+    )
+
+
+class DropPathByHand(nn.Module):
+    """Stochastic depth as torchvision's StochasticDepth(mode="row") computes it."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x):
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        noise = torch.empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep).div_(keep)
+        return x * noise
+
+
+@st.composite
+def droppath_cases(draw) -> Case:
+    """Keras' own stochastic depth is Dropout with one draw per sample (keras.applications' EfficientNet)."""
+    shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6))
+    rate = draw(st.sampled_from(("0", "0.1", "0.2", "0.5", "0.999")))  # 1 would divide by 0 in training
+    text = f"droppath {rate}" if draw(st.booleans()) else f"droppath rate={rate}"
+    noise_shape = (None,) + (1,) * len(shape)
+    return Case(
+        program(shape, text),
+        shape,
+        lambda x: kl.Dropout(float(rate), noise_shape=noise_shape)(x),
+        lambda shape, target: DropPathByHand(float(rate)),
+        {"rate": float(rate)},
+        run_lengths(draw, shape),
+        refused_by="keras",
+        numeric=True,
+    )
+
+
 KERAS_ACTIVATION_LAYERS: dict[str, Callable[..., Any]] = {
     "relu": kl.ReLU,
     "relu6": lambda: kl.ReLU(max_value=6.0),
@@ -1225,6 +1363,10 @@ _ORACLES: dict[str, st.SearchStrategy[Case]] = {
     "dropout": dropout_cases(),
     "batchnorm": batchnorm_cases(),
     "layernorm": layernorm_cases(),
+    "rescale": rescale_cases(),
+    "normalize": normalize_cases(),
+    "scale": scale_cases(),
+    "droppath": droppath_cases(),
     **{name: activation_cases(name) for name in ACTIVATIONS},
     "lstm": rnn_cases("lstm"),
     "gru": rnn_cases("gru"),

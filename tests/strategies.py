@@ -72,6 +72,10 @@ LAYER_TYPES = (
     "dropout",
     "batchnorm",
     "layernorm",
+    "rescale",
+    "normalize",
+    "scale",
+    "droppath",
     *ACTIVATIONS,
     "lstm",
     "gru",
@@ -273,7 +277,10 @@ def as_archdsl(shape: Shape) -> tuple[int | str, ...]:
 MAX_RUNTIME_DIM = 48
 MAX_ELEMENTS = 6144
 CONV_AXES = {"conv1d": 1, "conv2d": 2, "conv3d": 3, "sepconv2d": 2, "dwconv2d": 2, "conv2dtranspose": 2}
-SHAPE_KEEPING = frozenset({"dropout", "identity", *ACTIVATIONS})
+SHAPE_KEEPING = frozenset({"dropout", "droppath", "identity", *ACTIVATIONS})
+PER_CHANNEL = frozenset({"batchnorm", "layernorm", "rescale", "normalize", "scale"})  # need known channels
+SCALES = (0.00392156862745098, 0.5, 2.0, -1.0)  # rescale's; offsets and statistics below
+OFFSETS = (0.0, 0.0, -1.0, 0.5)
 
 
 def small_enough(shape: Shape) -> bool:
@@ -288,7 +295,7 @@ def infer(kind: str, cfg: dict, shape: Shape) -> Shape | None:
     channels = last if isinstance(last, int) else None
     if kind in SHAPE_KEEPING:
         return shape
-    if kind in ("batchnorm", "layernorm"):
+    if kind in PER_CHANNEL:
         return shape if channels is not None else None
     if kind == "dense":
         if rank in (1, 2) and channels is not None:
@@ -417,7 +424,7 @@ def float_text(rng: random.Random, value: float) -> str:
 
 def dims_text(rng: random.Random, parts: list[str]) -> str:
     """`3x3` (one token) when every part is a plain number, else `a x b` with spaces."""
-    plain = all(re.fullmatch(r"-?[0-9]+", p) for p in parts)
+    plain = all(re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", p) for p in parts)
     if plain and rng.random() < 0.6:
         return "x".join(parts)
     return f"{SOFT}x{SOFT}".join(parts)
@@ -613,9 +620,9 @@ class Generator:
     def candidates(self, shape: Shape) -> list[str]:
         rank = len(shape)
         last_known = isinstance(shape[-1], int)
-        types = ["dropout", "identity", *ACTIVATIONS]
+        types = ["dropout", "droppath", "identity", *ACTIVATIONS]
         if last_known:
-            types += ["batchnorm", "layernorm"]
+            types += ["batchnorm", "layernorm", "rescale", "normalize", "scale"]
         sizes = math.prod(runtime(d) for d in shape)
         if (rank in (1, 2) and last_known) or (rank in (3, 4) and known(shape) and sizes <= 2048):
             types += ["dense"] * 3
@@ -708,8 +715,19 @@ class Generator:
             return {"padding" if kind == "zeropad" else "cropping": pairs}
         if kind in ("globalavgpool", "globalmaxpool"):
             return {"keepdims": rng.random() < 0.3}
-        if kind == "dropout":
+        if kind in ("dropout", "droppath"):
             return {"rate": rng.choice(RATES)}
+        if kind == "rescale":
+            return {"scale": self.per_channel(SCALES, channels), "offset": self.per_channel(OFFSETS, channels)}
+        if kind == "normalize":
+            if rng.random() < 0.5:
+                return {"mean": None, "variance": None}  # weights, to load or adapt
+            return {
+                "mean": self.per_channel((0.0, 0.5, -1.0, 123.675), channels),
+                "variance": self.per_channel((1.0, 0.25, 4.0), channels),
+            }
+        if kind == "scale":
+            return {"init": rng.choice((1e-6, 1e-6, 0.1, 1.0))}
         if kind == "batchnorm":
             return {
                 "momentum": rng.choice((0.99, 0.99, 0.9, 0.5, 0.0, 1.0)),
@@ -726,6 +744,12 @@ class Generator:
         if kind == "leakyrelu":
             return {"alpha": rng.choice((0.3, 0.3, 0.0, 0.1, 1.0, 2.5))}
         return {}
+
+    def per_channel(self, values: tuple[float, ...], channels: int) -> float | tuple[float, ...]:
+        """One of `values` for every channel, or one per channel (rescale's scale, normalize's mean)."""
+        if self.rng.random() < 0.7:
+            return self.rng.choice(values)
+        return tuple(self.rng.choice(values) for _ in range(channels))
 
     def factor(self, total: int, rank: int) -> list[int]:
         parts = [1] * rank
@@ -763,6 +787,8 @@ class Generator:
             "maxpool": [("pool", "dims")],
             "avgpool": [("pool", "dims")],
             "dropout": [("rate", "float")],
+            "droppath": [("rate", "float")],
+            "rescale": [("scale", "floats")],
             "leakyrelu": [("alpha", "float")],
             "lstm": [("units", "int")],
             "gru": [("units", "int")],
@@ -776,7 +802,7 @@ class Generator:
         }.get(kind, [("filters", "int"), ("kernel", "dims")] if kind in CONV_AXES else [])
         defaults = {"kernel": (3,) * axes, "pool": (2,) * axes, "size": (2,) * axes, "padding": (1,) * axes}
         defaults["alpha"] = 0.3
-        required = {"units", "filters", "rate", "vocab", "dim", "target", "heads", "cropping"}
+        required = {"units", "filters", "rate", "vocab", "dim", "target", "heads", "cropping", "scale"}
         pairs_text: list[str] = []  # zeropad or crop with before and after apart, one pair per axis
         for name in ("padding", "cropping"):
             pairs = cfg.get(name) if kind in ("zeropad", "crop") else None
@@ -805,6 +831,8 @@ class Generator:
             if kind_ == "shape":
                 parts = [str(v) for v in value]
                 return parts[0] if len(parts) == 1 else dims_text(rng, parts)
+            if kind_ == "floats":
+                return self.floats_text(value)
             # dims: a single number means the same size on every axis.
             if scope:
                 return scope.dims_text(value, True)
@@ -855,7 +883,7 @@ class Generator:
                     value = "true" if cfg[flag] else "false"
                     floating.append(self.keyword(flag, scope.word_text(value, None) if scope else value))
         for flag in ("bias", "scale", "center"):
-            if flag in cfg and (not cfg[flag] or rng.random() < 0.1):
+            if isinstance(cfg.get(flag), bool) and (not cfg[flag] or rng.random() < 0.1):  # not rescale's scale
                 value = "true" if cfg[flag] else "false"
                 floating.append(self.keyword(flag, scope.word_text(value, ("true", "false")) if scope else value))
         for name in ("stride", "dilation"):
@@ -872,9 +900,12 @@ class Generator:
                 floating.append(self.keyword(name, scope.int_text(cfg[name]) if scope else str(cfg[name])))
             elif name in cfg and cfg[name] == 1 and rng.random() < 0.1:
                 floating.append(self.keyword(name, "1"))
-        for name, default in (("momentum", 0.99), ("epsilon", 1e-3)):
+        for name, default in (("momentum", 0.99), ("epsilon", 1e-3), ("init", 1e-6)):
             if name in cfg and (cfg[name] != default or rng.random() < 0.2):
                 floating.append(self.keyword(name, float_text(rng, cfg[name])))
+        for name, default in (("offset", 0.0), ("mean", None), ("variance", None)):
+            if cfg.get(name) is not None and (cfg[name] != default or rng.random() < 0.2):
+                floating.append(self.keyword(name, self.floats_text(cfg[name])))
 
         if pairs_text:
             positional = pairs_text
@@ -889,6 +920,12 @@ class Generator:
         if rng.random() < 0.15:
             text += f"{SOFT}as{SOFT}{self.alias()}"
         return text
+
+    def floats_text(self, value: float | tuple[float, ...]) -> str:
+        """A number, or one per channel as dims of decimals (`0.5x0.25x2.0`, or spaced: `0.5 x 2`)."""
+        if not isinstance(value, tuple):
+            return float_text(self.rng, value)
+        return dims_text(self.rng, [repr(v) for v in value])
 
     def keyword(self, name: str, value: str) -> str:
         return f"{name}={value}" if self.rng.random() < 0.85 else f"{name}{SOFT}={SOFT}{value}"

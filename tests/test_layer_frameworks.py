@@ -312,6 +312,17 @@ def keras_default(layer: str, arg: str):
         table |= {"keepdims": kl.GlobalAveragePooling2D().keepdims}
     if layer == "concat":
         table |= {"axis": kl.Concatenate().axis}
+    if layer == "rescale":
+        table |= {"offset": kl.Rescaling(1.0).offset}
+    if layer == "normalize":
+        norm = kl.Normalization()
+        table |= {"mean": norm.input_mean, "variance": norm.input_variance}
+    if layer == "scale":  # no Keras layer: keras.applications' ConvNeXt starts its LayerScale at this
+        import inspect
+
+        from keras.src.applications.convnext import ConvNeXt
+
+        table |= {"init": inspect.signature(ConvNeXt).parameters["layer_scale_init_value"].default}
     return table[arg]
 
 

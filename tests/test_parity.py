@@ -105,6 +105,18 @@ LAYER_SPECS = {
     "residual_attention": (
         "input 6x8 -> residual( attention heads=2 ) -> layernorm -> residual( dense 16 relu -> dense 8 )"
     ),
+    "preprocessing": (
+        "input 6x6x3 -> rescale 0.00392156862745098 offset=-1 -> normalize -> rescale 0.5x2x1 offset=1x0x-1"
+        " -> normalize mean=0.5x0.4x0.3 variance=4x1x0.25"
+    ),
+    "preprocessing_sequence": (
+        "input 9x4 -> normalize -> conv1d 3 2 -> normalize mean=1x0x2 variance=2 -> rescale 2x3x4 offset=0.5 -> lstm 2"
+        " -> normalize mean=0.5 variance=2 -> rescale -2"
+    ),
+    "layer_scale_drop_path": (
+        "input 6x6x4 -> residual( dwconv2d 3x3 same -> layernorm -> conv2d 8 1x1 gelu -> conv2d 4 1x1 -> scale init=0.5"
+        " -> droppath 0.2 ) -> reshape 36x4 -> residual( dense 4 -> scale -> droppath 0.1 ) -> conv1d 2 1 -> scale"
+    ),
     "dropout_identity": "input 6x6x2 -> dropout 0.5 -> identity -> conv2d 2 -> flatten -> dropout 0.2 -> dense 2",
 }
 
@@ -154,6 +166,30 @@ def test_every_example_agrees(path, model):
     report = archdsl.verify(archdsl.load(path).model(model))
     assert report.ok, report.first_mismatch
     assert report.output is not None and report.output.max_rel < 1e-4
+
+
+def test_droppath_drops_whole_samples_while_training_in_both_frameworks():
+    """verify compares inference, where droppath passes its input on. In training the two
+    frameworks draw different random numbers, so their outputs cannot be compared value for
+    value; what both must do is keep or drop each sample whole, a kept one divided by 1 - rate."""
+    import keras
+    import numpy as np
+    import torch
+
+    keras.utils.set_random_seed(0)
+    torch.manual_seed(0)
+    model = archdsl.parse("input 4x4x3 -> droppath 0.25").model()
+    x = np.random.default_rng(0).uniform(1.0, 2.0, (200, 4, 4, 3)).astype("float32")  # no zeros of its own
+    in_keras = np.asarray(archdsl.build(model, "keras")(x, training=True))
+    module = archdsl.build(model, "torch").train()
+    in_torch = module(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+    for framework, y in (("keras", in_keras), ("torch", in_torch)):
+        kept = np.all(np.isclose(y, x / 0.75), axis=(1, 2, 3))
+        dropped = np.all(y == 0, axis=(1, 2, 3))
+        assert np.all(kept | dropped), f"{framework}: a sample was neither kept whole nor dropped whole"
+        assert 0.1 < dropped.mean() < 0.4, f"{framework} dropped {dropped.mean():.0%} of the samples, not 25%"
+    with torch.no_grad():
+        assert torch.equal(module.eval()(torch.from_numpy(x)), torch.from_numpy(x))
 
 
 def _break(monkeypatch, layer_type, rule):

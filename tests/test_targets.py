@@ -236,6 +236,21 @@ LAYER_CASES: list[Case] = [
     _case("crop_2d_pairs_then_relu", "input 6x6x3 -> conv2d 3 1x1 -> crop 0x1 2x0 -> relu", "crop", "relu"),
     _case("crop_3d_symbolic", "input seq x 5x5x2 -> crop 1 0 1x2", "crop"),
     _case("crop_after_lstm", "input 8x3 -> lstm 4 seq -> crop 1x0 -> gru 2", "crop"),
+    # rescale, normalize (preprocessing), scale (LayerScale), droppath
+    _case("rescale_image", "input 6x6x3 -> rescale 0.00392156862745098", "rescale"),
+    _case("rescale_offset_per_channel", "input 6x6x3 -> rescale 0.5x0.25x2 offset=-1x0x1", "rescale"),
+    _case("rescale_sequence_per_channel", "input seq x 3 -> rescale 2x3x4 -> lstm 2", "rescale"),
+    _case("rescale_channels_first_sequence", "input 8x3 -> conv1d 3 1 -> rescale 2x3x4 offset=1", "rescale"),
+    _case("normalize_adapted_image", "input 6x6x3 -> normalize", "normalize"),
+    _case("normalize_given_image", "input 6x6x3 -> normalize mean=0.5x0.4x0.3 variance=4x1x0.25", "normalize"),
+    _case("normalize_given_scalars_vector", "input 10 -> normalize mean=1 variance=2 -> dense 2", "normalize"),
+    _case("normalize_adapted_sequence", "input 8x4 -> normalize -> conv1d 2 3", "normalize"),
+    _case("normalize_volume_mixed", "input 2x3x3x2 -> normalize mean=1x2 variance=3", "normalize"),
+    _case("scale_image", "input 6x6x8 -> scale", "scale"),
+    _case("scale_sequence", "input seq x 8 -> scale init=0.1 -> relu", "scale"),
+    _case("scale_channels_first_sequence", "input 8x3 -> conv1d 4 1 -> scale -> lstm 2", "scale"),
+    _case("droppath_residual", "input 6x6x4 -> residual( conv2d 4 same -> scale -> droppath 0.1 )", "droppath"),
+    _case("droppath_sequence", "input 8x4 -> droppath 0.5 -> relu", "droppath"),
     # identity
     _case("identity_alone", "input 10 -> identity", "identity"),
     _case("identity_in_chain", "input 10 -> dense 4 -> identity -> dense 2", "identity"),
@@ -544,7 +559,10 @@ def forward_statements(source: str) -> list[tuple[pyast.stmt, str | None]]:
     """Every statement of `forward` before the return, with its shape comment (or None)."""
     tree = pyast.parse(source)
     lines = source.splitlines()
-    forward = next(node for node in pyast.walk(tree) if isinstance(node, pyast.FunctionDef) and node.name == "forward")
+    # The model's class (what build_model returns), not a class the module defines for a layer PyTorch lacks.
+    build = next(node for node in tree.body if isinstance(node, pyast.FunctionDef) and node.name == "build_model")
+    model = next(node for node in tree.body if isinstance(node, pyast.ClassDef) and node.name == build.returns.id)
+    forward = next(node for node in model.body if isinstance(node, pyast.FunctionDef) and node.name == "forward")
     return [(stmt, _comment_of(lines, stmt)) for stmt in forward.body if not isinstance(stmt, pyast.Return)]
 
 

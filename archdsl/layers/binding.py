@@ -40,7 +40,7 @@ class WrittenKeyword(WrittenArg, Protocol):
 
 Value = int | float | str | tuple
 MAX_VALUE = 2**31 - 1  # what the frameworks can index
-DIMS_KINDS = ("dims", "shape", "pads")  # the kinds that take a dims literal
+DIMS_KINDS = ("dims", "shape", "pads", "floats")  # the kinds that take a dims literal
 
 
 def show(value: Value) -> str:
@@ -65,6 +65,15 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span, value_span: Spa
         if not isinstance(value, (int, float)):
             raise BindError("A203", f"{where} must be a number, got {show(value)}", span=span)
         result = float(value)
+    elif arg.kind == "floats":
+        parts = value if isinstance(value, tuple) else (value,)
+        if not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in parts):
+            raise BindError(
+                "A203",
+                f"{where} must be a number, or one per channel such as 0.5x0.4x0.4, got {show(value)}",
+                span=span,
+            )
+        result = tuple(float(p) for p in parts) if isinstance(value, tuple) else float(value)  # type: ignore[arg-type]
     elif arg.kind in ("dims", "shape", "pads"):
         parts = value if isinstance(value, tuple) else (value,)
         if not all(isinstance(p, int) for p in parts):

@@ -82,8 +82,10 @@ NO_PARAMS = Params()
 class Arg:
     """One argument of a layer.
 
-    kind is how a written value is read: 'int', 'float', 'dims' (an int or NxM,
-    one per spatial axis), 'shape' (target dims, -1 allowed), 'activation',
+    kind is how a written value is read: 'int', 'float', 'floats' (a number, or
+    one per channel as dims of decimals: 0.5x0.4x0.4), 'dims' (an int or NxM,
+    one per spatial axis), 'pads' (dims, or a BEFORExAFTER pair per spatial axis
+    written one after another), 'shape' (target dims, -1 allowed), 'activation',
     'padding' (one of `choices`: same and valid, and causal for conv1d), 'bool',
     'axis' or 'choice'. positional args take bare numbers and dims in
     the order they are listed. check returns what is wrong with a value, or that

@@ -524,6 +524,61 @@ def _normalizes_one_value(config: Config, inputs: tuple[Shape, ...]) -> tuple[st
     )
 
 
+def _per_channel(config: dict[str, Any], inputs: tuple[Shape, ...], *args: str) -> dict[str, Any]:
+    """Values given per channel (`rescale 0.5x0.25x2`) must be one per channel of the input: Keras
+    broadcasts them over the last axis, and a count that differs fails only when the model runs."""
+    name = config["_name"]
+    (shape,) = inputs
+    channels = known_last(name, shape, "channels")
+    config = dict(config)
+    for arg in args:
+        value = config[arg]
+        if isinstance(value, tuple) and len(value) == 1:
+            config[arg] = value = value[0]  # one value for every channel
+        if isinstance(value, tuple) and len(value) != channels:
+            raise ShapeError(
+                f"{name} {arg} gives {len(value)} values ({format_dims(value)}) but the input has {channels} "
+                f"channel{'' if channels == 1 else 's'}",
+                f"give one number for every channel, or one value per channel ({channels} of them)",
+                code="A203",
+            )
+    return config
+
+
+def _normalize_resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
+    given = [arg for arg in ("mean", "variance") if config[arg] is not None]
+    if len(given) == 1:
+        (written,) = given
+        missing = "variance" if written == "mean" else "mean"
+        raise ShapeError(
+            f"normalize has {written}= but no {missing}=",
+            "give both, or neither: then they are weights, to load or to learn from data (Keras' adapt())",
+            code="A205",
+        )
+    config = _per_channel(config, inputs, "mean", "variance")
+    if isinstance(config["mean"], tuple) != isinstance(config["variance"], tuple):
+        # Keras wants both per channel or neither: a single number stands for every channel.
+        channels = inputs[0][-1]
+        config = {k: (v,) * channels if k in given and not isinstance(v, tuple) else v for k, v in config.items()}
+    return config
+
+
+def _normalize_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    channels = inputs[0][-1]
+    assert isinstance(channels, int)
+    if config["mean"] is not None:
+        return Params(0, 0)  # given values are constants in Keras, buffers in PyTorch
+    # Keras counts the mean, the variance and the count of samples adapt() saw; PyTorch keeps the
+    # two statistics as buffers, outside parameters().
+    return Params(2 * channels + 1, 0)
+
+
+def _scale_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    channels = inputs[0][-1]
+    assert isinstance(channels, int)
+    return Params(channels, channels)
+
+
 def _embedding_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
     (shape,) = inputs
     if len(shape) != 1:
@@ -806,6 +861,17 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         reads_sequence=ANY,
     ),
     LayerSpec(
+        name="droppath",
+        summary="stochastic depth: while training, drops a whole sample's branch; passes its input on at inference",
+        category="regularization",
+        example="droppath 0.1",
+        args=(
+            Arg("rate", "float", REQUIRED, positional=True, check=_rate, doc="probability that a sample is dropped"),
+        ),
+        keeps_shape=True,
+        reads_sequence=ANY,
+    ),
+    LayerSpec(
         name="batchnorm",
         summary="batch normalization over the channels axis",
         category="normalization",
@@ -831,6 +897,50 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         params=_layernorm_params,
         keeps_shape=True,
         ignores_input=_normalizes_one_value,
+    ),
+    LayerSpec(
+        name="rescale",
+        summary="x * scale + offset: pixel values to a smaller range (Keras' Rescaling)",
+        category="preprocessing",
+        example="rescale 0.00392156862745098",
+        args=(
+            Arg("scale", "floats", REQUIRED, positional=True, doc="multiplier: one number, or one per channel"),
+            Arg("offset", "floats", 0.0, doc="added after scaling: one number, or one per channel"),
+        ),
+        resolve=lambda config, inputs: _per_channel(config, inputs, "scale", "offset"),
+        keeps_shape=True,
+        reads_sequence=ANY,
+    ),
+    LayerSpec(
+        name="normalize",
+        summary="(x - mean) / sqrt(variance) per channel (Keras' Normalization)",
+        category="preprocessing",
+        example="normalize",
+        args=(
+            Arg("mean", "floats", None, doc="one number, or one per channel; left out: a weight to load or adapt"),
+            Arg(
+                "variance",
+                "floats",
+                None,
+                check=_non_negative,
+                doc="one number, or one per channel; left out: a weight to load or adapt",
+            ),
+        ),
+        resolve=_normalize_resolve,
+        params=_normalize_params,
+        keeps_shape=True,
+        reads_sequence=ANY,
+    ),
+    LayerSpec(
+        name="scale",
+        summary="a learned multiplier per channel (LayerScale, as in ConvNeXt and CaiT)",
+        category="normalization",
+        example="scale init=1e-6",
+        args=(Arg("init", "float", 1e-6, doc="the value every multiplier starts at (ConvNeXt's 1e-6)"),),
+        resolve=lambda config, inputs: _per_channel(config, inputs),
+        params=_scale_params,
+        keeps_shape=True,
+        reads_sequence=ANY,
     ),
     _activation("relu", "max(x, 0)"),
     _activation("relu6", "min(max(x, 0), 6)"),

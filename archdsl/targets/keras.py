@@ -175,6 +175,29 @@ def normalization(layer: Layer) -> Call:
     return _named(layer, cls, **kwargs)
 
 
+@builds("rescale")
+def rescale(layer: Layer) -> Call:
+    c = layer.config
+    return _named(layer, "layers.Rescaling", c["scale"], **({"offset": c["offset"]} if c["offset"] != 0.0 else {}))
+
+
+@builds("normalize")
+def normalize(layer: Layer) -> Call:
+    c = layer.config
+    given = {"mean": c["mean"], "variance": c["variance"]} if c["mean"] is not None else {}
+    return _named(layer, "layers.Normalization", **given)
+
+
+@builds("scale", defines="layer_scale")
+def scale(layer: Layer) -> Call:
+    return _named(layer, "LayerScale", layer.config["init"])
+
+
+@builds("droppath", defines="drop_path")
+def droppath(layer: Layer) -> Call:
+    return _named(layer, "DropPath", layer.config["rate"])
+
+
 def activation(layer: Layer) -> Call:
     if layer.type == "relu":
         return _named(layer, "layers.ReLU")

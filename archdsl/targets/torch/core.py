@@ -171,3 +171,16 @@ def crop(emit: Emit) -> Code:
 @translates("identity", passes_input=True)
 def identity(emit: Emit) -> Code:
     return Code(None, [], emit.layout)  # nothing to compute: later layers read the same tensor
+
+
+DROP_PATH = (
+    "Neither framework has a stochastic-depth layer: each file defines DropPath (timm's name). In training "
+    "the two draw different random numbers, so archdsl verify compares them at inference, where both pass "
+    "the input on; in eval mode PyTorch's module does the same."
+)
+
+
+@translates("droppath", passes_input=True, defines="drop_path")
+def droppath(emit: Emit) -> Code:
+    module = call("DropPath", emit.layer.config["rate"])
+    return Code(module, [Step("{out}", module_call(emit))], emit.layout, [Note("DropPath", DROP_PATH)])

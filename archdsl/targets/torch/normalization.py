@@ -1,4 +1,5 @@
-"""BatchNorm and LayerNorm: Keras' defaults written out in PyTorch's terms."""
+"""BatchNorm and LayerNorm with Keras' defaults written out in PyTorch's terms; rescaling, Normalization and
+LayerScale, which PyTorch does not have."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 from archdsl.ir.model import Layer
 from archdsl.layers import LAYERS
 from archdsl.targets.common import Note
-from archdsl.targets.pycode import Raw, call
-from archdsl.targets.torch.layout import to_channels_first, to_channels_last
+from archdsl.targets.pycode import Raw, call, literal
+from archdsl.targets.torch.layout import CHANNELS_FIRST, to_channels_first, to_channels_last
 from archdsl.targets.torch.registry import (
     Arrays,
     Attribute,
@@ -123,3 +124,96 @@ def layernorm(emit: Emit) -> Code:
         notes.append(Note("LayerNorm", LAYERNORM_CHANNELS))
         return Code(module, [step], emit.layout, notes, attributes=attributes)
     return Code(module, [Step("{out}", module_call(emit))], emit.layout, notes, attributes=attributes)
+
+
+def _channels_first(emit: Emit) -> bool:
+    """Whether the channels of the layer's input are the axis after the batch (N, C, ...), not the last."""
+    return emit.layout == CHANNELS_FIRST and len(emit.layer.input_shape) >= 2
+
+
+def _per_channel(emit: Emit, value: float | tuple[float, ...]) -> str:
+    """A number, or per-channel values as a tensor on x's device that broadcasts over the channels."""
+    if not isinstance(value, tuple):
+        return literal(value)
+    tensor = f"{emit.x}.new_tensor({literal(value)})"
+    if _channels_first(emit):
+        tensor += f".view({', '.join(['-1', *['1'] * (len(emit.layer.input_shape) - 1)])})"
+    return tensor
+
+
+PER_CHANNEL = (
+    "Keras broadcasts values given per channel over the last axis; PyTorch holds the channels at axis 1, so "
+    "the code makes them a tensor on x's device shaped to broadcast there (`{tensor}`)."
+)
+
+
+@translates("rescale", fresh_output=True)
+def rescale(emit: Emit) -> Code:
+    c = emit.layer.config
+    value = f"{emit.x} * {_per_channel(emit, c['scale'])}"
+    offset = c["offset"]
+    if isinstance(offset, tuple) or offset > 0:
+        value += f" + {_per_channel(emit, offset)}"
+    elif offset < 0:
+        value += f" - {literal(-offset)}"
+    per_channel = [name for name in ("scale", "offset") if isinstance(c[name], tuple)]
+    notes = []
+    if per_channel and _channels_first(emit):  # channels last, the values broadcast as in Keras
+        notes.append(Note("Per channel", PER_CHANNEL.format(tensor=_per_channel(emit, c[per_channel[0]]))))
+    return Code(None, [Step("{out}", value)], emit.layout, notes)
+
+
+def _flag(emit: Emit) -> dict[str, object]:
+    return {"channels_first": True} if _channels_first(emit) else {}
+
+
+def _normalize_weights(layer: Layer, weights: Arrays, ctx: WeightContext) -> dict[str, Any]:
+    import numpy as np
+
+    channels = layer.input_shape[-1]
+    if weights:  # Keras' mean, variance and count: the count only serves adapt()
+        mean, variance = weights[0], weights[1]
+    else:  # values given in the spec: constants in Keras, the buffers' own values in PyTorch
+        mean, variance = (np.float32(layer.config[name]) for name in ("mean", "variance"))
+    return {name: np.broadcast_to(value, (channels,)) for name, value in (("mean", mean), ("variance", variance))}
+
+
+NORMALIZATION = (
+    "PyTorch has no Normalization layer: the file defines one, which keeps the mean and variance as buffers "
+    "(in the state_dict, outside parameters()) and, as Keras, divides by at least 1e-7."
+)
+ADAPTED = (
+    "Keras counts the mean, the variance and the number of samples its adapt() saw as weights; PyTorch's "
+    "buffers are not parameters, and it needs no count: load the statistics, or compute them."
+)
+
+
+@translates("normalize", weights=_normalize_weights, fresh_output=True, defines="normalization")
+def normalize(emit: Emit) -> Code:
+    layer, c = emit.layer, emit.layer.config
+    given = {"mean": c["mean"], "variance": c["variance"]} if c["mean"] is not None else {}
+    module = call("Normalization", layer.input_shape[-1], **given, **_flag(emit))
+    notes = [size_note(layer), Note("Normalization", NORMALIZATION)]
+    if not given:
+        notes.append(Note("Statistics", ADAPTED))
+    return Code(module, [Step("{out}", module_call(emit))], emit.layout, notes)
+
+
+def _scale_weights(layer: Layer, weights: Arrays, ctx: WeightContext) -> dict[str, Any]:
+    (gamma,) = weights
+    return {"gamma": gamma}
+
+
+LAYER_SCALE = (
+    "Neither framework has a LayerScale layer: each file defines one, with one weight, gamma, per channel "
+    "(keras.applications' ConvNeXt and timm do the same)."
+)
+
+
+@translates("scale", weights=_scale_weights, fresh_output=True, defines="layer_scale")
+def scale(emit: Emit) -> Code:
+    layer = emit.layer
+    module = call("LayerScale", layer.input_shape[-1], layer.config["init"], **_flag(emit))
+    return Code(
+        module, [Step("{out}", module_call(emit))], emit.layout, [size_note(layer), Note("LayerScale", LAYER_SCALE)]
+    )
