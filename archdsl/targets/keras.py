@@ -358,7 +358,7 @@ def emit_model(model: Model) -> TargetCode:
     input_text = f"a batch of shape {batch_shape(model.input_shape)} ({kind})"
     view = KerasView(
         docstring=tuple(docstring_lines(model, "Keras", input_text, batch_shape(model.output_shape))),
-        imports=("import keras", "from keras import layers"),
+        imports=("import keras", *(["from keras import layers"] if any("layers." in line for line in body) else [])),
         classes=defined_classes(NAME, model.layers, DEFINES),
         inputs=tuple(inputs),
         body=tuple(body),

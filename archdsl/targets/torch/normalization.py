@@ -9,8 +9,8 @@ from typing import Any
 from archdsl.ir.model import Layer
 from archdsl.layers import LAYERS
 from archdsl.targets.common import Note
-from archdsl.targets.pycode import Raw, call, literal
-from archdsl.targets.torch.layout import CHANNELS_FIRST, to_channels_first, to_channels_last
+from archdsl.targets.pycode import INDENT, LINE_LENGTH, Raw, call, literal
+from archdsl.targets.torch.layout import CHANNELS_FIRST, to_channels_first, to_channels_last, torch_shape
 from archdsl.targets.torch.registry import (
     Arrays,
     Attribute,
@@ -150,17 +150,23 @@ PER_CHANNEL = (
 @translates("rescale", fresh_output=True)
 def rescale(emit: Emit) -> Code:
     c = emit.layer.config
-    value = f"{emit.x} * {_per_channel(emit, c['scale'])}"
+    scaled = f"{emit.x} * {_per_channel(emit, c['scale'])}"
     offset = c["offset"]
+    shifted = ""
     if isinstance(offset, tuple) or offset > 0:
-        value += f" + {_per_channel(emit, offset)}"
+        shifted = f" + {_per_channel(emit, offset)}"
     elif offset < 0:
-        value += f" - {literal(-offset)}"
+        shifted = f" - {literal(-offset)}"
+    shape = torch_shape(emit.layer.output_shape, emit.layout)
+    if len(f"{INDENT * 2}x = {scaled}{shifted}  # {shape}") <= LINE_LENGTH or not shifted:
+        steps = [Step("{out}", scaled + shifted)]
+    else:  # values per channel: one line to scale, one to shift, each short enough to read
+        steps = [Step("{out}", scaled, shape=shape), Step("{out}", "{out}" + shifted)]
     per_channel = [name for name in ("scale", "offset") if isinstance(c[name], tuple)]
     notes = []
     if per_channel and _channels_first(emit):  # channels last, the values broadcast as in Keras
         notes.append(Note("Per channel", PER_CHANNEL.format(tensor=_per_channel(emit, c[per_channel[0]]))))
-    return Code(None, [Step("{out}", value)], emit.layout, notes)
+    return Code(None, steps, emit.layout, notes)
 
 
 def _flag(emit: Emit) -> dict[str, object]:
