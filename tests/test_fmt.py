@@ -33,7 +33,7 @@ from archdsl.tools import formatter
 from archdsl.tools.formatter import LINE_LENGTH, FormatterError, comments_of, format_source, syntax_key, unified_diff
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "examples").glob("*.arch"))
+EXAMPLES = sorted((ROOT / "examples").glob("*.arch")) + sorted((ROOT / "examples" / "applications").glob("*.arch"))
 LANGUAGE_COPIES = sorted((ROOT / "tests" / "data" / "language").glob("*.arch"))
 FMT_DOC = ROOT / "docs" / "fmt.md"
 LANGUAGE_DOC = ROOT / "docs" / "language.md"

@@ -35,7 +35,7 @@ from archdsl.layers import ACTIVATIONS, LAYERS, PADDINGS
 from archdsl.tools.highlight import ArchLexer
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "examples").glob("*.arch"))
+EXAMPLES = sorted((ROOT / "examples").glob("*.arch")) + sorted((ROOT / "examples" / "applications").glob("*.arch"))
 CONTRACT = ROOT.parent / "shared" / "LANGUAGE.md"
 PROPERTY = settings(
     max_examples=60,

@@ -44,7 +44,7 @@ from archdsl.frontend import names as archdsl_names
 
 REPO = Path(__file__).resolve().parent.parent
 HOSTILE = REPO / "tests" / "data" / "hostile"
-EXAMPLES = sorted((REPO / "examples").glob("*.arch"))
+EXAMPLES = sorted((REPO / "examples").glob("*.arch")) + sorted((REPO / "examples" / "applications").glob("*.arch"))
 DOCS = REPO / "docs" / "security.md"
 TARGETS = ("keras", "torch")
 MARKER = "PWNED"  # every payload in the corpus names it; it must never reach generated code
@@ -56,6 +56,21 @@ TIMEOUT = 120
 
 class UnsafeCode(AssertionError):
     """A generated module that does, or could do, more than build the model."""
+
+
+def _support_sources(target: str) -> frozenset[str]:
+    """The fixed classes and functions a module may define for layers its framework lacks.
+
+    They come from templates/<target>/classes/ word for word, never from a spec, so the checker
+    trusts a top-level definition only when its text is one of them (and checks the rest as usual).
+    """
+    from archdsl.targets.render import support_source
+
+    folder = REPO / "templates" / target / "classes"
+    return frozenset(support_source(target, path.name.removesuffix(".py.j2")) for path in folder.glob("*.py.j2"))
+
+
+SUPPORT_SOURCES = {target: _support_sources(target) for target in TARGETS}
 
 
 ALLOWED_IMPORTS = {
@@ -85,7 +100,7 @@ F_FUNCTIONS = frozenset(
 TORCH_FUNCTIONS = frozenset(
     {"cat", "flatten", "softmax", "sigmoid", "tanh", "abs", "randn", "randint", "ones_like", "no_grad", "zeros", "ones"}
 )
-TENSOR_METHODS = frozenset({"transpose", "permute", "reshape", "flatten", "mean", "amax"})
+TENSOR_METHODS = frozenset({"transpose", "permute", "reshape", "flatten", "mean", "amax", "new_tensor", "view"})
 BUILTIN_CALLS = frozenset({"print", "tuple", "sum", "super", "float"})
 # Methods of the objects the generated `__main__` holds: the model and its parameters.
 MAIN_METHODS = {("model", "parameters"), ("model", "count_params"), ("p", "numel")}
@@ -200,8 +215,8 @@ def _check_call(scan: _Scan, node: ast.Call) -> None:
     if isinstance(func, ast.Call):
         # A Keras layer applied to its input: layers.Dense(...)(x)
         inner = _dotted(func.func)
-        if scan.target == "keras" and inner is not None and inner.startswith("layers."):
-            return
+        if scan.target == "keras" and inner is not None and (inner.startswith("layers.") or inner in scan.class_names):
+            return  # a layer the module defines, applied the same way
         scan.problem(node, f"call of the result of {ast.unparse(func)}")
         return
     if not isinstance(func, ast.Attribute):
@@ -313,8 +328,17 @@ def check_generated(source: str, target: str, model_name: str | None = None) -> 
         compile(source, "<generated>", "exec")
     except SyntaxError as error:
         raise UnsafeCode(f"does not compile: {error}") from error
-    scan = _Scan(target, tree, set(), _bound_names(tree), set(), [])
-    scan.class_names = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    bound = _bound_names(tree)
+    support = [
+        node
+        for node in tree.body
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef))
+        and ast.get_source_segment(source, node) in SUPPORT_SOURCES[target]
+    ]
+    defined = {node.name for node in support}
+    tree.body = [node for node in tree.body if node not in support]
+    scan = _Scan(target, tree, defined, bound, set(), [])
+    scan.class_names |= {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
     _check_docstring(scan, source, tree.body, model_name)
     _check_structure(scan, tree.body, model_name)
     docstring_node = tree.body[0].value if tree.body and isinstance(tree.body[0], ast.Expr) else None
@@ -587,6 +611,17 @@ TAMPERED = {
         lambda s: _inject(s, "def build_model() -> keras.Model:\n", "    y = float('nan')\n"),
     ),
 }
+
+
+def test_checker_trusts_a_defined_class_only_word_for_word():
+    """A class from templates/<target>/classes/ passes as it is; edited, it is checked as code."""
+    source = archdsl.generate(archdsl.parse("input 8x8x3 -> scale -> droppath 0.1").model(), "keras")
+    assert "class LayerScale(keras.layers.Layer):" in source
+    check_generated(source, "keras", "Model")
+    edited = source.replace("return inputs * self.gamma", "return inputs * self.gamma or __import__('os')", 1)
+    assert edited != source
+    with pytest.raises(UnsafeCode):
+        check_generated(edited, "keras", "Model")
 
 
 @pytest.mark.parametrize("tamper", TAMPERED, ids=lambda t: t.replace(" ", "_"))
