@@ -13,7 +13,7 @@ PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check -c $(CON
 DEMO_STAMP := $(VENV)/.installed-frameworks
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install demo test test-light lint bench fuzz parser golden wheel clean
+.PHONY: install demo test test-light lint bench fuzz parser golden wheel clean vscode
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -86,4 +86,16 @@ wheel: $(DEV_STAMP)
 	$(PY) -m build --wheel --outdir dist .
 
 clean:
-	rm -rf $(VENV) $(LIGHT) dist build .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LIGHT) dist build .pytest_cache .hypothesis editors/vscode/node_modules $(VSIX)
+
+# The VS Code extension (editors/vscode/): its Node packages from package-lock.json, then the
+# .vsix built offline (nothing is published) and checked to hold the grammar and the client.
+# tests/test_vscode.py tokenizes every example with it under Node once this has run.
+VSIX := editors/vscode/archdsl.vsix
+vscode: $(DEV_STAMP)
+	cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error
+	cd editors/vscode && npx --no-install vsce package --allow-missing-repository --out archdsl.vsix
+	$(PY) -c "import sys, zipfile; names = set(zipfile.ZipFile(sys.argv[1]).namelist()); \
+	missing = {'extension/package.json', 'extension/extension.js', 'extension/syntaxes/arch.tmLanguage.json', \
+	'extension/language-configuration.json', 'extension/node_modules/vscode-languageclient/node.js'} - names; \
+	sys.exit(f'{sys.argv[1]} lacks {sorted(missing)}' if missing else 0)" $(VSIX)

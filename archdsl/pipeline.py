@@ -7,8 +7,11 @@ import os
 from archdsl.analysis.infer import check_graph
 from archdsl.common.diagnostics import ArchError, Diagnostic, DiagnosticSink, Span
 from archdsl.common.gcpause import gc_paused
+from archdsl.common.record import record
+from archdsl.frontend import nodes
 from archdsl.frontend.expand import expand
-from archdsl.frontend.tree_builder import deep_recursion, parse_module, too_deep
+from archdsl.frontend.tree_builder import deep_recursion, parse_module, recover_module, too_deep
+from archdsl.ir.graph import Graph
 from archdsl.ir.model import Program
 
 MAX_SOURCE_BYTES = 10 * 1024 * 1024
@@ -17,22 +20,55 @@ MAX_SOURCE_BYTES = 10 * 1024 * 1024
 def parse(text: str, filename: str = "<string>") -> Program:
     """Parse, expand and check a spec; raises ArchError listing every problem found."""
     with gc_paused():
-        return _parse(text, filename)
+        checked = _check(text, filename, recover=False)
+    if checked.errors:
+        raise ArchError(checked.errors, text)
+    return checked.program
 
 
-def _parse(text: str, filename: str) -> Program:
-    module = parse_module(text, filename)
+@record
+class Checked:
+    """What every stage made of a text, problems included: for tools that must answer on any text.
+
+    `errors` are what `parse` raises. With syntax errors they are those alone, and the rest is
+    made from the statements that parse (`recover_module`): the syntax tree, the graphs and the
+    models that check, with their spans true of the text, so that an editor can still show the
+    shapes of a model while another statement is being typed. `program.models` are the models
+    that checked; `program.warnings` the warnings when the syntax is right.
+    """
+
+    module: nodes.Module | None
+    graphs: tuple[Graph, ...]
+    program: Program
+    errors: tuple[Diagnostic, ...]
+
+
+def check(text: str, filename: str = "<string>") -> Checked:
+    """Every stage on `text`, never raising for a problem of the spec (the language server's view)."""
+    with gc_paused():
+        try:
+            return _check(text, filename, recover=True)
+        except ArchError as error:  # nested too deeply for the recursive passes
+            return Checked(None, (), Program(filename, text, ()), error.diagnostics)
+
+
+def _check(text: str, filename: str, recover: bool) -> Checked:
+    if recover:
+        module, syntax = recover_module(text, filename)
+    else:
+        module, syntax = parse_module(text, filename), ()
+    if module is None:
+        return Checked(None, (), Program(filename, text, ()), syntax)
     sink = DiagnosticSink()
     try:
         with deep_recursion():
             graphs, blocks = expand(module, sink)
     except RecursionError:
         raise too_deep(filename, text) from None
-    models = [check_graph(graph, sink, text) for graph in graphs]
-    sink.raise_if_any(text)
-    return Program(
-        filename, text, tuple(m for m in models if m is not None), tuple(blocks), tuple(dict.fromkeys(sink.warnings))
-    )
+    models = tuple(m for m in (check_graph(graph, sink, text) for graph in graphs) if m is not None)
+    warnings = () if syntax else tuple(dict.fromkeys(sink.warnings))
+    program = Program(filename, text, models, tuple(blocks), warnings)
+    return Checked(module, tuple(graphs), program, syntax or sink.errors())
 
 
 def _file_error(path: str, message: str, hint: str | None = None, code: str = "A100") -> ArchError:

@@ -67,6 +67,8 @@ class Plan:
     rt_budget_s: float = 3.0  # per model, framework and batch: cheap calls get more runs
     rt_max_runs: int = 2000
     rt_controls: int = 2  # A/A noise controls: LeNet-5 at batch 1, then VGG-style at batch 64
+    lsp_changes: int = 40  # edits of the 1,000-layer file, each timed to its diagnostics
+    lsp_hovers: int = 60
 
 
 FULL = Plan()
@@ -91,6 +93,8 @@ QUICK = Plan(
     rt_runs_batch64=2,
     rt_budget_s=0.0,
     rt_controls=1,
+    lsp_changes=3,
+    lsp_hovers=3,
 )
 
 

@@ -14,6 +14,8 @@ Sections (names for --only), one module each beside this file:
    of the same spec, in two worker processes taking turns; what the parse consists of.
 4. ``runtime``     (runtime.py) the forward pass of generated models against the hand-written
    ones of reference_models.py, PyTorch and Keras, batch 1 and 64, with an A/A control.
+5. ``lsp``         (lsp.py) the language server through a real client: diagnostics after a
+   change to a 1,000-layer file against the parse alone, hover against an empty round trip.
 
 harness.py holds what they share (pyperf for the statistics and the record of every series;
 the sampler that times a figure and its baseline in turns), machine.py the description of
@@ -41,6 +43,7 @@ import pyperf
 from alternative import section_alternative
 from coldstart import section_coldstart
 from harness import FULL, PYTHON, QUICK, REPO, Report, new_table, verdict
+from lsp import section_lsp
 from machine import contention, cores, cpu_snapshot, git_state, machine_metadata, machine_now, package_version
 from rich.console import Console
 from rich.markup import escape
@@ -53,6 +56,7 @@ SECTIONS = {
     "scaling": ("2. Scaling with the size of the spec", "scaling", section_scaling),
     "alternative": ("3. Against the alternative: building the model in Keras", "alternative", section_alternative),
     "runtime": ("4. Generated code at run time", "run time", section_runtime),
+    "lsp": ("5. The language server", "lsp", section_lsp),
 }
 ALIASES = {
     "1": "coldstart",
@@ -68,6 +72,9 @@ ALIASES = {
     "4": "runtime",
     "forward": "runtime",
     "run-time": "runtime",
+    "5": "lsp",
+    "editor": "lsp",
+    "server": "lsp",
 }
 
 

@@ -86,6 +86,7 @@ def _kind(arg: Arg) -> str:
         "bool": "`true` or `false`",
         "axis": "a whole number, negative to count from the last axis",
         "choice": " or ".join(map(_code, arg.choices)),
+        "ref": "a reference `@NAME` to a recurrent layer of the same type and units",
     }[arg.kind]
 
 

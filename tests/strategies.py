@@ -1298,18 +1298,20 @@ class Generator:
             text = dims_text(rng, parts)
         return text, shape, kind == "tokens"
 
-    def model(self, name: str) -> tuple[str, ModelInfo]:
+    def model(self, name: str, graph: bool = False) -> tuple[str, ModelInfo]:
         rng = self.rng
         self.layers_left = 8 + 4 * self.size
         text, shape, tokens = self.model_input()
         input_shape = shape
         nodes = [f"input{SOFT}{text}"]
+        shapes = [shape]  # the output shape of each node
         vocab = None
         if tokens:
             cfg = self.config("embedding", shape, False)
             vocab = cfg["vocab"]
             nodes.append(self.write_layer("embedding", cfg, shape, None))
             shape = infer("embedding", cfg, shape)  # type: ignore[assignment]
+            shapes.append(shape)
         for _ in range(rng.randint(1, 2 + self.size)):
             if self.layers_left <= 0:
                 break
@@ -1318,10 +1320,46 @@ class Generator:
             except _Give:
                 continue
             nodes.append(text)
+            shapes.append(shape)
         if len(nodes) == 1 or (tokens and len(nodes) == 2 and rng.random() < 0.5):
             text, shape = self.layer(shape, None)
             nodes.append(text)
+            shapes.append(shape)
+        if graph:
+            return self.statements(nodes, shapes), ModelInfo(name, input_shape, shape, vocab)
         return f"{SOFT}->{SOFT}".join(nodes), ModelInfo(name, input_shape, shape, vocab)
+
+    def statements(self, nodes: list[str], shapes: list[Shape]) -> str:
+        """One chain written as a graph (LANGUAGE.md section 7): cut into statements at named
+        values, each statement reading the one before with `@NAME`; sometimes a last statement
+        adds or concatenates two named values of one shape. The model is the same function."""
+        rng = self.rng
+        # A cut may follow a plain node: a layer or a block call, which `as` may name.
+        plain = [i for i, text in enumerate(nodes) if not re.search(r"[(*]|(?:^|\s|\ue000)as(?:\s|\ue000)", text)]
+        cuts = [i for i in plain if i < len(nodes) - 1]
+        cuts = sorted(rng.sample(cuts, min(len(cuts), rng.randint(1, 3))))
+        named: list[tuple[str, Shape]] = []
+        lines: list[str] = []
+        start = 0
+        for cut in cuts:
+            value = f"v{len(named) + 1}_{self.alias()}"
+            chain = f"{SOFT}->{SOFT}".join(nodes[start : cut + 1])
+            lines.append(f"{chain}{SOFT}as{SOFT}{value}")
+            named.append((value, shapes[cut]))
+            start = cut + 1
+            nodes[start] = f"@{value}{SOFT}->{SOFT}{nodes[start]}" if start < len(nodes) else nodes[start]
+        last = f"{SOFT}->{SOFT}".join(nodes[start:])
+        twins = [(a, b) for i, a in enumerate(named) for b in named[i + 1 :] if a[1] == b[1] == shapes[-1]]
+        if twins and len(nodes) - 1 in plain and rng.random() < 0.5:
+            # the chain's end, named, and merged with an earlier value of its shape
+            (first, _), _ = rng.choice(twins)
+            end = f"v{len(named) + 1}_{self.alias()}"
+            lines.append(f"{last}{SOFT}as{SOFT}{end}")
+            merge = rng.choice(("add", "maximum", "average"))
+            lines.append(f"({SOFT}@{first}{SOFT}|{SOFT}@{end}{SOFT}){SOFT}->{SOFT}{merge}")
+        else:
+            lines.append(last)
+        return "\n".join(lines)
 
     def program(self) -> tuple[str, list[ModelInfo], bool]:
         rng = self.rng
@@ -1341,9 +1379,10 @@ class Generator:
                 while name in names:
                     name += "X"
                 names.add(name)
-                chain, info = self.model(name)
+                graph = rng.random() < 0.3
+                chain, info = self.model(name, graph)
                 infos.append(info)
-                brace = SOFT if rng.random() < 0.7 else " "
+                brace = "\n" if graph else SOFT if rng.random() < 0.7 else " "
                 models.append(f"model{SOFT}{name}{SOFT}{{{brace}{chain}{brace}}}")
             if rng.random() < 0.6:
                 statements = [b.text for b in self.blocks] + models  # blocks first, in definition order

@@ -24,8 +24,9 @@ TARGETS = {
     "scaling": 3 * 4,  # three styles: check, generate keras, generate torch (ratios), the absolute check
     "alternative": 1,
     "run time": 3 * 2 * 2,  # three models, two frameworks, two batch sizes
+    "lsp": 2,  # diagnostics after a change, hover
 }
-HALVES = ("alternative,runtime", "coldstart,scaling")  # about as long as each other
+HALVES = ("alternative,runtime", "coldstart,scaling,lsp")  # about as long as each other
 
 
 @pytest.mark.frameworks  # the runtime and alternative sections build Keras and PyTorch models
@@ -60,3 +61,4 @@ def test_a_quick_report_runs_every_section_and_reports_every_target(tmp_path: Pa
     assert {section: sum(t["section"] == section for t in targets) for section in TARGETS} == TARGETS
     assert len(targets) == sum(TARGETS.values())
     assert "cold start: python -c pass" in names and "alternative: Keras by hand" in names
+    assert "lsp: diagnostics after a change, 1,000 layers" in names

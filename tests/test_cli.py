@@ -36,6 +36,7 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("NO_COLOR", None)
     env.pop("FORCE_COLOR", None)
+    env.pop("COLUMNS", None)  # piped, a table is then as wide as its rows (pytest-xdist's workers may set it)
     env["PYTHONIOENCODING"] = "utf-8"
     return env
 
@@ -134,6 +135,131 @@ def test_check_every_model_of_a_file(tmp_path: Path, spec) -> None:
     assert totals == [["Total", "62,570", "62,314"], ["Total", "31,137", "31,521"]]
 
 
+def _totals(out: str) -> dict[str, str]:
+    """The lines under a table that say what the frameworks' summaries say, by label (`Keras`, `PyTorch`, `MACs`)."""
+    found = {}
+    for line in out.splitlines():
+        label, _, text = line.strip().partition(": ")
+        if label in ("Keras", "PyTorch", "MACs") and line.startswith("  "):
+            found[label] = text.strip()
+    return found
+
+
+def test_check_says_what_keras_and_torchinfo_say_under_their_tables(tmp_path: Path, spec) -> None:
+    spec(TWO_MODELS)
+    result = run(["check", "net.arch", "--model", "SmallNet"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    # Three batchnorms over 32, 32 and 64 channels: Keras' 2 x 128 moving statistics are non-trainable,
+    # PyTorch's are buffers, with one num_batches_tracked counter each. Keras' summary writes
+    # 62,570 x 4 bytes / 1024 as "244.41 KB"; torchinfo's "Params size (MB)" is 62,314 x 4 / 10^6.
+    assert _totals(result.stdout) == {
+        "Keras": "62,570 params (244.41 KiB): 62,314 trainable, 256 non-trainable",
+        "PyTorch": "62,314 parameters (0.25 MB), 259 values in buffers",
+    }
+    assert "MACs" not in result.stdout
+
+
+def test_check_macs_adds_a_column_and_a_total(tmp_path: Path, spec) -> None:
+    spec(CARD_CNN)
+    result = run(["check", "net.arch", "--macs"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
+    # torchinfo's rule: 320 weights and biases at each of the 62x62 output positions; a dense layer's once
+    assert rows["conv2d_1"][-1] == f"{320 * 62 * 62:,}"
+    assert rows["maxpool_1"][-1] == "0"
+    assert rows["dense_1"][-1] == "307,530"
+    assert rows["Total"] == ["Total", "307,850", "307,850", f"{320 * 62 * 62 + 307530:,}"]
+    assert "MACs" in result.stdout.splitlines()[2]
+    assert _totals(result.stdout)["MACs"] == "1,537,610 multiply-adds per sample, as torchinfo counts them"
+
+
+def test_check_macs_with_a_symbolic_size_says_the_length_counted(tmp_path: Path, spec) -> None:
+    spec(TWO_MODELS)
+    result = run(["check", "net.arch", "--model", "Tagger", "--macs"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
+    assert rows["lstm_1"][-1] == f"{16 * 18944:,}"  # PyTorch's 18,944 parameters at each of 16 steps
+    assert _totals(result.stdout)["MACs"] == (
+        f"{16 * 18944 + 16 * 12544 + 33:,} multiply-adds per sample at seq = 16, as torchinfo counts them"
+    )
+
+
+def test_check_macs_on_a_narrow_terminal_keeps_every_figure_whole(tmp_path: Path, spec) -> None:
+    spec(CARD_CNN)
+    result = subprocess.run(
+        [sys.executable, "-m", "archdsl", "check", "net.arch", "--macs"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**_env(), "COLUMNS": "50"},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "    MACs            1,230,080" in lines  # one entry per layer, its figures labelled
+    assert "    MACs            1,537,610" in lines
+    assert _totals(result.stdout)["MACs"].startswith("1,537,610 multiply-adds")
+
+
+def test_check_layout_torch_shows_shapes_as_pytorch_holds_them(tmp_path: Path, spec) -> None:
+    spec(CARD_CNN)
+    result = run(["check", "net.arch", "--layout", "torch"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    shapes = {
+        line.split()[0]: re.search(r"\(N[^)]*\)", line).group(0) for line in result.stdout.splitlines() if "(N" in line
+    }
+    assert shapes == {
+        "input": "(N, 1, 64, 64)",
+        "conv2d_1": "(N, 32, 62, 62)",
+        "maxpool_1": "(N, 32, 31, 31)",
+        "flatten_1": "(N, 30752)",
+        "dense_1": "(N, 10)",
+    }
+    assert "PyTorch shape" in result.stdout
+    assert "flattened in PyTorch's (C, H, W) order" in flat(result.stdout)
+
+
+def test_check_layout_torch_shows_sequences_as_the_generated_code_holds_them(tmp_path: Path, spec) -> None:
+    spec("input 20x3 -> conv1d 4 3 -> lstm 5 seq -> dense 2\n")
+    result = run(["check", "net.arch", "--layout", "torch"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "(N, 3, 20)" in rows["input"]  # Conv1d reads (N, C, T)
+    assert "(N, 4, 18)" in rows["conv1d_1"]
+    assert "(N, 18, 5)" in rows["lstm_1"]  # an RNN with batch_first, (N, T, C)
+    assert "(N, 18, 2)" in rows["dense_1"]
+    source = archdsl.generate(archdsl.parse("input 20x3 -> conv1d 4 3 -> lstm 5 seq -> dense 2").model(), "torch")
+    for shape in ("(N, 3, 20)", "(N, 4, 18)", "(N, 18, 5)", "(N, 18, 2)"):
+        assert shape in source, shape  # the table and the code's comments say the same
+    assert "the code transposes where one meets the other" in flat(out)
+
+
+def test_check_json_layout_torch_adds_pytorch_shapes(tmp_path: Path, spec) -> None:
+    spec(CARD_CNN)
+    result = run(["check", "net.arch", "--json", "--layout", "torch"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    model = json.loads(result.stdout)["models"][0]
+    assert list(model) == [*MODEL_KEYS, "torch_input_shape", "torch_output_shapes"]
+    assert model["input_shape"] == [64, 64, 1]  # Keras' order stays where it was
+    assert model["torch_input_shape"] == [1, 64, 64]
+    assert model["torch_output_shapes"] == {
+        "conv2d_1": [32, 62, 62],
+        "maxpool_1": [32, 31, 31],
+        "flatten_1": [30752],
+        "dense_1": [10],
+    }
+
+
+def test_check_layout_torch_reports_what_pytorch_cannot_express(tmp_path: Path, spec) -> None:
+    spec("input seq x 3 -> conv1d 4 3 same stride=2 -> globalavgpool\n")
+    assert run(["check", "net.arch"], tmp_path).returncode == 0
+    result = run(["check", "net.arch", "--layout", "torch"], tmp_path)
+    assert result.returncode == 1
+    assert "net.arch:1:18: error: torch: conv1d with 'same' padding and stride 2" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
 def test_check_one_model(tmp_path: Path, spec) -> None:
     spec(TWO_MODELS)
     result = run(["check", "net.arch", "--model", "Tagger"], tmp_path)
@@ -163,8 +289,25 @@ def test_unknown_model_in_json(tmp_path: Path, spec) -> None:
 
 # ---------------------------------------------------------------- check --json
 
-MODEL_KEYS = ["name", "input_shape", "output_shape", "params", "layers"]
-LAYER_KEYS = ["name", "type", "output_shape", "params", "line", "column"]
+MODEL_KEYS = [
+    "name",
+    "input_shape",
+    "output_shape",
+    "inputs",
+    "outputs",
+    "params",
+    "param_bytes",
+    "macs",
+    "macs_at",
+    "layers",
+]
+LAYER_KEYS = ["name", "type", "output_shape", "params", "macs", "line", "column"]
+
+
+def _params(keras: int, torch: int | None = None, non_trainable: int = 0, buffers: int = 0) -> dict[str, int]:
+    torch = keras if torch is None else torch
+    return {"keras": keras, "torch": torch, "keras_trainable": keras - non_trainable,
+            "keras_non_trainable": non_trainable, "torch_buffers": buffers}  # fmt: skip
 
 
 def test_check_json_has_exactly_the_documented_shape(tmp_path: Path, spec) -> None:
@@ -178,16 +321,22 @@ def test_check_json_has_exactly_the_documented_shape(tmp_path: Path, spec) -> No
                 "name": "Model",
                 "input_shape": [64, 64, 1],
                 "output_shape": [10],
-                "params": {"keras": 307850, "torch": 307850},
+                "inputs": [{"name": "input", "shape": [64, 64, 1]}],
+                "outputs": [{"name": "dense_1", "shape": [10]}],
+                "params": _params(307850),
+                "param_bytes": {"keras": 4 * 307850, "torch": 4 * 307850},
+                # 320 weights and biases at 62x62 positions, then the dense layer's once
+                "macs": 320 * 62 * 62 + 307530,
+                "macs_at": {},
                 "layers": [
                     {"name": "conv2d_1", "type": "conv2d", "output_shape": [62, 62, 32],
-                     "params": {"keras": 320, "torch": 320}, "line": 1, "column": 18},
+                     "params": _params(320), "macs": 320 * 62 * 62, "line": 1, "column": 18},
                     {"name": "maxpool_1", "type": "maxpool", "output_shape": [31, 31, 32],
-                     "params": {"keras": 0, "torch": 0}, "line": 1, "column": 31},
+                     "params": _params(0), "macs": 0, "line": 1, "column": 31},
                     {"name": "flatten_1", "type": "flatten", "output_shape": [30752],
-                     "params": {"keras": 0, "torch": 0}, "line": 1, "column": 42},
+                     "params": _params(0), "macs": 0, "line": 1, "column": 42},
                     {"name": "dense_1", "type": "dense", "output_shape": [10],
-                     "params": {"keras": 307530, "torch": 307530}, "line": 1, "column": 42},
+                     "params": _params(307530), "macs": 307530, "line": 1, "column": 42},
                 ],
             }
         ]
@@ -209,13 +358,22 @@ def test_check_json_symbolic_dims_are_strings(tmp_path: Path, spec) -> None:
         ("lstm_2", [32]),
         ("dense_1", [1]),
     ]
-    assert tagger["params"] == {"keras": 31137, "torch": 31521}
+    assert tagger["params"] == _params(31137, 31521)
+    # 16 steps, the length of the generated code's example batch: LSTMs apply their weights at every one
+    assert tagger["macs_at"] == {"seq": 16}
+    assert [layer["macs"] for layer in tagger["layers"]] == [16 * 18944, 16 * 12544, 33]
     assert [(layer["line"], layer["column"]) for layer in tagger["layers"]] == [(11, 20), (11, 35), (11, 46)]
     for model in models:
         assert list(model) == MODEL_KEYS
         for layer in model["layers"]:
             assert list(layer) == LAYER_KEYS
-            assert list(layer["params"]) == ["keras", "torch"]
+            assert list(layer["params"]) == [
+                "keras",
+                "torch",
+                "keras_trainable",
+                "keras_non_trainable",
+                "torch_buffers",
+            ]
             assert all(isinstance(d, (int, str)) for d in layer["output_shape"])
 
 
@@ -224,7 +382,8 @@ def test_check_json_one_model(tmp_path: Path, spec) -> None:
     result = run(["check", "net.arch", "--json", "--model", "SmallNet"], tmp_path)
     models = json.loads(result.stdout)["models"]
     assert [m["name"] for m in models] == ["SmallNet"]
-    assert models[0]["params"] == {"keras": 62570, "torch": 62314}
+    # three batchnorms over 32, 32 and 64 channels: 2 x 128 moving statistics, and 3 counters in PyTorch
+    assert models[0]["params"] == _params(62570, 62314, non_trainable=256, buffers=259)
 
 
 def test_check_json_errors(tmp_path: Path, spec) -> None:
@@ -260,7 +419,7 @@ def test_check_stdin(tmp_path: Path) -> None:
 def test_check_stdin_json(tmp_path: Path) -> None:
     result = run(["check", "-", "--json"], tmp_path, stdin=CARD_CNN)
     assert result.returncode == 0
-    assert json.loads(result.stdout)["models"][0]["params"] == {"keras": 307850, "torch": 307850}
+    assert json.loads(result.stdout)["models"][0]["params"] == _params(307850)
 
 
 def test_check_stdin_error(tmp_path: Path) -> None:
@@ -444,7 +603,8 @@ def test_check_imports_no_framework(tmp_path: Path, spec) -> None:
         "out = io.StringIO()\n"
         "with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):\n"
         "    codes = [archdsl.cli.main(['check', 'net.arch']), archdsl.cli.main(['check', 'net.arch', '--json']),\n"
-        "             archdsl.cli.main(['check', 'bad.arch']), archdsl.cli.main(['layers'])]\n"
+        "             archdsl.cli.main(['check', 'bad.arch']), archdsl.cli.main(['layers']),\n"
+        "             archdsl.cli.main(['check', 'net.arch', '--macs', '--layout', 'torch', '--json'])]\n"
         "heavy = ['tensorflow', 'keras', 'torch', 'numpy', 'jax']\n"
         "print(codes, sorted(m for m in heavy if m in sys.modules))\n"
     )
@@ -452,7 +612,7 @@ def test_check_imports_no_framework(tmp_path: Path, spec) -> None:
         [sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT, env=_env()
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[0, 0, 1, 0] []"
+    assert result.stdout.strip() == "[0, 0, 1, 0, 0] []"
 
 
 def test_importing_archdsl_imports_no_framework(tmp_path: Path) -> None:
@@ -466,3 +626,20 @@ def test_importing_archdsl_imports_no_framework(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_lsp_without_pygls_says_what_to_install() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['pygls'] = None; from archdsl.cli import main; sys.exit(main(['lsp']))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "pip install 'archdsl[lsp]'" in done.stderr
+    assert "Traceback" not in done.stderr

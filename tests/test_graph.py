@@ -124,18 +124,28 @@ class Drawing:
 def check_svg(svg: str, model: Model) -> Drawing:
     """The drawing holds the model: one box per layer, every edge with its shape, every merge joined."""
     drawing = Drawing(svg)
-    assert set(drawing.nodes) == {model.input_name, OUTPUT_NODE, *(layer.name for layer in model.layers)}
+    outputs = {name: OUTPUT_NODE if len(model.outputs) == 1 else f"{OUTPUT_NODE}/{name}" for name in model.outputs}
+    inputs = [given.name for given in model.inputs]
+    assert set(drawing.nodes) == {*inputs, *outputs.values(), *(layer.name for layer in model.layers)}
     for layer in model.layers:
         assert layer_summary(layer) in _texts(drawing.nodes[layer.name])
         assert layer.name in " ".join(_texts(drawing.nodes[layer.name]))
-        assert sorted(drawing.incoming(layer.name)) == sorted(layer.inputs)
-    shapes = {model.input_name: model.input_shape, **{layer.name: layer.output_shape for layer in model.layers}}
-    expected = [(s, layer.name) for layer in model.layers for s in layer.inputs] + [(model.output_name, OUTPUT_NODE)]
-    assert sorted((s, t) for s, t, _ in drawing.edges) == sorted(expected)
-    for source, _, label in drawing.edges:
-        assert label == compact_shape(shapes[source])
-    assert compact_shape(model.input_shape) in _texts(drawing.nodes[model.input_name])
-    assert compact_shape(model.output_shape) in _texts(drawing.nodes[OUTPUT_NODE])
+        link = [layer.shares or layer.state_from] if layer.shares or layer.state_from else []
+        assert sorted(drawing.incoming(layer.name)) == sorted([*layer.inputs, *link])
+    shapes = {name: model.shape_of(name) for name in (*inputs, *(layer.name for layer in model.layers))}
+    expected = [(s, layer.name) for layer in model.layers for s in layer.inputs] + list(outputs.items())
+    links = [(layer.shares or layer.state_from, layer.name) for layer in model.layers]
+    links = [(source, target) for source, target in links if source is not None]
+    assert sorted((s, t) for s, t, _ in drawing.edges) == sorted(expected + links)
+    for source, target, label in drawing.edges:
+        if (source, target) in links:
+            assert label in ("same weights", "final state")
+        else:
+            assert label == compact_shape(shapes[source])
+    for name in inputs:
+        assert compact_shape(model.shape_of(name)) in _texts(drawing.nodes[name])
+    for name, node in outputs.items():
+        assert compact_shape(model.shape_of(name)) in _texts(drawing.nodes[node])
     return drawing
 
 

@@ -83,6 +83,7 @@ TERMINALS = {
     "RBRACE": Punctuation,
     "COMMA": Punctuation,
     "DIMS": Number,
+    "REF": Name.Label,
 }
 FIRST_NAME = {"block_def": Name.Function, "model_def": Name.Class, "param": Name.Variable, "keyword": Name.Attribute}
 EXPRESSIONS = frozenset({"paren_expr", "binop", "minus", "times", "negate"})
@@ -127,7 +128,11 @@ def expected_tokens(text: str) -> dict[int, tuple[str, object]]:
         elif rule == "model_def":
             params.clear()
         if first is not None and rule == "layer":
-            put(first, Name.Builtin if first in LAYERS else Name.Variable if first in params else Name.Function)
+            if first in ("use", "output"):
+                kind = Keyword
+            else:
+                kind = Name.Builtin if first in LAYERS else Name.Variable if first in params else Name.Function
+            put(first, kind)
         elif first is not None:
             put(first, FIRST_NAME[rule])
         after_as = False
@@ -292,6 +297,26 @@ def test_every_token_of_a_representative_snippet() -> None:
         ("}", Punctuation),
     ]
     assert_highlighted(SNIPPET)
+
+
+GRAPH = """\
+model M {
+  input 8 as left -> dense 4 as enc
+  input 8 as right -> use enc as again
+  ( @enc | @again ) -> add -> lstm 4 seq init=@enc
+  output @again
+}
+"""
+
+
+def test_the_words_of_the_graph_syntax() -> None:
+    """References read as the names they point at, `use` and `output` as words of the language."""
+    tokens = significant(GRAPH)
+    assert tokens.count(("@enc", Name.Label)) == 2
+    assert ("@again", Name.Label) in tokens and ("again", Name.Label) in tokens
+    assert ("left", Name.Label) in tokens and ("right", Name.Label) in tokens
+    assert ("use", Keyword) in tokens and ("output", Keyword) in tokens
+    assert ("init", Name.Attribute) in tokens
 
 
 def test_whitespace_is_whitespace() -> None:

@@ -195,7 +195,8 @@ def test_example_matches_keras(key: str) -> None:
     model = program.model(name or None)
     assert model.name == reference["model"]
     assert model.params.keras == reference["keras_params"]
-    assert list(model.output_shape) == reference["output_shape"]
+    # Keras writes a symbolic size (`tgt`) as None
+    assert [None if isinstance(d, str) else d for d in model.output_shape] == reference["output_shape"]
     # Keras' non-trainable weights are BatchNorm's moving mean and variance: 2 per channel.
     moving = sum(2 * layer.input_shape[-1] for layer in model.layers if layer.type == "batchnorm")
     assert model.params.keras - moving == reference["keras_trainable_params"]

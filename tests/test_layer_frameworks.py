@@ -11,6 +11,7 @@ archdsl refuses must be refused by the framework too.
 
 from __future__ import annotations
 
+import inspect
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -303,7 +304,9 @@ def keras_default(layer: str, arg: str):
         table |= {"alpha": kl.LeakyReLU().negative_slope}
     if layer in ("lstm", "gru", "rnn"):
         cell = kl.SimpleRNN(1)
-        table |= {"seq": cell.return_sequences, "activation": cell.activation.__name__}
+        # init= is the call's initial_state, not a constructor argument
+        initial_state = inspect.signature(kl.SimpleRNN.call).parameters["initial_state"].default
+        table |= {"seq": cell.return_sequences, "activation": cell.activation.__name__, "init": initial_state}
     if layer == "upsample":
         table |= {"size": kl.UpSampling2D().size[0]}
     if layer == "zeropad":
@@ -318,8 +321,6 @@ def keras_default(layer: str, arg: str):
         norm = kl.Normalization()
         table |= {"mean": norm.input_mean, "variance": norm.input_variance}
     if layer == "scale":  # no Keras layer: keras.applications' ConvNeXt starts its LayerScale at this
-        import inspect
-
         from keras.src.applications.convnext import ConvNeXt
 
         table |= {"init": inspect.signature(ConvNeXt).parameters["layer_scale_init_value"].default}

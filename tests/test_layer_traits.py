@@ -84,3 +84,25 @@ def test_a_fused_activation_is_exactly_an_activation_argument():
     fused = {spec.name for spec in LAYER_TABLE if spec.fuses_activation}
     assert "conv2d" in fused and "dense" in fused
     assert "rnn" not in fused  # its activation is a choice of tanh or relu, not an activation word
+
+
+MACS_INPUTS = ("input 12", "input 7x8", "input 6x6x8", "input 7x7x64", "input 4x5x6x8")
+
+
+@pytest.mark.parametrize("spec", LAYER_TABLE, ids=lambda spec: spec.name)
+def test_a_layer_counts_multiply_adds_exactly_when_it_has_weights(spec):
+    """torchinfo's convention counts a module's parameters once per position they are applied at, so
+    a layer without PyTorch parameters counts none (normalize keeps Keras' statistics as buffers);
+    tests/test_targets.py holds every count to torchinfo's."""
+    layers = []
+    for head in MACS_INPUTS:
+        try:
+            layers.append(archdsl.parse(f"{head} -> {spec.example}").model().layers[-1])
+        except archdsl.ArchError:
+            continue  # the layer does not take this rank
+    assert layers, f"{spec.name}'s example takes none of {MACS_INPUTS}"
+    for layer in layers:
+        assert (layer.macs() > 0) == (layer.params.torch > 0), layer
+        assert layer.params.torch == 0 or spec.has_weights, layer
+        assert 0 <= layer.params.keras_non_trainable <= layer.params.keras
+        assert layer.params.torch_buffers >= 0

@@ -26,6 +26,7 @@ STAGES = (
     ("archdsl.pipeline",),
     ("archdsl.targets",),
     ("archdsl.tools",),
+    ("archdsl.lsp",),
     ("archdsl.cli",),
     ("archdsl.__init__", "archdsl.__main__"),
 )

@@ -7,6 +7,7 @@ lexer for the grammar, then the filter as a separate postlexer, written for clar
 
 from __future__ import annotations
 
+import collections
 import re
 from collections.abc import Iterator
 
@@ -22,27 +23,75 @@ from archdsl.frontend.parser import PARSER_OPTIONS, parser, tokens
 
 
 class ReferenceNewlines:
-    """Drops newlines inside () and {} and before a line starting with '->' or '|'."""
+    """The newline rules of the language, written plainly over a list of Lark's tokens.
+
+    At the top level a newline ends a statement unless the next line starts with '->' or
+    '|'. Directly inside '{}' it ends one only before `input`, `@name`, `( @name` or
+    `output @name`, and not after '->', '|', '=', '*' or '{'. Inside '()' it never does.
+    """
 
     always_accept = ("_NL",)
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        depth = 0
+        ahead: collections.deque[Token] = collections.deque()
+        failed: list[UnexpectedCharacters] = []  # met while peeking: raised where the text reaches it
+
+        def tokens() -> Iterator[Token]:
+            while True:
+                if ahead:
+                    yield ahead.popleft()
+                    continue
+                if failed:
+                    raise failed[0]
+                token = next(stream, None)
+                if token is None:
+                    return
+                yield token
+
+        def peek_past_newlines() -> Token | None:
+            for token in ahead:
+                if token.type != "_NL":
+                    return token
+            try:
+                for token in stream:
+                    ahead.append(token)
+                    if token.type != "_NL":
+                        return token
+            except UnexpectedCharacters as error:
+                failed.append(error)
+            return None
+
+        opened: list[str] = []
         pending = None
-        for token in stream:
+        previous = None
+        for token in tokens():
             if token.type == "_NL":
-                if depth == 0 and pending is None:
+                in_braces = bool(opened) and opened[-1] == "LBRACE"
+                may_end = not opened or (
+                    in_braces
+                    and previous is not None
+                    and previous.type not in ("ARROW", "LBRACE", "VBAR", "EQUAL", "STAR")
+                )
+                if may_end and pending is None:
                     pending = token
                 continue
-            if pending is not None and token.type not in ("ARROW", "VBAR"):
-                yield pending
-            pending = None
+            if pending is not None:
+                if not opened:
+                    ends = token.type not in ("ARROW", "VBAR")
+                else:
+                    starts = token.type == "LPAR" or (token.type == "NAME" and str(token) == "output")
+                    after = peek_past_newlines() if starts else None
+                    ends = token.type in ("INPUT", "REF") or (after is not None and after.type == "REF")
+                if ends:
+                    yield pending
+                pending = None
             if token.type in ("LPAR", "LBRACE"):
-                depth += 1
-            elif token.type in ("RPAR", "RBRACE") and depth:
-                depth -= 1
+                opened.append(token.type)
+            elif token.type in ("RPAR", "RBRACE") and opened:
+                opened.pop()
+            previous = token
             yield token
-        if pending is not None:
+        if pending is not None and not opened:
             yield pending
 
 

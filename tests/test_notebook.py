@@ -150,7 +150,20 @@ def test_plain_table_text_is_exact(ip: InteractiveShell) -> None:
         "dense_2  dense  (None, 2)               10              10\n"
         "-------  -----  ------------  ------------  --------------  -----\n"
         "Total                                   46              46\n"
+        "\n"
+        "Keras:   46 params (184.00 B): 46 trainable, 0 non-trainable\n"
+        "PyTorch: 46 parameters (0.00 MB), 0 values in buffers\n"
     )
+
+
+def test_table_says_what_keras_and_torchinfo_say_under_theirs(ip: InteractiveShell) -> None:
+    _, captured = run(ip, "%%arch\ninput 8x8x3 -> conv2d 4 -> batchnorm -> flatten -> dense 2\n")
+    (table,) = shown(captured)
+    # 112 conv, 16 batchnorm of which 8 moving statistics (PyTorch: 8 in buffers and a counter), 290 dense
+    keras = "418 params (1.63 KiB): 410 trainable, 8 non-trainable"
+    torch = "410 parameters (0.00 MB), 9 values in buffers"
+    assert f"Keras:   {keras}\nPyTorch: {torch}\n" in table["text/plain"]
+    assert f"<b>Keras:</b> {keras}" in table["text/html"] and f"<b>PyTorch:</b> {torch}" in table["text/html"]
 
 
 @pytest.mark.parametrize("target", ["torch", "keras"])

@@ -83,7 +83,7 @@ TARGET_WORD = {"keras": "Keras", "torch": "PyTorch"}
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 LAYER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 CLASS_ATTRIBUTE = re.compile(r"[A-Z][A-Za-z0-9]*\Z")  # layers.Conv2D, nn.Linear, ...
-FIXED_STRINGS = frozenset({"__main__", "output shape:", "parameters:", "-inf"})
+FIXED_STRINGS = frozenset({"__main__", "output shape:", "output shapes:", "parameters:", "-inf"})
 # What archdsl's own comments are made of: shapes such as `(N, 32, 62, 62)` and fixed notes.
 COMMENT = re.compile(r"# [A-Za-z0-9_ ,()'.:/=\-]+\Z")
 DOCSTRING_CHARS = re.compile(r"[A-Za-z0-9_.\-/ ?:,()\n]*\Z")

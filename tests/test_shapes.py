@@ -247,3 +247,48 @@ def test_symbolic_shapes_keep_their_names() -> None:
 def test_strided_same_after_a_symbolic_expression() -> None:
     model = archdsl.parse("input seq x 8 -> conv1d 4 3 -> conv1d 4 3 same stride=2").model()
     assert same_shape(("ceil((seq-2)/2)", 4), model.output_shape), model.output_shape
+
+
+def test_archdsl_evaluates_every_symbolic_size_of_the_fixture_as_this_test_does() -> None:
+    """`check --macs` counts with numbers for the symbolic sizes: archdsl's reading of its own
+    expressions must agree with the independent one above, on every expression the fixture makes."""
+    from archdsl.layers.shapes import evaluate, symbols
+
+    seen = 0
+    for entry in ENTRIES:
+        if entry.error is not None:
+            continue
+        for model in archdsl.parse(entry.spec).models:
+            for layer in model.layers:
+                for dim in (*layer.input_shape, *layer.output_shape):
+                    if isinstance(dim, int):
+                        continue
+                    assert symbols(dim) == names_in(dim), dim
+                    for size in SAMPLE_SIZES:
+                        assert evaluate(dim, size) == evaluate_dim(dim, dict.fromkeys(names_in(dim), size)), dim
+                    seen += 1
+    assert seen >= 50, "the fixture has too few symbolic sizes to say much"
+
+
+@pytest.mark.parametrize(
+    ("dim", "names", "value"),
+    [
+        ("ceil(None/2)-2", {"None"}, 6),  # a name Python would read as a constant
+        ("True", {"True"}, 16),
+        ("(lambda-2)//2+1", {"lambda"}, 8),  # or as a keyword
+        ("ceil(ceil/3)", {"ceil"}, 6),  # the name of the function, called and as a size
+        ("seq+ceil(seq/2)", {"seq"}, 24),
+    ],
+)
+def test_any_name_the_user_chose_is_a_size(dim: str, names: set[str], value: int) -> None:
+    from archdsl.layers.shapes import evaluate, symbols
+
+    assert symbols(dim) == names
+    assert evaluate(dim, 16) == value
+
+
+def test_a_name_that_python_would_misread_is_counted_as_a_size() -> None:
+    model = archdsl.parse("input None x 8 -> conv1d 4 3 same stride=2 -> conv1d 4 3").model()
+    assert model.layers[-1].output_shape == ("ceil(None/2)-2", 4)
+    assert model.symbols == ("None",)
+    assert model.layers[-1].macs() == (4 * 4 * 3 + 4) * 6  # 52 parameters at ceil(16/2)-2 steps

@@ -190,10 +190,10 @@ def test_newlines_are_free_inside_parens_and_braces() -> None:
 """
     (model,) = module(text).statements
     assert isinstance(model, nodes.ModelDef)
-    group = model.body.nodes[1]
+    group = model.statements[0].nodes[1]
     assert isinstance(group, nodes.Group) and len(group.branches) == 2
     assert [layers_of(b)[0].args[-1].name for b in group.branches] == ["same", "same"]
-    assert model.body.nodes[0].shape.parts[0].span == span(3, 5, 3, 12)
+    assert model.statements[0].nodes[0].shape.parts[0].span == span(3, 5, 3, 12)
     assert model.span == span(1, 1, 13, 2)
 
 
@@ -460,11 +460,11 @@ model Tagger {
     assert small.span == span(3, 1, 8, 2)
     assert small.name_span == span(3, 7, 3, 15)
     assert tagger.span == span(10, 1, 12, 2)
-    call = small.body.nodes[4]
+    call = small.statements[0].nodes[4]
     assert isinstance(call, nodes.Layer) and call.name == "conv_bn"
     assert [a.value for a in call.args] == [64] and call.keywords[0].name == "k"
     assert call.span == span(6, 6, 6, 20)
-    lstm = tagger.body.nodes[1]
+    lstm = tagger.statements[0].nodes[1]
     assert lstm.span == span(11, 20, 11, 31) and lstm.args[1].name == "seq"
 
 
@@ -476,7 +476,7 @@ def test_models_on_one_line_each() -> None:
 
 def test_model_with_only_an_input() -> None:
     (model,) = module("model A { input 10 }").statements
-    assert [type(n).__name__ for n in model.body.nodes] == ["Input"]
+    assert [type(n).__name__ for n in model.statements[0].nodes] == ["Input"]
 
 
 def test_filename_is_on_every_span() -> None:
@@ -529,8 +529,8 @@ def test_spans_of_tricky_constructs() -> None:
     assert dense.args[0].span == span(2, 24, 2, 27)
 
     assert (model.span, model.name_span) == (span(3, 1, 7, 2), span(3, 7, 3, 10))  # to the closing brace
-    assert model.body.span == span(4, 3, 6, 58)
-    inp, repeat, concat, reshape, zeropad, call = model.body.nodes
+    assert model.statements[0].span == span(4, 3, 6, 58)
+    inp, repeat, concat, reshape, zeropad, call = model.statements[0].nodes
     assert inp.span == span(4, 3, 4, 16)
     assert inp.shape.span == span(4, 9, 4, 16)  # seq x 8
     assert [p.span for p in inp.shape.parts] == [span(4, 9, 4, 12), span(4, 15, 4, 16)]

@@ -28,6 +28,7 @@ from archdsl.cli.tables import (
     render_table,
 )
 from archdsl.layers import LAYER_TABLE
+from archdsl.tools.summary import torch_layouts
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((REPO / "examples").glob("*.arch"))
@@ -52,6 +53,8 @@ def _tables() -> list[tuple[str, TextTable]]:
         for model in archdsl.load(path).models:
             table = check_table(model, path.name)
             tables += [(f"{path.stem}-{model.name}", table), (f"{path.stem}-{model.name}-wider", _wider(table))]
+            macs = check_table(model, path.name, macs=True, layouts=torch_layouts(model))  # --macs --layout torch
+            tables.append((f"{path.stem}-{model.name}-macs-torch", macs))
     return tables + [("layers", layer_table())]
 
 
@@ -59,8 +62,11 @@ TABLES = _tables()
 
 
 def _table_lines(text: str, table: TextTable) -> list[str]:
-    """The drawn table without the notes and footnotes under it (prose, which may be longer)."""
-    return [line for line in text.splitlines() if not re.match(r"(\[\d+\]|note:) ", line)]
+    """The drawn table without the totals, notes and footnotes under it (prose, which may be longer)."""
+    totals = tuple(f"  {label}:" for label, _ in table.totals)
+    return [
+        line for line in text.splitlines() if not re.match(r"(\[\d+\]|note:) ", line) and not line.startswith(totals)
+    ]
 
 
 def _column_text(lines: list[str], grid: Grid, index: int) -> str:

@@ -433,9 +433,10 @@ def concrete(shape) -> tuple[int, ...]:
     return tuple(_evaluate(d) for d in shape)
 
 
-def is_token_input(model: archdsl.Model) -> bool:
-    return len(model.input_shape) == 1 and any(
-        layer.type == "embedding" and model.input_name in layer.inputs for layer in model.layers
+def is_token_input(model: archdsl.Model, name: str | None = None) -> bool:
+    name = name or model.input_name
+    return len(model.shape_of(name)) == 1 and any(
+        layer.type == "embedding" and name in layer.inputs for layer in model.layers
     )
 
 
@@ -448,40 +449,62 @@ def channels_first(shape: tuple) -> tuple:
 
 
 def keras_batch(model: archdsl.Model):
-    shape = (BATCH, *concrete(model.input_shape))
-    if is_token_input(model):
-        return keras.random.randint(shape, 0, vocabulary(model), seed=1)
-    return keras.random.normal(shape, seed=1)
+    """A batch for each input: one array, or a list of them for a model of several inputs."""
+    batches = []
+    for given in model.inputs:
+        shape = (BATCH, *concrete(given.shape))
+        if is_token_input(model, given.name):
+            batches.append(keras.random.randint(shape, 0, vocabulary(model), seed=1))
+        else:
+            batches.append(keras.random.normal(shape, seed=1))
+    return batches[0] if len(batches) == 1 else batches
 
 
-def torch_input_shape(model: archdsl.Model) -> tuple[int, ...]:
+def torch_input_shape(model: archdsl.Model, name: str | None = None) -> tuple[int, ...]:
     """Images channels first; sequences (N, T, C) unless the first reader wants (N, C, T)."""
-    shape = concrete(model.input_shape)
+    name = name or model.input_name
+    shape = concrete(model.shape_of(name))
     if len(shape) >= 3:
         return (BATCH, *channels_first(shape))
-    if len(shape) == 2 and torch_target.input_layout(model) == CHANNELS_FIRST:
+    if len(shape) == 2 and torch_target.input_layout(model, name) == CHANNELS_FIRST:
         return (BATCH, *channels_first(shape))
     return (BATCH, *shape)
 
 
-def torch_batch(model: archdsl.Model):
+def torch_batch(model: archdsl.Model) -> tuple:
+    """The arguments of forward: one batch per input."""
     generator = torch.Generator().manual_seed(1)
-    shape = torch_input_shape(model)
-    if is_token_input(model):
-        return torch.randint(0, vocabulary(model), shape, generator=generator)
-    return torch.randn(*shape, generator=generator)
+    batches = []
+    for given in model.inputs:
+        shape = torch_input_shape(model, given.name)
+        if is_token_input(model, given.name):
+            batches.append(torch.randint(0, vocabulary(model), shape, generator=generator))
+        else:
+            batches.append(torch.randn(*shape, generator=generator))
+    return tuple(batches)
 
 
-def _docstring_output(source: str) -> str:
-    match = re.search(r"^Output: (.*)\.$", pyast.get_docstring(pyast.parse(source)) or "", re.MULTILINE)
-    assert match, "the docstring has no 'Output:' line"
-    return match.group(1)
+def as_list(found) -> list:
+    """A model's outputs as a list, one or several."""
+    return list(found) if isinstance(found, list | tuple) else [found]
 
 
-def torch_output_candidates(model: archdsl.Model) -> list[tuple]:
+def _docstring_outputs(source: str) -> list[str]:
+    """The shapes the docstring gives: `Output: (N, 10).`, or one `- name: (N, 10)` line per output."""
+    docstring = pyast.get_docstring(pyast.parse(source)) or ""
+    match = re.search(r"^Output: (.*)\.$", docstring, re.MULTILINE)
+    if match:
+        return [match.group(1)]
+    listed = docstring.split("\nOutputs, ", 1)[-1]
+    found = re.findall(r"^- \w+: (\(.*\))$", listed, re.MULTILINE)
+    assert found, "the docstring has no 'Output:' line"
+    return found
+
+
+def torch_output_candidates(model: archdsl.Model, name: str | None = None) -> list[tuple]:
     """The output shapes the PyTorch module may return, symbolic: images channels first;
     a sequence (N, T, C), or (N, C, T) when it ends in the channels-first layout."""
-    shape = tuple(model.output_shape)
+    shape = tuple(model.shape_of(name or model.output_name))
     if len(shape) >= 3:
         return [("N", *channels_first(shape))]
     if len(shape) == 2:
@@ -489,14 +512,21 @@ def torch_output_candidates(model: archdsl.Model) -> list[tuple]:
     return [("N", *shape)]
 
 
+def expected_torch_outputs(model: archdsl.Model, source: str) -> list[tuple[int, ...]]:
+    """The documented output layouts, each of which must be one of its candidates."""
+    found = []
+    for name, documented in zip(model.outputs, _docstring_outputs(source), strict=True):
+        candidates = torch_output_candidates(model, name)
+        texts = ["(" + ", ".join(str(d) for d in c) + ")" for c in candidates]
+        assert documented in texts, f"the docstring's output {documented} is none of {texts}"
+        chosen = candidates[texts.index(documented)]
+        found.append((BATCH, *concrete(chosen[1:])))
+    return found
+
+
 def expected_torch_output(model: archdsl.Model, source: str) -> tuple[int, ...]:
-    """The documented output layout, which must be one of the candidates."""
-    documented = _docstring_output(source)
-    candidates = torch_output_candidates(model)
-    texts = ["(" + ", ".join(str(d) for d in c) + ")" for c in candidates]
-    assert documented in texts, f"the docstring's output {documented} is none of {texts}"
-    chosen = candidates[texts.index(documented)]
-    return (BATCH, *concrete(chosen[1:]))
+    (only,) = expected_torch_outputs(model, source)
+    return only
 
 
 @functools.cache
@@ -589,6 +619,8 @@ def instrument_forward(source: str) -> str:
             continue
         target = stmt.targets[0]
         name = target.elts[0].id if isinstance(target, pyast.Tuple) else target.id
+        if name == "_":  # a recurrent layer read for its final state only: its output is not kept
+            continue
         indent = re.match(r"\s*", lines[stmt.lineno - 1]).group(0)
         inserts[stmt.end_lineno] = f"{indent}_archdsl_check_shape({name}, {comment!r})"
     out = []
@@ -615,28 +647,40 @@ def check_keras(model: archdsl.Model, source: str, name: str, params: int | None
     net = exec_source(source, f"{name}_keras") if net is None else net
     assert isinstance(net, keras.Model)
     batch = keras_batch(model)
-    out = net(batch, training=False)
-    assert tuple(out.shape) == (BATCH, *concrete(model.output_shape)), "Keras output shape"
+    out = as_list(net(batch, training=False))
+    wanted_outputs = [(BATCH, *concrete(model.shape_of(name))) for name in model.outputs]
+    assert [tuple(o.shape) for o in out] == wanted_outputs, "Keras output shapes"
     expected_params = model.params.keras if params is None else params
     assert net.count_params() == expected_params, "Keras parameter count"
+    # model.summary()'s "Trainable params" and "Non-trainable params"
+    assert _size(net.trainable_weights) == model.params.keras_trainable, "Keras trainable parameters"
+    assert _size(net.non_trainable_weights) == model.params.keras_non_trainable, "Keras non-trainable parameters"
     # layer by layer: names are shared with archdsl
-    symbolic, counts = {}, {}
-    for layer in model.layers:
+    symbolic, counts, frozen = {}, {}, {}
+    own = [layer for layer in model.layers if layer.shares is None]  # a shared layer is its owner called again
+    for layer in own:
         keras_layer = net.get_layer(layer.name)
-        symbolic[layer.name] = tuple(keras_layer.output.shape)
+        symbolic[layer.name] = tuple(_first_output(keras_layer).shape)
         counts[layer.name] = keras_layer.count_params()
+        frozen[layer.name] = _size(keras_layer.non_trainable_weights)
     wanted_symbolic = {
-        layer.name: (None, *(d if isinstance(d, int) else None for d in layer.output_shape)) for layer in model.layers
+        layer.name: (None, *(d if isinstance(d, int) else None for d in layer.output_shape)) for layer in own
     }
     assert symbolic == wanted_symbolic, "Keras per-layer output shapes"
-    assert counts == {layer.name: layer.params.keras for layer in model.layers}, "Keras per-layer parameters"
-    if model.layers:
-        probe = keras.Model(net.inputs, [net.get_layer(layer.name).output for layer in model.layers])
-        outputs = probe(batch, training=False)
-        outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
-        actual = {layer.name: tuple(o.shape) for layer, o in zip(model.layers, outputs, strict=True)}
-        wanted = {layer.name: (BATCH, *concrete(layer.output_shape)) for layer in model.layers}
+    assert counts == {layer.name: layer.params.keras for layer in own}, "Keras per-layer parameters"
+    assert frozen == {layer.name: layer.params.keras_non_trainable for layer in own}, "Keras non-trainable"
+    if own:
+        probe = keras.Model(net.inputs, [_first_output(net.get_layer(layer.name)) for layer in own])
+        outputs = as_list(probe(batch, training=False))
+        actual = {layer.name: tuple(o.shape) for layer, o in zip(own, outputs, strict=True)}
+        wanted = {layer.name: (BATCH, *concrete(layer.output_shape)) for layer in own}
         assert actual == wanted, "Keras per-layer run-time shapes"
+
+
+def _first_output(keras_layer):
+    """A layer's output; of a recurrent layer that also returns its state (`init=@NAME`), the first."""
+    output = keras_layer.output
+    return output[0] if isinstance(output, list | tuple) else output
 
 
 def check_torch(model: archdsl.Model, source: str, name: str, params: int | None = None, net=None) -> None:
@@ -646,22 +690,77 @@ def check_torch(model: archdsl.Model, source: str, name: str, params: int | None
     net.eval()
     batch = torch_batch(model)
     with torch.no_grad():
-        out = net(batch)
-    assert tuple(out.shape) == expected_torch_output(model, source), "PyTorch output shape"
+        out = as_list(net(*batch))
+    assert [tuple(o.shape) for o in out] == expected_torch_outputs(model, source), "PyTorch output shapes"
     expected_params = model.params.torch if params is None else params
     assert sum(p.numel() for p in net.parameters()) == expected_params, "PyTorch parameter count"
+    assert sum(b.numel() for b in net.buffers()) == model.params.torch_buffers, "PyTorch buffers"
     children = dict(net.named_children())
     counts = {
-        layer.name: sum(p.numel() for p in children[layer.name].parameters()) if layer.name in children else 0
+        layer.name: (
+            (
+                sum(p.numel() for p in children[layer.name].parameters()),
+                sum(b.numel() for b in children[layer.name].buffers()),
+            )
+            if layer.name in children
+            else (0, 0)
+        )
         for layer in model.layers
     }
-    assert counts == {layer.name: layer.params.torch for layer in model.layers}, "PyTorch per-layer parameters"
+    wanted = {layer.name: (layer.params.torch, layer.params.torch_buffers) for layer in model.layers}
+    assert counts == wanted, "PyTorch per-layer parameters and buffers"
+    per_layer, reported, extra = torchinfo_macs(net, [b[:1] for b in batch])
+    assert set(per_layer) <= {layer.name for layer in model.layers}, "modules that are no layer of the model"
+    assert {layer.name: per_layer.get(layer.name, 0) for layer in model.layers} == {
+        layer.name: layer.macs(SYMBOLIC) for layer in model.layers
+    }, "multiply-adds per layer"
+    assert reported + extra == model.macs(SYMBOLIC), "torchinfo's total mult-adds, and what it leaves out"
     # every `# (N, ...)` comment of forward, checked at run time
     namespace: dict = {"__name__": f"archdsl_test_{name}_torch_checked", "_archdsl_check_shape": _check_shape}
     exec(compile(instrument_forward(source), f"<instrumented {name}>", "exec"), namespace)  # noqa: S102
     checked = namespace["build_model"]().eval()
     with torch.no_grad():
-        checked(batch)
+        checked(*batch)
+
+
+def _size(weights) -> int:
+    return sum(math.prod(weight.shape) for weight in weights)
+
+
+def torchinfo_macs(net, sample) -> tuple[dict[str, int], int, int]:
+    """torchinfo's multiply-adds for one sample: per layer (the modules of each attribute of `net`),
+    its "Total mult-adds", and what the two rules below add to that total.
+
+    The figures are torchinfo's own (`LayerInfo.macs`), but for two modules, read by its
+    rules from what it recorded: an nn.Linear over a sequence, which torchinfo counts once per
+    row since its pull request #318 and release 1.8.0 once per sample; and
+    nn.MultiheadAttention, whose figure torchinfo computes but leaves out of its total, as
+    the module has a child (out_proj) and is not a leaf.
+    """
+    import torchinfo
+
+    stats = torchinfo.summary(net, input_data=sample, device="cpu", verbose=0)
+    owner = {id(module): name for name, child in net.named_children() for module in child.modules()}
+    per_layer: dict[str, int] = {}
+    extra = 0
+    for info in stats.summary_list:
+        name = owner.get(id(info.module))
+        if name is None:
+            continue
+        if info.class_name == "MultiheadAttention":
+            macs = info.macs
+            extra += macs
+        elif not info.is_leaf_layer:
+            continue
+        elif info.class_name == "Linear":
+            macs = info.num_params * math.prod(info.output_size[:-1])
+            if len(info.output_size) == 2:
+                assert macs == info.macs, "torchinfo's rule for a Linear over vectors"
+            extra += macs - info.macs
+        else:
+            macs = info.macs
+        per_layer[name] = per_layer.get(name, 0) + macs
+    return per_layer, stats.total_mult_adds, extra
 
 
 def check(model: archdsl.Model, source: str, target: str, name: str, params: int | None = None, net=None) -> None:
@@ -705,7 +804,11 @@ def test_example_builds_runs_and_matches_check(example: str, target: str):
     stem, name = example.split(":")
     model = example_program(stem).model(name)
     reported = cli_check_json(stem)[name]
-    assert tuple(reported["output_shape"]) == tuple(model.output_shape)
+    assert [tuple(output["shape"]) for output in reported["outputs"]] == [model.shape_of(n) for n in model.outputs]
+    assert reported["params"] == model.params.to_json()
+    assert reported["macs"] == model.macs(SYMBOLIC)
+    symbolic = {d for given in model.inputs for d in given.shape if isinstance(d, str)}
+    assert reported["macs_at"] == dict.fromkeys(sorted(symbolic), SYMBOLIC)
     source = generated("example", stem, name, target)
     # archdsl.build's live object, against `archdsl check --json`'s parameter figure
     live = archdsl.build(model, target)

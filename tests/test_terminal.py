@@ -104,7 +104,11 @@ def test_piped_output_is_plain_aligned_text() -> None:
     dense = next(line for line in lines if line.lstrip().startswith("dense_1"))
     # Parameter counts are right-aligned under their headers.
     assert dense.index("307,530") + len("307,530") == header.index("Keras params") + len("Keras params")
-    assert lines[-1].split() == ["Total", "307,850", "307,850"]
+    assert lines[-4].split() == ["Total", "307,850", "307,850"]
+    assert lines[-2:] == [
+        "  Keras:   307,850 params (1.17 MiB): 307,850 trainable, 0 non-trainable",
+        "  PyTorch: 307,850 parameters (1.23 MB), 0 values in buffers",
+    ]
 
 
 def test_piped_and_terminal_tables_say_the_same() -> None:
@@ -187,3 +191,17 @@ def test_columns_is_honoured_when_piped() -> None:
     assert any(line.endswith(NOTE) for line in unlimited), "without COLUMNS a pipe gets the whole row"
     layers = piped(["layers"], COLUMNS="80").stdout.splitlines()
     assert "dense" in layers and all(len(line) <= 80 for line in layers)
+
+
+def test_totals_wrap_on_a_narrow_terminal_under_their_text() -> None:
+    _, shown = on_terminal(["check", "examples/vgg_small.arch", "--macs"], columns=60)
+    lines = ANSI.sub("", shown).splitlines()
+    start = lines.index("  Keras:   552,874 params (2.11 MiB): 551,722 trainable,")
+    assert lines[start : start + 6] == [
+        "  Keras:   552,874 params (2.11 MiB): 551,722 trainable,",
+        "           1,152 non-trainable",
+        "  PyTorch: 551,722 parameters (2.21 MB), 1,159 values in",
+        "           buffers",
+        "  MACs:    39,012,874 multiply-adds per sample, as torchinfo",
+        "           counts them",
+    ]

@@ -41,7 +41,7 @@ def render_entry(spec: str) -> list[str]:
     keras, torch = emit(model, "keras"), emit(model, "torch")
     name = model.layers[-1].name
     keras_layer, torch_layer = keras.layer(name), torch.layer(name)
-    lines = [f"spec: {spec}"]
+    lines = [f"spec: {line}" for line in spec.splitlines()]
     lines += [f"keras: {line.strip()}" for line in keras_layer.forward]
     lines += [f"torch init: {line.strip()}" for line in torch_layer.init]
     lines += [f"torch: {line.strip()}" for line in torch_layer.forward]
@@ -68,8 +68,14 @@ def read_fixture() -> list[list[str]]:
     return entries
 
 
+def spec_of(entry: list[str]) -> str:
+    """An entry's spec: its leading `spec:` lines, so a graph can span several."""
+    lines = [line.removeprefix("spec: ") for line in entry if line.startswith("spec: ")]
+    return "\n".join(lines)
+
+
 def specs() -> list[str]:
-    return [entry[0].removeprefix("spec: ") for entry in read_fixture()]
+    return [spec_of(entry) for entry in read_fixture()]
 
 
 def update() -> None:
@@ -77,17 +83,16 @@ def update() -> None:
     FIXTURE.write_text(text, encoding="utf-8")
 
 
-@pytest.mark.parametrize("entry", read_fixture(), ids=lambda entry: entry[0].removeprefix("spec: "))
+@pytest.mark.parametrize("entry", read_fixture(), ids=spec_of)
 def test_translation(entry: list[str]) -> None:
-    spec = entry[0].removeprefix("spec: ")
-    assert render_entry(spec) == entry, "run `python tests/test_translations.py --update` and review the diff"
+    assert render_entry(spec_of(entry)) == entry, "run `python tests/test_translations.py --update` and review the diff"
 
 
 def test_every_line_of_the_fixture_is_of_a_known_kind() -> None:
     for entry in read_fixture():
         assert entry[0].startswith("spec: ")
         for line in entry[1:]:
-            assert line.split(": ", 1)[0] in KINDS, line
+            assert line.startswith("spec: ") or line.split(": ", 1)[0] in KINDS, line
 
 
 def _normalized(value, default):
@@ -95,6 +100,11 @@ def _normalized(value, default):
     if isinstance(value, tuple) and isinstance(default, int) and not isinstance(default, bool):
         return default if set(value) == {default} else value
     return value
+
+
+def _written(layer, arg):
+    """A reference argument (`init=@encoder`) lives on the layer, not in its config."""
+    return layer.state_from if arg.kind == "ref" else layer.config[arg.name]
 
 
 def test_the_fixture_covers_every_layer_and_every_argument_at_a_non_default_value() -> None:
@@ -105,7 +115,7 @@ def test_the_fixture_covers_every_layer_and_every_argument_at_a_non_default_valu
     for spec in LAYERS.values():
         for arg in spec.args:
             if not any(
-                layer.type == spec.name and _normalized(layer.config[arg.name], arg.default) != arg.default
+                layer.type == spec.name and _normalized(_written(layer, arg), arg.default) != arg.default
                 for layer in last_layers
             ):
                 missing_args.append(f"{spec.name} {arg.name}")
@@ -116,17 +126,17 @@ _QUOTED = re.compile(r"`([^`]+)`")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])")
 
 
-@pytest.mark.parametrize("entry", read_fixture(), ids=lambda entry: entry[0].removeprefix("spec: "))
+@pytest.mark.parametrize("entry", read_fixture(), ids=spec_of)
 def test_notes_quote_only_what_the_code_says(entry: list[str]) -> None:
     """Code in a note (between backticks) is in the layer's code, and so is every number the note gives."""
-    code = [line.split(": ", 1)[1] for line in entry[1:] if not line.startswith("note: ")]
+    code = [line.split(": ", 1)[1] for line in entry if not line.startswith(("spec: ", "note: "))]
     code_numbers = {number for line in code for number in _NUMBER.findall(line)}
     for line in entry[1:]:
         if not line.startswith("note: "):
             continue
         note = line.removeprefix("note: ")
         for quoted in _QUOTED.findall(note):
-            assert any(quoted in code_line for code_line in code), f"{quoted!r} is not in the code of: {entry[0]}"
+            assert any(quoted in code_line for code_line in code), f"{quoted!r} is not in the code of: {spec_of(entry)}"
         prose = _QUOTED.sub("", note)
         for number in _NUMBER.findall(prose):
             assert number in code_numbers, f"the note gives {number}, which the code does not: {note}"

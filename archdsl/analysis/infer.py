@@ -8,6 +8,7 @@ whose input is already wrong is skipped rather than reported again.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
@@ -16,7 +17,7 @@ from archdsl.analysis.suggest import Failure, refine
 from archdsl.common.diagnostics import DiagnosticSink, Fix, Note, Span
 from archdsl.frontend.expand import UNKNOWN
 from archdsl.ir.graph import Graph, GraphNode, WrittenArg
-from archdsl.ir.model import Layer, Model
+from archdsl.ir.model import Layer, Model, ModelInput
 from archdsl.layers import LAYERS, Params, bind
 from archdsl.layers.shapes import RANK_NAMES, Shape, ShapeError, describe, format_dims
 
@@ -61,36 +62,45 @@ def _fresh(base: str, taken: set[str]) -> str:
 
 def check_graph(graph: Graph, sink: DiagnosticSink, source: str) -> Model | None:
     """The checked model for one graph, or None when it has errors (they are in `sink`)."""
-    first = graph.nodes[0] if graph.nodes else None
-    if first is None or first.type != "input":
+    input_nodes = [node for node in graph.nodes if node.type == "input"]
+    if not input_nodes:
         return None
-    shape = input_shape(first.args[0], sink)
-    shapes: dict[str, Shape | None] = {first.name: shape}
+    shapes: dict[str, Shape | None] = {}
+    inputs: list[ModelInput] = []
+    for node in input_nodes:
+        shape = input_shape(node.args[0], sink)
+        shapes[node.name] = shape
+        if shape is not None:
+            inputs.append(ModelInput(node.name, shape, node.span))
     checked: dict[str, Layer] = {}
     taken = {node.name for node in graph.nodes}
     result: list[Layer] = []
-    ok = shape is not None
-    for node in graph.nodes[1:]:
+    ok = len(inputs) == len(input_nodes)
+    for node in graph.nodes:
+        if node.type == "input":
+            continue
         if node.type == UNKNOWN:
             shapes[node.name] = None
             ok = False
             continue
-        layer_or_none = _check_node(node, first, shapes, checked, taken, sink, source, result)
+        layer_or_none = _check_node(node, input_nodes[0], shapes, checked, taken, sink, source, result)
         shapes[node.name] = layer_or_none.output_shape if layer_or_none else None
         if layer_or_none is None:
             ok = False
             continue
         checked[node.name] = layer_or_none
         result.append(layer_or_none)
-    if not ok or shape is None:
+    if not ok:
         return None
-    total = sum((layer.params for layer in result), Params())
+    stated = {layer.state_from for layer in result if layer.state_from}
+    result = [replace(layer, returns_state=True) if layer.name in stated else layer for layer in result]
+    total = sum((layer.params for layer in result), Params())  # a shared layer's copies count nothing
     _warn_if_huge(graph, result, total, sink)
     model = Model(
         name=graph.name,
-        input_name=first.name,
-        input_shape=shape,
+        inputs=tuple(inputs),
         layers=tuple(result),
+        outputs=graph.outputs,
         span=graph.span,
         source_file=graph.span.file,
         params=total,
@@ -148,6 +158,28 @@ def _check_node(
         ignored = spec.ignores_input(work, inputs)
         if ignored is not None:
             sink.warn("A702", f"{node.name} {ignored[0]}", node.span, ignored[1])
+    notes: tuple[str, ...] = ()
+    if (node.shares is not None and node.shares not in checked) or (
+        node.state_from is not None and node.state_from not in checked
+    ):
+        return None  # the layer it depends on has an error of its own, reported already
+    if node.shares is not None:
+        owner = checked[node.shares]
+        if inputs != owner.input_shapes:
+            sink.error(
+                "A309",
+                f"{node.shares} was built for {_shapes(owner.input_shapes)}, and cannot be applied again to "
+                f"{_shapes(inputs)}",
+                node.span,
+                "a layer used again keeps its weights, so its input must have the shape it was built for",
+                _call_notes(node, node.span),
+            )
+            return None
+        params, notes = Params(), (f"shares the weights of {node.shares}",)
+    if node.state_from is not None:
+        if not _state_fits(node, work, checked[node.state_from], sink):
+            return None
+        notes += (f"starts from the final state of {node.state_from}",)
     return Layer(
         name=node.name,
         type=node.type,
@@ -158,7 +190,43 @@ def _check_node(
         params=params,
         span=node.span,
         scope=node.scope,
+        notes=notes,
+        shares=node.shares,
+        state_from=node.state_from,
     )
+
+
+def _shapes(shapes: tuple[Shape, ...]) -> str:
+    return " and ".join(describe(shape) for shape in shapes)
+
+
+def _a(words: str) -> str:
+    """With its article as it is said: an lstm, an rnn, an embedding, a gru, a dense."""
+    spoken_vowel = words[0] in "aeiou" or words.split()[0] in ("lstm", "rnn")
+    return f"{'an' if spoken_vowel else 'a'} {words}"
+
+
+def _state_fits(node: GraphNode, config: Mapping[str, Any], source: Layer, sink: DiagnosticSink) -> bool:
+    """`init=@NAME`: NAME's final state must be the state this layer holds (A310 otherwise)."""
+    wanted = f"{node.type} {config['units']}" + (" bidirectional" if config["bidirectional"] else "")
+    if source.type != node.type:
+        problem = (
+            f"init=@{source.name} names {_a(source.type)}, but this {node.type} starts from {_a(node.type)}'s state"
+        )
+    elif (source.config["units"], source.config["bidirectional"]) != (config["units"], config["bidirectional"]):
+        written = f"{source.type} {source.config['units']}"
+        written += " bidirectional" if source.config["bidirectional"] else ""
+        problem = f"init=@{source.name} is {_a(written)}, but this layer is {_a(wanted)}: their states differ in size"
+    else:
+        return True
+    sink.error(
+        "A310",
+        problem,
+        node.span,
+        f"make {source.name} {_a(wanted)} (same type, units and direction), or start from another layer",
+        _call_notes(node, node.span),
+    )
+    return False
 
 
 def _call_notes(node: GraphNode, span: Span) -> tuple[Note, ...]:

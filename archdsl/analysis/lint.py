@@ -52,20 +52,21 @@ def channels_first_input(model: Model, nodes: Mapping[str, GraphNode], source: s
     and DQN's 84x84x4 stay quiet). When a kernel cannot fit those few pixels, the A302 error
     says the same.
     """
-    shape = model.input_shape
-    meant = channels_last(shape)
-    if meant is None:
-        return
-    arg = nodes[model.input_name].args[0]
-    yield Diagnostic(
-        "A703",
-        f"input {format_dims(shape)} reads as {shape[-1]} channels of {format_dims(shape[:-1])}: "
-        "archdsl puts the channels last",
-        arg.span,
-        f"did you mean {format_dims(meant)}? channels come last, batch axis excluded",
-        severity="warning",
-        fix=Fix(arg.span, format_dims(meant)),
-    )
+    for model_input in model.inputs:
+        shape = model_input.shape
+        meant = channels_last(shape)
+        if meant is None:
+            continue
+        arg = nodes[model_input.name].args[0]
+        yield Diagnostic(
+            "A703",
+            f"input {format_dims(shape)} reads as {shape[-1]} channels of {format_dims(shape[:-1])}: "
+            "archdsl puts the channels last",
+            arg.span,
+            f"did you mean {format_dims(meant)}? channels come last, batch axis excluded",
+            severity="warning",
+            fix=Fix(arg.span, format_dims(meant)),
+        )
 
 
 def swapped_filters_and_kernel(model: Model, nodes: Mapping[str, GraphNode], source: str) -> Iterator[Diagnostic]:
@@ -162,24 +163,29 @@ def steps_kept(model: Model, nodes: Mapping[str, GraphNode], source: str) -> Ite
 
     Taggers, sequence-to-sequence models and per-step regressors mean that, so this is a note,
     not a warning; it says how to get one prediction per sequence, which a first model
-    usually wants.
+    usually wants. A decoder that starts from an encoder's state (`init=@NAME`) is a
+    sequence-to-sequence model: one output per step is what it is for, and it says nothing.
     """
-    if len(model.output_shape) != 2 or not model.layers:
+    if any(layer.state_from for layer in model.layers):
         return
-    recurrent = next((layer for layer in reversed(model.layers) if LAYERS[layer.type].category == "recurrent"), None)
-    drop = (
-        f", or drop 'seq' from the {recurrent.type} at line {recurrent.span.line}"
-        if recurrent is not None and recurrent.config["seq"]
-        else ""
-    )
-    last = model.layers[-1]
-    yield Diagnostic(
-        "A707",
-        f"the output {format_dims(model.output_shape)} keeps the steps axis: one prediction per step",
-        last.span,
-        f"for one per sequence, add globalavgpool before the last layers{drop}",
-        severity="note",
-    )
+    for name in model.outputs:
+        shape = model.shape_of(name)
+        if len(shape) != 2 or all(layer.name != name for layer in model.layers):
+            continue
+        before = model.layers[: [layer.name for layer in model.layers].index(name) + 1]
+        recurrent = next((layer for layer in reversed(before) if LAYERS[layer.type].category == "recurrent"), None)
+        drop = (
+            f", or drop 'seq' from the {recurrent.type} at line {recurrent.span.line}"
+            if recurrent is not None and recurrent.config["seq"]
+            else ""
+        )
+        yield Diagnostic(
+            "A707",
+            f"the output {format_dims(shape)} keeps the steps axis: one prediction per step",
+            model.layer(name).span,
+            f"for one per sequence, add globalavgpool before the last layers{drop}",
+            severity="note",
+        )
 
 
 RULES: tuple[Rule, ...] = (

@@ -73,7 +73,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        data: dict[str, object] = {"models": [m.to_json() for m in models]}
+        data: dict[str, object] = {"models": [_model_json(m, args.layout, program) for m in models]}
         if program.warnings:  # also on stderr, as text; here for tools, each with its "severity"
             data["warnings"] = [warning.to_json() for warning in program.warnings]
         json.dump(data, sys.stdout, indent=2)
@@ -81,8 +81,21 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_OK
     from archdsl.cli.tables import print_check_tables
 
-    print_check_tables(models, program.filename, sys.stdout, color=_use_color(sys.stdout, args))
+    with _source_for_errors(program):
+        print_check_tables(
+            models, program.filename, sys.stdout, _use_color(sys.stdout, args), macs=args.macs, layout=args.layout
+        )
     return EXIT_OK
+
+
+def _model_json(model: Model, layout: str, program: Program) -> dict[str, object]:
+    data = model.to_json()
+    if layout == "torch":
+        from archdsl.tools.summary import torch_json, torch_layouts
+
+        with _source_for_errors(program):
+            data.update(torch_json(model, torch_layouts(model)))
+    return data
 
 
 def write_output(
@@ -247,6 +260,20 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_lsp(args: argparse.Namespace) -> int:
+    """The language server, on stdin and stdout, for an editor to start (docs/editors.md)."""
+    try:
+        from archdsl.lsp.server import serve
+    except ImportError as error:
+        if error.name not in ("pygls", "lsprotocol") and not str(error.name).startswith(("pygls.", "lsprotocol.")):
+            raise
+        raise UsageError(
+            "the language server needs pygls, which is not installed: pip install 'archdsl[lsp]'"
+        ) from None
+    serve()
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "generate": cmd_generate,
@@ -255,6 +282,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "graph": cmd_graph,
     "layers": cmd_layers,
     "fmt": cmd_fmt,
+    "lsp": cmd_lsp,
 }
 
 
@@ -296,6 +324,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", metavar="FILE", help="the .arch file, or - for standard input")
     check.add_argument("--model", metavar="NAME", help="check only this model (default: every model)")
     check.add_argument("--json", action="store_true", help="machine-readable output (errors too, on stdout)")
+    check.add_argument(
+        "--macs",
+        action="store_true",
+        help="add each layer's multiply-adds per sample, as torchinfo counts them (symbolic sizes at 16)",
+    )
+    check.add_argument(
+        "--layout",
+        choices=["keras", "torch"],
+        default="keras",
+        help="show shapes as Keras holds them (channels last, the default) or as the generated PyTorch code does",
+    )
 
     generate = sub.add_parser("generate", parents=[common], help="generate Keras or PyTorch code for a model")
     generate.add_argument("file", metavar="FILE", help="the .arch file, or - for standard input")
@@ -373,6 +412,16 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", action="store_true", help="change nothing; exit 1 naming the files that would change")
     mode.add_argument("--write", action="store_true", help="rewrite the files that change, in place")
     fmt.add_argument("--diff", action="store_true", help="print a unified diff of what would change")
+
+    lsp = sub.add_parser(
+        "lsp",
+        parents=[common],
+        help="run the language server for editors, on stdin and stdout (docs/editors.md)",
+        description="The language server an editor starts: diagnostics as you type, shapes and parameter counts"
+        " on hover and at the end of each line, completion, definitions, references, renaming, formatting and"
+        " quick fixes. It speaks the Language Server Protocol on stdin and stdout until the editor ends it.",
+    )
+    lsp.add_argument("--stdio", action="store_true", help="use stdin and stdout (the default; editors pass it)")
     return parser
 
 

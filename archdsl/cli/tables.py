@@ -17,14 +17,14 @@ from __future__ import annotations
 import os
 import shutil
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from archdsl.common.record import record
 from archdsl.ir.model import Model
 from archdsl.layers import LAYER_TABLE
 from archdsl.layers.spec import REQUIRED
-from archdsl.tools.summary import param_notes, rows
+from archdsl.tools.summary import TORCH, macs_notes, param_notes, rows, torch_layouts, torch_notes, totals
 
 KEEP, WRAP, FOOTNOTE = "keep", "wrap", "footnote"
 GAP = 3  # spaces between two columns
@@ -56,6 +56,7 @@ class TextTable:
     rows: tuple[tuple[str, ...], ...]
     notes: tuple[str, ...] = ()  # about the whole table: printed under it as `note: ...`
     footnotes: tuple[str, ...] = ()  # numbered, referred to from cells as `[N]`
+    totals: tuple[tuple[str, str], ...] = ()  # (label, text) lines right under the table, as a summary's totals
 
 
 @record
@@ -163,6 +164,7 @@ def as_footnotes(table: TextTable) -> TextTable:
         tuple(tuple(row[i] for i in kept) for row in body),
         table.notes,
         tuple(footnotes),
+        table.totals,
     )
 
 
@@ -265,6 +267,11 @@ def render_table(table: TextTable, width: int | None, color: bool = False, wrap_
     shown = layout.table
     lines = _grid_lines(layout, color) if isinstance(layout, Grid) else _stacked_lines(layout, width, color)
     prose_width = width if wrap_notes else None
+    if shown.totals:
+        lines.append("")
+        label_width = max(len(label) for label, _ in shown.totals) + 1
+        for label, text in shown.totals:
+            lines += _prose(f"  {label + ':':<{label_width}}", text, prose_width, color, "bold")
     if shown.footnotes:
         lines.append("")
         for number, text in enumerate(shown.footnotes, 1):
@@ -286,17 +293,30 @@ def show_tables(tables: Sequence[TextTable], stream: TextIO, color: bool) -> Non
 # ---------------------------------------------------------------- the CLI's tables
 
 
-def check_table(model: Model, filename: str) -> TextTable:
-    columns = (
+def check_table(model: Model, filename: str, macs: bool = False, layouts: Mapping[str, str] | None = None) -> TextTable:
+    """`archdsl check`'s table; `macs` adds the multiply-adds, `layouts` (`torch_layouts`) PyTorch's shapes."""
+    columns = [
         Column("Layer", footer="Total"),
         Column("Type", style="cyan"),
-        Column("Output shape", style="green"),
+        Column("Output shape" if layouts is None else "PyTorch shape", style="green"),
         Column("Keras params", footer=f"{model.params.keras:,}", numeric=True),
         Column("PyTorch params", footer=f"{model.params.torch:,}", numeric=True),
-        Column("Notes", style="yellow", fit=FOOTNOTE),
+    ]
+    if macs:
+        columns.append(Column("MACs", footer=f"{model.macs():,}", numeric=True))
+    columns.append(Column("Notes", style="yellow", fit=FOOTNOTE))
+    body = tuple(
+        (r.name, r.type, r.shape, f"{r.keras:,}", f"{r.torch:,}", *((f"{r.macs:,}",) if macs else ()), r.note)
+        for r in rows(model, layouts, macs)
     )
-    body = tuple((r.name, r.type, r.shape, f"{r.keras:,}", f"{r.torch:,}", r.note) for r in rows(model))
-    return TextTable(f"{model.name}  ({filename})", columns, body, tuple(param_notes(model)))
+    notes = [
+        *param_notes(model),
+        *(macs_notes(model) if macs else ()),
+        *(() if layouts is None else torch_notes(model, layouts)),
+    ]
+    return TextTable(
+        f"{model.name}  ({filename})", tuple(columns), body, tuple(notes), totals=tuple(totals(model, macs))
+    )
 
 
 def layer_table() -> TextTable:
@@ -349,8 +369,11 @@ def verify_verdict(report, color: bool) -> str:
     )
 
 
-def print_check_tables(models: list[Model], filename: str, stream: TextIO, color: bool) -> None:
-    show_tables([check_table(model, filename) for model in models], stream, color)
+def print_check_tables(
+    models: list[Model], filename: str, stream: TextIO, color: bool, macs: bool = False, layout: str = "keras"
+) -> None:
+    tables = [check_table(model, filename, macs, torch_layouts(model) if layout == TORCH else None) for model in models]
+    show_tables(tables, stream, color)
 
 
 def print_layer_table(stream: TextIO, color: bool) -> None:

@@ -33,6 +33,9 @@ CODES: dict[str, str] = {
     "A209": "recursive block",
     "A210": "invalid integer expression",
     "A211": "unknown word",
+    "A212": "unknown or undefined reference",
+    "A213": "reference in the wrong place",
+    "A214": "inputs and outputs of a model",
     "A301": "layer cannot accept its input shape",
     "A302": "output size would be zero or negative",
     "A303": "branches must be merged",
@@ -40,6 +43,9 @@ CODES: dict[str, str] = {
     "A305": "merged shapes do not agree",
     "A306": "input misplaced",
     "A307": "invalid input shape",
+    "A308": "a value that is never used",
+    "A309": "use of a layer on another shape, or of something that is not a layer",
+    "A310": "init= names a recurrent layer of another type or size",
     "A401": "no model in the file",
     "A402": "several models, none selected",
     "A403": "unknown model",
@@ -207,17 +213,18 @@ class DiagnosticSink:
     def __bool__(self) -> bool:
         return bool(self.items)
 
-    def raise_if_any(self, source: str | None) -> None:
-        if self.items:
-            # The same problem found twice (a block expanded twice) is reported once, with
-            # the notes of every time it was found (each call of the block).
-            merged: dict[Diagnostic, list[Note]] = {}
-            for item in self.items:
-                notes = merged.setdefault(replace(item, notes=()), [])
-                notes += [note for note in item.notes if note not in notes]
-            unique = [replace(item, notes=tuple(notes)) for item, notes in merged.items()]
-            ordered = sorted(unique, key=lambda d: (d.span.line, d.span.column))
-            raise ArchError(ordered, source)
+    def errors(self) -> tuple[Diagnostic, ...]:
+        """The errors in the order of the text, each once.
+
+        The same problem found twice (a block expanded twice) is reported once, with the
+        notes of every time it was found (each call of the block).
+        """
+        merged: dict[Diagnostic, list[Note]] = {}
+        for item in self.items:
+            notes = merged.setdefault(replace(item, notes=()), [])
+            notes += [note for note in item.notes if note not in notes]
+        unique = [replace(item, notes=tuple(notes)) for item, notes in merged.items()]
+        return tuple(sorted(unique, key=lambda d: (d.span.line, d.span.column)))
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:

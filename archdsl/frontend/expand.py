@@ -1,8 +1,10 @@
-"""Syntax tree to graph: blocks, repetition and residual sugar become plain layers.
+"""Syntax tree to graph: blocks, repetition, sugar and references become plain layers.
 
 The result is one flat graph per model whose layers have unique, deterministic,
 valid Python names: the user's `as NAME`, or `{type}_{k}` counted per type in
-the order the layers appear.
+the order the layers appear. References (`@NAME`), `use NAME` and `init=@NAME`
+are resolved here, in the order they are written: a name is defined before it is
+used, and belongs to its model (or to the block body that gives it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ MAX_LAYERS = 100_000
 MAX_BLOCK_DEPTH = 100
 UNKNOWN = "?"  # the type of a node that could not be expanded; later passes skip it
 DEFAULT_MODEL_NAME = "Model"
+USE = "use"  # `use NAME`: a word of the language that is written like a layer
+OUTPUT = "output"  # `output @a @b`: a statement written like a layer of references
 
 
 class _Abort(Exception):
@@ -48,13 +52,38 @@ class _Pending:
     alias: str | None = None
     alias_span: Span | None = None
     called_from: tuple[CallSite, ...] = ()
+    shares: int | None = None
+    state_from: int | None = None
+
+
+@dataclass
+class _Call:
+    """A block call, remembered so that `use NAME` can apply it again with the same weights."""
+
+    block: nodes.BlockDef
+    bound: Env
+    first: int  # the ids of the nodes it expanded to: first <= id < last
+    last: int
+
+
+@dataclass
+class _Named:
+    """What an `as NAME` names: a node (a layer, an input), or a block call whose output is `node`."""
+
+    node: int
+    span: Span
+    call: _Call | None = None
 
 
 @dataclass
 class _ModelState:
     nodes: list[_Pending] = field(default_factory=list)
     block_calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    has_input: bool = False
+    inputs: list[int] = field(default_factory=list)
+    # The names in reach: the model's own, then one table per block call being expanded
+    # (a block body sees only the names it gives itself).
+    names: list[dict[str, _Named]] = field(default_factory=lambda: [{}])
+    outputs: list[int] | None = None
 
 
 Env = dict[str, WrittenArg]
@@ -63,6 +92,13 @@ Current = tuple[int, ...] | None
 
 def evaluate(value: nodes.Value, env: Env) -> WrittenArg:
     """A written value with block parameters substituted and arithmetic done."""
+    if isinstance(value, nodes.Reference):
+        raise _ValueError(
+            "A213",
+            f"'@{value.name}' is a reference, not a value: only init= takes one",
+            value.span,
+            "a reference starts a statement or a branch of a group: '( @a | @b ) -> add'",
+        )
     if isinstance(value, nodes.Number):
         return WrittenArg(value.value, value.span)
     if isinstance(value, nodes.Word):
@@ -126,11 +162,13 @@ def _integer(value: nodes.Value, env: Env) -> int:
 
 
 class _Expander:
-    def __init__(self, blocks: dict[str, nodes.BlockDef], sink: DiagnosticSink):
+    def __init__(self, blocks: dict[str, nodes.BlockDef], sink: DiagnosticSink, names_of: dict[str, dict[str, Span]]):
         self.blocks = blocks
         self.sink = sink
         self.known = sorted(set(LAYERS) | set(blocks))
         self.reported: set[Span] = set()
+        self.names_of = names_of  # every model's `as` names, for errors that say where a name is
+        self.model_name = ""
 
     # -- nodes ---------------------------------------------------------------
     def _add(self, state: _ModelState, **fields) -> tuple[int, ...]:
@@ -157,18 +195,24 @@ class _Expander:
     def node(self, node: nodes.Node, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
         if isinstance(node, nodes.Input):
             return self.input(node, current, env, scope, state)
+        if isinstance(node, nodes.Reference):
+            return self.reference(node, current, scope, state)
+        if isinstance(node, nodes.Group):
+            return self.group(node, current, env, scope, stack, state)
         if current is None:
             self.sink.error(
                 "A306",
-                "a model must begin with its input",
+                "a model must begin with its input"
+                if not state.nodes
+                else "a statement starts with 'input', a reference such as '@name', or a group of references",
                 node.span,
-                "start the chain with 'input SHAPE', e.g. 'input 28x28x1 -> ...'",
+                "start the chain with 'input SHAPE', e.g. 'input 28x28x1 -> ...'"
+                if not state.nodes
+                else "start it from a named value: '@name -> ...'",
             )
             current = self._poison(state, node.span, scope)
         if isinstance(node, nodes.Layer):
             return self.layer(node, current, env, scope, stack, state)
-        if isinstance(node, nodes.Group):
-            return self.group(node, current, env, scope, stack, state)
         if isinstance(node, nodes.Residual):
             body = self.chain(node.body, self._single(current, node.span, scope, state), env, scope, stack, state)
             body = self._single(body, node.span, scope, state)
@@ -212,34 +256,133 @@ class _Expander:
         return self._poison(state, span, scope, current)
 
     def input(self, node: nodes.Input, current: Current, env: Env, scope, state: _ModelState) -> Current:
-        if current is not None or state.has_input or scope:
+        if current is not None or scope:
             self.sink.error(
                 "A306",
-                "'input' can only begin a model",
+                "'input' can only begin a statement of a model" if not scope else "a block body cannot hold an input",
                 node.span,
-                "a model has exactly one input, written first",
+                "each input of a model starts a line of its own: 'input 28x28x1 as image -> ...'",
             )
             return current if current is not None else self._poison(state, node.span, scope)
-        state.has_input = True
         try:
             shape = evaluate(node.shape, env)
         except _ValueError as error:
             self.sink.error(error.code, error.message, error.span, error.hint)
             return self._poison(state, node.span, scope)
-        return self._add(state, type="input", args=(shape,), keywords=(), inputs=(), span=node.span, scope=scope)
+        alias = self._checked_alias(node, "input name")
+        added = self._add(
+            state,
+            type="input",
+            args=(shape,),
+            keywords=(),
+            inputs=(),
+            span=node.span,
+            scope=scope,
+            alias=alias,
+            alias_span=node.alias_span,
+        )
+        state.inputs.append(added[0])
+        self._name(state, alias, node.alias_span, added[0])
+        return added
 
     def group(self, node: nodes.Group, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
-        start = self._single(current, node.span, scope, state)
+        start = None if current is None else self._single(current, node.span, scope, state)
         outputs: list[int] = []
         for branch in node.branches:
-            result = self.chain(branch, start, env, scope, stack, state)
+            from_reference = isinstance(branch.nodes[0], nodes.Reference)
+            if start is None and not from_reference:
+                self.sink.error(
+                    "A213",
+                    "this branch has nothing to start from: in a group that begins a statement, every branch "
+                    "starts with a reference",
+                    branch.nodes[0].span,
+                    "start the branch with '@name', e.g. '( @a | @b ) -> concat'",
+                )
+                outputs.extend(self._poison(state, branch.span, scope))
+                continue
+            result = self.chain(branch, None if from_reference else start, env, scope, stack, state)
             outputs.extend(self._single(result, branch.span, scope, state))
         return tuple(outputs)
+
+    # -- names ---------------------------------------------------------------
+    def _name(self, state: _ModelState, alias: str | None, span: Span | None, node: int, call=None) -> None:
+        if alias is not None and span is not None:
+            state.names[-1].setdefault(alias, _Named(node, span, call))
+
+    def reference(self, node: nodes.Reference, current: Current, scope, state: _ModelState) -> Current:
+        if current is not None:
+            self.sink.error(
+                "A213",
+                f"'@{node.name}' in the middle of a chain: a reference starts a statement or a branch of a group",
+                node.span,
+                f"start a new line with it, '@{node.name} -> ...', or a branch: '( identity | @{node.name} ) -> add'",
+            )
+            return self._poison(state, node.span, scope, current)
+        found = self.resolve(node.name, node.span, state)
+        return (found,) if found is not None else self._poison(state, node.span, scope)
+
+    def resolve(self, name: str, span: Span, state: _ModelState) -> int | None:
+        """The node `name` stands for here, or None after an A212 that says why it does not."""
+        named = state.names[-1].get(name)
+        if named is not None:
+            return named.node
+        in_block = len(state.names) > 1
+        later = self.names_of.get(self.model_name, {}).get(name)
+        elsewhere = [model for model, names in self.names_of.items() if model != self.model_name and name in names]
+        if in_block and name in state.names[0]:
+            message = f"'@{name}' names a value of the model, which a block body cannot see"
+            hint = "a block body refers only to names given inside the same body; pass the value in by the chain"
+        elif not in_block and later is not None and (later.line, later.column) > (span.line, span.column):
+            message = f"'@{name}' is used before it is defined (at line {later.line})"
+            hint = "a name must be defined before it is used: move that statement up"
+        elif elsewhere:
+            message = f"'@{name}' is a name of model {elsewhere[0]}, not of this one"
+            hint = "each model's names are its own; write the layers here, or share a block"
+        else:
+            near = did_you_mean(name, state.names[-1])
+            message = f"unknown name '@{name}'" + (f" — did you mean '@{near}'?" if near else "")
+            hint = (
+                f"replace it with '@{near}'"
+                if near
+                else "give a layer, a block call or an input the name with 'as NAME' before referring to it"
+            )
+        self.sink.error("A212", message, span, hint)
+        return None
+
+    def output(self, statement: nodes.Layer, state: _ModelState) -> None:
+        """`output @a @b`: the model's outputs, in order."""
+        if state.outputs is not None:
+            self.sink.error(
+                "A214", "a model has one 'output' statement", statement.span, "list every output in it: 'output @a @b'"
+            )
+            return
+        refs = [arg for arg in statement.args if isinstance(arg, nodes.Reference)]
+        if not refs or len(refs) != len(statement.args) or statement.keywords or statement.alias:
+            self.sink.error(
+                "A214",
+                "'output' lists the model's outputs as references",
+                statement.span,
+                "write them as 'output @label @score'",
+            )
+            state.outputs = []
+            return
+        outputs = []
+        for ref in refs:
+            found = self.resolve(ref.name, ref.span, state)
+            if found is None:
+                continue
+            if found in outputs:
+                self.sink.error("A214", f"'@{ref.name}' is listed twice in 'output'", ref.span)
+                continue
+            outputs.append(found)
+        state.outputs = outputs
 
     def layer(self, node: nodes.Layer, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
         assert current is not None
         if node.name in self.blocks:
             return self.call(node, current, env, scope, stack, state)
+        if node.name == USE:
+            return self.use(node, current, scope, stack, state)
         if node.name in env and node.name not in LAYERS:
             # `block b(act=relu) = conv2d 8 same -> act`: the activation the parameter holds, as a layer.
             layer_type = self._parameter_as_layer(node, env, stack)
@@ -264,7 +407,7 @@ class _Expander:
                 fix=Fix(span, meant),
             )
             return self._poison(state, node.span, scope, current)
-        if spec.merge and len(current) == 1:
+        if spec.merge and len(current) == 1 and state.nodes[current[0]].type != UNKNOWN:  # (else said already)
             self.sink.error(
                 "A304",
                 f"{node.name} merges the branches of a group, but nothing before it branches",
@@ -274,14 +417,24 @@ class _Expander:
             return self._poison(state, node.span, scope, current)
         if not spec.merge:
             current = self._single(current, node.span, scope, state)
+        state_from = None
+        written = []
+        for keyword in node.keywords:
+            init = spec.arg_index.get("init")
+            if keyword.name == "init" and isinstance(keyword.value, nodes.Reference) and init and init.kind == "ref":
+                state_from = self.resolve(keyword.value.name, keyword.value.span, state)
+                if state_from is None:
+                    return self._poison(state, node.span, scope, current)
+            else:
+                written.append(keyword)
         try:
             args = tuple(evaluate(a, env) for a in node.args)
-            keywords = tuple(_keyword(k, env) for k in node.keywords)
+            keywords = tuple(_keyword(k, env) for k in written)
         except _ValueError as error:
             self.sink.error(error.code, error.message, error.span, error.hint)
             return self._poison(state, node.span, scope, current)
         alias = self._checked_alias(node, "layer name")
-        return self._add(
+        added = self._add(
             state,
             type=node.name,
             args=args,
@@ -292,7 +445,10 @@ class _Expander:
             alias=alias,
             alias_span=node.alias_span,
             called_from=stack,
+            state_from=state_from,
         )
+        self._name(state, alias, node.alias_span, added[0])
+        return added
 
     def _unknown_layer(self, node: nodes.Layer) -> None:
         """A201, saying what the name is when it is something: a framework's spelling, a flag."""
@@ -374,13 +530,77 @@ class _Expander:
         bound = self.bind_call(block, node, env)
         if bound is None:
             return self._poison(state, node.span, scope, current)
-        if node.alias is not None:
-            self._checked_alias(node, "block call name")
-            label = node.alias
+        alias = self._checked_alias(node, "block call name") if node.alias is not None else None
+        return self._expand_call(block, bound, node, alias, current, scope, stack, state)
+
+    def _expand_call(self, block, bound: Env, node: nodes.Layer, alias, current, scope, stack, state) -> Current:
+        """A block's body for one call (or a `use` of a call), with names of its own."""
+        if alias is not None:
+            label = alias
         else:
             state.block_calls[block.name] += 1
             label = f"{block.name}_{state.block_calls[block.name]}"
-        return self.chain(block.body, current, bound, (*scope, label), (*stack, CallSite(block.name, node.span)), state)
+        first = len(state.nodes)
+        state.names.append({})
+        try:
+            result = self.chain(
+                block.body, current, bound, (*scope, label), (*stack, CallSite(block.name, node.span)), state
+            )
+        finally:
+            state.names.pop()
+        if result is not None and len(result) == 1:
+            self._name(state, alias, node.alias_span, result[0], _Call(block, bound, first, len(state.nodes)))
+        return result
+
+    def use(self, node: nodes.Layer, current: Current, scope, stack, state: _ModelState) -> Current:
+        """`use NAME`: the layer or block call named NAME applied again, with the same weights."""
+        current = self._single(current, node.span, scope, state)
+        if len(node.args) != 1 or not isinstance(node.args[0], nodes.Word) or node.keywords:
+            self.sink.error(
+                "A309",
+                "use takes the name of one layer or block call",
+                node.span,
+                "write 'use NAME', where NAME was given with 'as NAME' earlier: 'use encoder as encoder_2'",
+            )
+            return self._poison(state, node.span, scope, current)
+        word = node.args[0]
+        found = self.resolve(word.name, word.span, state)
+        if found is None:
+            return self._poison(state, node.span, scope, current)
+        named = state.names[-1][word.name]
+        original = state.nodes[found]
+        if original.type in ("input", UNKNOWN):
+            self.sink.error(
+                "A309",
+                f"'{word.name}' is an input, not a layer: use applies a layer or a block call again",
+                word.span,
+                f"read the input with '@{word.name}' instead",
+            )
+            return self._poison(state, node.span, scope, current)
+        alias = self._checked_alias(node, "layer name")
+        if named.call is None:
+            added = self._add(
+                state,
+                type=original.type,
+                args=original.args,
+                keywords=original.keywords,
+                inputs=current,
+                span=node.span,
+                scope=scope,
+                alias=alias,
+                alias_span=node.alias_span,
+                called_from=stack,
+                shares=_owner(original) if LAYERS[original.type].has_weights else None,
+            )
+            self._name(state, alias, node.alias_span, added[0])
+            return added
+        call = named.call
+        first = len(state.nodes)
+        result = self._expand_call(call.block, call.bound, node, alias, current, scope, stack, state)
+        for copy, source in zip(state.nodes[first:], state.nodes[call.first : call.last], strict=False):
+            if copy.type == source.type and LAYERS[source.type].has_weights:
+                copy.shares = _owner(source)  # layers without weights are simply made again
+        return result
 
     def bind_call(self, block: nodes.BlockDef, node: nodes.Layer, env: Env) -> Env | None:
         bound: Env = {}
@@ -434,23 +654,69 @@ class _Expander:
         return bound if ok else None
 
     # -- models --------------------------------------------------------------
-    def model(self, name: str, body: nodes.Chain, span: Span, name_span: Span) -> Graph | None:
+    def model(self, name: str, statements: tuple[nodes.Chain, ...], span: Span, name_span: Span) -> Graph | None:
         state = _ModelState()
+        self.model_name = name
         errors_before = len(self.sink.items)
+        last: Current = None
         try:
-            current = self.chain(body, None, {}, (), (), state)
-            if current is not None and len(current) > 1:
-                self.sink.error(
-                    "A303",
-                    f"the model ends with {len(current)} branches that are never merged",
-                    body.nodes[-1].span,
-                    "end the group with a merge layer such as 'concat' or 'add'",
-                )
+            for index, statement in enumerate(statements):
+                written_output = _output_statement(statement, self.blocks)
+                if written_output is not None:
+                    self.output(written_output, state)
+                    continue
+                last = self.chain(statement, None, {}, (), (), state)
+                if last is not None and len(last) > 1:
+                    what = "the model" if index == len(statements) - 1 else "this line"
+                    self.sink.error(
+                        "A303",
+                        f"{what} ends with {len(last)} branches that are never merged",
+                        statement.nodes[-1].span,
+                        "end the group with a merge layer such as 'concat' or 'add'",
+                    )
         except _Abort:
             return None
         if len(self.sink.items) > errors_before and not state.nodes:
             return None
-        return Graph(name, tuple(_finalize(state.nodes, self.sink)), span, name_span)
+        outputs = state.outputs if state.outputs is not None else list(last[-1:] if last else ())
+        if len(self.sink.items) == errors_before:
+            self._check_inputs_and_uses(state, outputs)
+        named = _finalize(state.nodes, self.sink)
+        return Graph(name, tuple(named), span, name_span, tuple(named[i].name for i in outputs))
+
+    def _check_inputs_and_uses(self, state: _ModelState, outputs: list[int]) -> None:
+        """Several inputs are named; every value is read by something or is an output (A308)."""
+        if len(state.inputs) > 1:
+            for position, index in enumerate(state.inputs, 1):
+                node = state.nodes[index]
+                if node.alias is None:
+                    name = f"input_{position}"
+                    self.sink.error(
+                        "A214",
+                        f"this model has {len(state.inputs)} inputs, so each is named",
+                        node.span,
+                        f"name it with 'as NAME' after its shape (here 'as {name}'); "
+                        "the names become the inputs of the code",
+                        fix=Fix(Span(node.span.file, *_end(node.span), *_end(node.span)), f" as {name}"),
+                    )
+        used = set(outputs)
+        for node in state.nodes:
+            used.update(node.inputs)
+            if node.state_from is not None:
+                used.add(node.state_from)
+        for node in state.nodes:
+            if node.id in used or node.type == UNKNOWN:
+                continue
+            what = "input" if node.type == "input" else "value of"
+            label = f"'{node.alias}'" if node.alias else f"this {node.type}"
+            self.sink.error(
+                "A308",
+                f"the {what} {label} is never used",
+                node.alias_span or node.span,
+                f"list it in 'output @{node.alias}', read it with '@{node.alias}' in a later line, or remove it"
+                if node.alias
+                else "name it with 'as NAME' and list it in 'output @NAME', or remove it",
+            )
 
 
 def _finalize(pending: list[_Pending], sink: DiagnosticSink) -> list[GraphNode]:
@@ -489,7 +755,7 @@ def _finalize(pending: list[_Pending], sink: DiagnosticSink) -> list[GraphNode]:
         if node.id in names:
             continue
         if node.type == "input":
-            names[node.id] = "input"
+            names[node.id] = "input"  # a named input took its alias above
             continue
         base = "unknown" if node.type == UNKNOWN else node.type
         while True:
@@ -510,9 +776,53 @@ def _finalize(pending: list[_Pending], sink: DiagnosticSink) -> list[GraphNode]:
             scope=node.scope,
             named_by_user=node.alias is not None,
             called_from=node.called_from,
+            shares=names[node.shares] if node.shares is not None else None,
+            state_from=names[node.state_from] if node.state_from is not None else None,
         )
         for node in pending
     ]
+
+
+def _owner(node: _Pending) -> int:
+    """The node that holds the weights `node` uses: itself, or the one it shares them with."""
+    return node.shares if node.shares is not None else node.id
+
+
+def _output_statement(chain: nodes.Chain, blocks) -> nodes.Layer | None:
+    """`output @a @b` parses as a chain of one layer named 'output': that layer, or None."""
+    if len(chain.nodes) != 1:
+        return None
+    (node,) = chain.nodes
+    if isinstance(node, nodes.Layer) and node.name == OUTPUT and OUTPUT not in blocks and OUTPUT not in LAYERS:
+        return node
+    return None
+
+
+def _names_given(statements) -> dict[str, Span]:
+    """Every `as NAME` written in a model's own statements (not inside blocks), where first given."""
+    found: dict[str, Span] = {}
+
+    def visit(node) -> None:
+        if isinstance(node, nodes.Layer | nodes.Input) and node.alias and node.alias_span:
+            found.setdefault(node.alias, node.alias_span)
+        for child in _children(node):
+            visit(child)
+
+    for statement in statements:
+        visit(statement)
+    return found
+
+
+def _children(node) -> tuple:
+    if isinstance(node, nodes.Chain):
+        return node.nodes
+    if isinstance(node, nodes.Group):
+        return node.branches
+    if isinstance(node, nodes.Residual):
+        return (node.body,)
+    if isinstance(node, nodes.Repeat):
+        return (node.node,)
+    return ()
 
 
 def _end(span: Span) -> tuple[int, int]:
@@ -568,7 +878,7 @@ def _suggest(name: str) -> str:
 def expand(module: nodes.Module, sink: DiagnosticSink) -> tuple[list[Graph], list[str]]:
     """Every model of the file as a graph, and the names of its blocks."""
     blocks: dict[str, nodes.BlockDef] = {}
-    models: list[tuple[str, nodes.Chain, Span, Span]] = []
+    models: list[tuple[str, tuple[nodes.Chain, ...], Span, Span]] = []
     bare: list[nodes.BareChain] = []
     seen_models: dict[str, nodes.ModelDef] = {}
     for statement in module.statements:
@@ -592,7 +902,7 @@ def expand(module: nodes.Module, sink: DiagnosticSink) -> tuple[list[Graph], lis
                 )
             else:
                 seen_models[statement.name] = statement
-                models.append((statement.name, statement.body, statement.span, statement.name_span))
+                models.append((statement.name, statement.statements, statement.span, statement.name_span))
         else:
             bare.append(statement)
     if bare and (seen_models or len(bare) > 1):
@@ -605,7 +915,7 @@ def expand(module: nodes.Module, sink: DiagnosticSink) -> tuple[list[Graph], lis
             "wrap each chain in 'model Name { ... }'",
         )
     elif bare:
-        models.append((DEFAULT_MODEL_NAME, bare[0].body, bare[0].span, bare[0].span))
+        models.append((DEFAULT_MODEL_NAME, (bare[0].body,), bare[0].span, bare[0].span))
     if not models and not sink:
         last = module.statements[-1].span if module.statements else Span(module.filename, 1, 1, 1, 1)
         example = "input 28x28x1 -> conv2d 32 -> dense 10"
@@ -617,7 +927,7 @@ def expand(module: nodes.Module, sink: DiagnosticSink) -> tuple[list[Graph], lis
             f"write a chain such as '{example}', or 'model Name {{ ... }}'",
             fix=Fix(end, f"\n{example}") if module.statements else Fix(end, f"{example}\n"),
         )
-    expander = _Expander(blocks, sink)
+    expander = _Expander(blocks, sink, {name: _names_given(statements) for name, statements, _, _ in models})
     graphs = [g for g in (expander.model(*m) for m in models) if g is not None]
     return graphs, list(blocks)
 

@@ -11,6 +11,19 @@ from lark.lexer import BasicLexer, Lexer, LexerState
 
 _OPENERS = {"LPAR": "RPAR", "LBRACE": "RBRACE"}
 _CLOSERS = frozenset(_OPENERS.values())
+# Inside '{}', a line that ends with one of these goes on: the statement is not over.
+_GOES_ON = frozenset({"ARROW", "LBRACE", "VBAR", "EQUAL", "STAR", "_NL"})
+# Inside '{}' newlines are free, as they always were, except before what can only start a
+# statement of a model (section 7 of LANGUAGE.md): `input`, a reference, a group whose
+# first branch starts with a reference, and `output @...`.
+_STARTS_STATEMENT = frozenset({"INPUT", "REF"})
+_STARTS_STATEMENT_BEFORE_REF = frozenset({"LPAR", "NAME"})  # `( @a | ...`, `output @a ...`
+
+
+def _may_end_statement_in_braces(last: Token | None) -> bool:
+    """Whether a newline after `last`, directly inside '{}', may end a statement."""
+    return last is not None and last.type not in _GOES_ON
+
 
 # Token(...) checks its keyword arguments for a deprecated spelling on every call; calling
 # the constructor it hands over to (Lark 1.1 and later) saves a fifth of the lexer's time.
@@ -20,9 +33,11 @@ _new_token = getattr(Token, "_future_new", Token)
 class StatementLexer(Lexer):
     """The lexer Lark runs: the grammar's terminals, and newlines that end statements.
 
-    A newline ends a statement only at the top level: inside () and {} and before a line
-    that starts with '->' or '|' it is dropped, so a bare chain or a block body may go on
-    over several lines. That filter is fused into one loop with the scanning, instead of a
+    A newline ends a statement only at the top level, before a line that does not start with
+    '->' or '|', and directly inside a model's {}, before what can only start a statement
+    (`input`, `@name`, `( @name`, `output @name`) and after a line that does not end with
+    '->', '|', '=' or '*'. Everywhere else it is dropped, so a chain may go on over lines.
+    That filter is fused into one loop with the scanning, instead of a
     postlexer generator after Lark's basic lexer: with the whitespace and comments before
     each token skipped by the same regular expression, lexing costs half as much.
 
@@ -53,13 +68,26 @@ class StatementLexer(Lexer):
         self._allowed = {t.name for t in scanned}  # as Lark reports it: reserved words aside
         self._terminals_by_name = basic.terminals_by_name
 
+    def _next_kind(self, text: str, pos: int, end: int) -> str | None:
+        """The kind of the token after `pos` (newlines skipped), without consuming it."""
+        while pos < end:
+            found = self._next.match(text, pos, end)
+            if found is None:
+                return None
+            if found.lastgroup != "_NL":
+                return found.lastgroup
+            pos = found.end()
+        return None
+
     def lex(self, lexer_state: LexerState, parser_state: object) -> Iterator[Token]:
         text = lexer_state.text.text
         end = lexer_state.text.end
         counter = lexer_state.line_ctr
         pos, line, line_start = counter.char_pos, counter.line, counter.line_start_pos
         match, reserved, multiline, new_token = self._next.match, self._reserved, self._multiline, _new_token
-        depth = 0
+        # The open brackets, innermost last: a newline can end a statement at the top level and
+        # directly inside '{}' (a model's statements), never inside '()'.
+        opened: list[str] = []
         held: Token | None = None  # a newline, until the next token says whether it ends a statement
         last: Token | None = lexer_state.last_token
         try:
@@ -94,21 +122,29 @@ class StatementLexer(Lexer):
                 token = new_token(kind, value, start, first_line, column, line, stop - line_start + 1, stop)
                 pos = stop
                 if kind == "_NL":
-                    if depth == 0 and held is None:
+                    if held is None and (not opened or (opened[-1] == "LBRACE" and _may_end_statement_in_braces(last))):
                         held = token
                     continue
                 if held is not None:
-                    if kind != "ARROW" and kind != "VBAR":
+                    if not opened:
+                        ends = kind != "ARROW" and kind != "VBAR"
+                    elif kind in _STARTS_STATEMENT:
+                        ends = True
+                    elif kind in _STARTS_STATEMENT_BEFORE_REF and (kind == "LPAR" or value == "output"):
+                        ends = self._next_kind(text, stop, end) == "REF"
+                    else:
+                        ends = False
+                    if ends:
                         last = held
                         yield held
                     held = None
                 if kind in _OPENERS:
-                    depth += 1
-                elif kind in _CLOSERS and depth:
-                    depth -= 1
+                    opened.append(kind)
+                elif kind in _CLOSERS and opened:
+                    opened.pop()
                 last = token
                 yield token
-            if held is not None:
+            if held is not None and not opened:  # inside an unclosed '{' the end says it
                 last = held
                 yield held
         finally:

@@ -26,6 +26,14 @@ class Word:
 
 
 @record
+class Reference:
+    """`@name`: the output of the node named `name` with `as` (a chain's start, a branch's, or `init=`)."""
+
+    name: str
+    span: Span
+
+
+@record
 class BinOp:
     """Integer arithmetic in a block body: `+`, `-`, `*` or `//`."""
 
@@ -49,7 +57,7 @@ class Dims:
     span: Span
 
 
-Value = Number | Word | BinOp | Negate | Dims
+Value = Number | Word | BinOp | Negate | Dims | Reference
 
 
 @record
@@ -76,6 +84,8 @@ class Layer:
 class Input:
     shape: Value
     span: Span
+    alias: str | None = None
+    alias_span: Span | None = None
 
 
 @record
@@ -97,7 +107,7 @@ class Repeat:
     span: Span
 
 
-Node = Input | Layer | Group | Residual | Repeat
+Node = Input | Layer | Group | Residual | Repeat | Reference
 
 
 @record
@@ -124,8 +134,11 @@ class BlockDef:
 
 @record
 class ModelDef:
+    """`model Name { ... }`: one or more chain statements (an `output @a @b` statement is a
+    chain of one layer named 'output' whose arguments are references)."""
+
     name: str
-    body: Chain
+    statements: tuple[Chain, ...]
     span: Span
     name_span: Span
 

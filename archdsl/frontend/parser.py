@@ -43,6 +43,7 @@ TERMINAL_NAMES: dict[str, str] = {
     "X": "'x'",
     "AS": "'as'",
     "INPUT": "'input'",
+    "REF": "a reference such as @name",
     "MODEL": "'model'",
     "BLOCK": "'block'",
     "RESIDUAL": "'residual'",
@@ -149,6 +150,10 @@ def _syntax_hint(token: Token, expected: set[str], text: str) -> str | None:
         return "the model before this line is missing its closing '}'"
     if token.type in {"X", "AS", "INPUT", "MODEL", "BLOCK", "RESIDUAL"} and "NAME" in expected:
         return f"'{token}' is a reserved word of the language; pick another name"
+    if token.type == "NAME" and str(token) == "output" and "ARROW" in expected:
+        following = re.match(r"[ \t]*([A-Za-z_]\w*)", text[token.end_pos :]) if token.end_pos is not None else None
+        example = f"output @{following.group(1)}" if following else "output @label @score"
+        return f"write the outputs as references, on a line of their own: '{example}'"
     if token.type == "NAME" and "ARROW" in expected:
         return f"join layers with '->': '... -> {token}'"
     if token.type in ("NUMBER", "DIMS") and "ARROW" in expected:
@@ -261,6 +266,7 @@ def _diagnostic_for(error: UnexpectedInput, text: str, filename: str) -> Diagnos
     token = error.token
     expected = _acceptable(error)
     if token.type == "$END":
+        expected = expected - {"_NL"} or expected  # no new line can finish a file that ends early
         # LALR's $END borrows the last token's position: point just after it.
         line = token.end_line if token.end_line is not None else 1
         column = token.end_column if token.end_column is not None else 1
@@ -343,12 +349,26 @@ def _check_nesting(text: str, filename: str) -> None:
 
 def parse_tree(text: str, filename: str) -> Tree:
     """Lark's tree for `text`, or an ArchError holding every syntax error found."""
+    tree, diagnostics = recover_tree(text, filename)
+    if diagnostics or tree is None:
+        raise ArchError(diagnostics, text)
+    return tree
+
+
+def recover_tree(text: str, filename: str) -> tuple[Tree | None, tuple[Diagnostic, ...]]:
+    """Lark's tree and every syntax error: after an error, the tree of the text with each broken statement blanked.
+
+    Blanking keeps every line and column, so the spans of the statements that did parse are
+    true of `text` itself: an editor can still show their shapes while one statement is being
+    typed. The tree is None when no statement was left to parse or the errors went on past
+    the limit; too deep a nesting raises ArchError (A501), as it does in `parse_tree`.
+    """
     _check_nesting(text, filename)
     diagnostics: list[Diagnostic] = []
     current = text
     for _ in range(_MAX_SYNTAX_ERRORS):
         try:
-            tree = parser().parse(current)
+            return parser().parse(current), tuple(diagnostics)
         except UnexpectedInput as error:
             diagnostic = _diagnostic_for(error, current, filename)
             diagnostics.append(diagnostic)
@@ -357,8 +377,4 @@ def parse_tree(text: str, filename: str) -> Tree:
             if blanked == current:
                 break
             current = blanked
-            continue
-        if not diagnostics:
-            return tree
-        break
-    raise ArchError(diagnostics, text)
+    return None, tuple(diagnostics)

@@ -10,7 +10,7 @@ from lark import Token, Tree
 
 from archdsl.common.diagnostics import ArchError, Diagnostic, Span
 from archdsl.frontend import nodes
-from archdsl.frontend.parser import parse_tree, token_span
+from archdsl.frontend.parser import parse_tree, recover_tree, token_span
 
 _MAX_NUMBER_DIGITS = 15  # a whole number: sizes stop at 2**31 - 1 long before
 _MAX_DECIMAL_LENGTH = 32  # a decimal, such as 0.00392156862745098 (1/255 as repr() writes it)
@@ -128,8 +128,15 @@ def _layer(values, span: Span) -> nodes.Layer:
 
 
 def _input(values, span: Span) -> nodes.Input:
-    _input_keyword, shape = values
-    return nodes.Input(shape, span)
+    _input_keyword, shape, _as, alias = values
+    if alias is None:
+        return nodes.Input(shape, span)
+    return nodes.Input(shape, span, str(alias), token_span(alias, span.file))
+
+
+def _reference(values, span: Span) -> nodes.Reference:
+    (token,) = values
+    return nodes.Reference(str(token)[1:], span)
 
 
 def _group(values, span: Span) -> nodes.Group:
@@ -165,8 +172,10 @@ def _block_def(values, span: Span) -> nodes.BlockDef:
 
 
 def _model_def(values, span: Span) -> nodes.ModelDef:
-    _model, name, _open, body, _close = values
-    return nodes.ModelDef(str(name), body, span, token_span(name, span.file))
+    # 'model' NAME '{' chain (new line chain)* '}'
+    name = values[1]
+    statements = tuple(v for v in values[3:-1] if isinstance(v, nodes.Chain))
+    return nodes.ModelDef(str(name), statements, span, token_span(name, span.file))
 
 
 def _bare_chain(values, span: Span) -> nodes.BareChain:
@@ -193,6 +202,7 @@ _BUILDERS = {
     "keyword": _keyword,
     "layer": _layer,
     "input": _input,
+    "reference": _reference,
     "group": _group,
     "residual": _residual,
     "repeat": _repeat,
@@ -232,7 +242,28 @@ def _build(tree: Tree, filename: str) -> tuple[object, Token | None, Token | Non
 
 def parse_module(text: str, filename: str = "<string>") -> nodes.Module:
     """Parse one file into its syntax tree; raises ArchError with every syntax error."""
-    tree = parse_tree(text, filename)
+    return _module(parse_tree(text, filename), text, filename)
+
+
+def recover_module(text: str, filename: str = "<string>") -> tuple[nodes.Module | None, tuple[Diagnostic, ...]]:
+    """The syntax tree of the statements that parse, and every syntax error (`parser.recover_tree`).
+
+    For tools that answer on a spec while it is being typed; the module is None when
+    nothing could be recovered. Never raises for a problem of the spec.
+    """
+    try:
+        tree, diagnostics = recover_tree(text, filename)
+    except ArchError as error:  # nested too deeply to parse at all
+        return None, error.diagnostics
+    if tree is None:
+        return None, diagnostics
+    try:
+        return _module(tree, text, filename), diagnostics
+    except ArchError as error:  # a number too long, a very long expression: nothing sensible to build
+        return None, diagnostics + error.diagnostics
+
+
+def _module(tree: Tree, text: str, filename: str) -> nodes.Module:
     try:
         with deep_recursion():
             statements, _first, _last = _build(tree, filename)

@@ -43,7 +43,9 @@ class GraphNode:
     """One layer of the expanded graph; `inputs` name earlier nodes.
 
     `called_from` lists the block calls the node was expanded through, outermost first, so
-    that an error inside a block body can say which call it came from.
+    that an error inside a block body can say which call it came from. `shares` names the
+    node whose layer (and so weights) this one applies again (`use NAME`); `state_from` the
+    recurrent node whose final state it starts from (`init=@NAME`).
     """
 
     name: str
@@ -55,13 +57,17 @@ class GraphNode:
     scope: tuple[str, ...] = ()
     named_by_user: bool = False
     called_from: tuple[CallSite, ...] = ()
+    shares: str | None = None
+    state_from: str | None = None
 
 
 @record
 class Graph:
-    """One model, flattened: nodes in a topological order, the input first."""
+    """One model, flattened: nodes in a topological order (every input before what reads it),
+    and the names of its outputs in order."""
 
     name: str
     nodes: tuple[GraphNode, ...]
     span: Span
     name_span: Span
+    outputs: tuple[str, ...] = ()

@@ -12,8 +12,16 @@ from typing import Any
 
 from archdsl.common.diagnostics import ArchError, Diagnostic, Span, did_you_mean
 from archdsl.common.record import record
-from archdsl.layers.shapes import Shape
+from archdsl.layers.shapes import EXAMPLE_SIZE, Shape, evaluate, symbols
 from archdsl.layers.spec import Params
+from archdsl.layers.table import LAYERS
+
+FLOAT32_BYTES = 4
+
+
+def concrete(shape: Shape, size: int = EXAMPLE_SIZE) -> tuple[int, ...]:
+    """A shape with numbers for its symbolic sizes; a size that leaves nothing is 0."""
+    return tuple(max(evaluate(d, size), 0) for d in shape)
 
 
 @record
@@ -36,6 +44,9 @@ class Layer:
     scope: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     inserted: bool = False
+    shares: str | None = None  # the layer whose weights it applies again (`use NAME`)
+    state_from: str | None = None  # the recurrent layer whose final state it starts from (`init=@NAME`)
+    returns_state: bool = False  # a later layer starts from its final state, so the code keeps it
 
     @property
     def line(self) -> int:
@@ -49,36 +60,81 @@ class Layer:
     def input_shape(self) -> Shape:
         return self.input_shapes[0]
 
+    def macs(self, size: int = EXAMPLE_SIZE) -> int:
+        """Multiply-adds for one sample, as torchinfo counts them, every symbolic size being `size`."""
+        spec = LAYERS[self.type]
+        if not spec.has_weights:
+            return 0
+        inputs = tuple(concrete(shape, size) for shape in self.input_shapes)
+        config = {**self.config, "_name": self.type}  # as the shape pass gave it to the layer's rules
+        return spec.macs(config, inputs, concrete(self.output_shape, size))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "type": self.type,
             "output_shape": list(self.output_shape),
-            "params": {"keras": self.params.keras, "torch": self.params.torch},
+            "params": self.params.to_json(),
+            "macs": self.macs(),
             "line": self.line,
             "column": self.column,
+            **({"shares": self.shares} if self.shares else {}),
+            **({"init": self.state_from} if self.state_from else {}),
         }
 
 
 @record
-class Model:
-    """A checked model, ready for the targets and the tools."""
+class ModelInput:
+    """One input of a model: its name (the Keras input's, the PyTorch forward argument's) and sample shape."""
 
     name: str
-    input_name: str
-    input_shape: Shape
+    shape: Shape
+    span: Span
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape)}
+
+
+@record
+class Model:
+    """A checked model, ready for the targets and the tools.
+
+    `inputs` in the order they are written; `layers` in an order where every layer comes
+    after what it reads; `outputs` names the layers (or inputs) the model returns, in order.
+    """
+
+    name: str
+    inputs: tuple[ModelInput, ...]
     layers: tuple[Layer, ...]
+    outputs: tuple[str, ...]
     span: Span
     source_file: str
     params: Params = field(default_factory=Params)
 
     @property
-    def output_shape(self) -> Shape:
-        return self.layers[-1].output_shape if self.layers else self.input_shape
+    def input_name(self) -> str:
+        """The name of the first input (the only one, in most models)."""
+        return self.inputs[0].name
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.inputs[0].shape
 
     @property
     def output_name(self) -> str:
-        return self.layers[-1].name if self.layers else self.input_name
+        """The name of the first output (the only one, in most models)."""
+        return self.outputs[0]
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.shape_of(self.outputs[0])
+
+    def shape_of(self, name: str) -> Shape:
+        """The sample shape of an input or of a layer's output."""
+        for model_input in self.inputs:
+            if model_input.name == name:
+                return model_input.shape
+        return self.layer(name).output_shape
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
@@ -86,14 +142,33 @@ class Model:
                 return layer
         raise KeyError(name)
 
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbolic sizes of the model, in order of appearance (`seq`)."""
+        found: dict[str, None] = {}
+        for shape in (*(i.shape for i in self.inputs), *(layer.output_shape for layer in self.layers)):
+            for dim in shape:
+                found.update(dict.fromkeys(sorted(symbols(dim))))
+        return tuple(found)
+
+    def macs(self, size: int = EXAMPLE_SIZE) -> int:
+        """Multiply-adds for one sample, torchinfo's "Total mult-adds" for a batch of one."""
+        return sum(layer.macs(size) for layer in self.layers)
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "input_shape": list(self.input_shape),
-            "output_shape": list(self.output_shape),
-            "params": {"keras": self.params.keras, "torch": self.params.torch},
-            "layers": [layer.to_json() for layer in self.layers],
-        }
+        data: dict[str, Any] = {"name": self.name}
+        if len(self.inputs) == 1:
+            data["input_shape"] = list(self.input_shape)
+        if len(self.outputs) == 1:
+            data["output_shape"] = list(self.output_shape)
+        data["inputs"] = [model_input.to_json() for model_input in self.inputs]
+        data["outputs"] = [{"name": name, "shape": list(self.shape_of(name))} for name in self.outputs]
+        data["params"] = self.params.to_json()
+        data["param_bytes"] = {"keras": self.params.keras * FLOAT32_BYTES, "torch": self.params.torch * FLOAT32_BYTES}
+        data["macs"] = self.macs()
+        data["macs_at"] = dict.fromkeys(self.symbols, EXAMPLE_SIZE)
+        data["layers"] = [layer.to_json() for layer in self.layers]
+        return data
 
 
 @record

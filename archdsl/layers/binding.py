@@ -122,6 +122,14 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span, value_span: Spa
                 value_span,
             )
         result = value
+    elif arg.kind == "ref":
+        # A reference never reaches binding: expansion takes `init=@name` as the layer's state.
+        raise BindError(
+            "A213",
+            f"{where} takes a reference to a recurrent layer, got {show(value)}",
+            f"write {arg.name}=@NAME, where NAME was given with 'as NAME' to an lstm, gru or rnn before",
+            span,
+        )
     else:  # pragma: no cover - a table entry with a kind nobody reads
         raise AssertionError(f"unknown argument kind {arg.kind}")
     for n in result if isinstance(result, tuple) else (result,):

@@ -7,13 +7,19 @@ expression built from it (`seq-2`), so a symbolic dimension flows through.
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Sequence
 
 Dim = int | str
 Shape = tuple[Dim, ...]
 
 RANK_NAMES = {1: "a vector", 2: "a sequence", 3: "an image", 4: "a volume"}
+
+# What a symbolic size stands for where a number is needed: the batch of the generated
+# code's `__main__`, verify's random inputs, and the multiply-adds of `check --macs`.
+EXAMPLE_SIZE = 16
 
 
 class ShapeError(Exception):
@@ -121,3 +127,96 @@ def product(dims: Sequence[Dim]) -> Dim:
     if all(isinstance(d, int) for d in dims):
         return math.prod(dims)  # type: ignore[arg-type]
     return "*".join(_sym(str(d)) for d in dims)
+
+
+def evaluate(dim: Dim, size: int = EXAMPLE_SIZE) -> int:
+    """The number a dimension stands for when every symbolic name in it is `size`.
+
+    `seq`, `seq-2`, `ceil((seq-2)/2)`, `(seq)*2`: the expressions the `sym_*`
+    functions above write, read back by a parser of their own, since a name may be
+    any word the user chose (`None`, `lambda`, `ceil`) and Python would misread it.
+    """
+    return dim if isinstance(dim, int) else _evaluate_text(dim, size)
+
+
+def symbols(dim: Dim) -> frozenset[str]:
+    """The symbolic names a dimension depends on."""
+    if isinstance(dim, int):
+        return frozenset()
+    tokens = _tokens(dim)
+    return frozenset(
+        token
+        for token, following in zip(tokens, [*tokens[1:], ""], strict=True)
+        if token[0].isalpha() or token[0] == "_"
+        if not (token == "ceil" and following == "(")
+    )
+
+
+_TOKEN = re.compile(r"\s*(\d+|[A-Za-z_]\w*|//|[-+*/()])")
+
+
+@functools.lru_cache(maxsize=1024)
+def _tokens(text: str) -> tuple[str, ...]:
+    tokens, position = [], 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            raise ValueError(f"not a size expression archdsl writes: {text!r}")
+        tokens.append(match.group(1))
+        position = match.end()
+    return tuple(tokens)
+
+
+@functools.lru_cache(maxsize=1024)
+def _evaluate_text(text: str, size: int) -> int:
+    from fractions import Fraction  # only here: a cold `archdsl check` needs no symbolic arithmetic
+
+    tokens = [*_tokens(text), ""]
+    position = 0
+
+    def take(expected: str | None = None) -> str:
+        nonlocal position
+        token = tokens[position]
+        if expected is not None and token != expected:
+            raise ValueError(f"not a size expression archdsl writes: {text!r}")
+        position += 1
+        return token
+
+    def expression() -> Fraction:
+        value = term()
+        while tokens[position] in ("+", "-"):
+            value = value + term() if take() == "+" else value - term()
+        return value
+
+    def term() -> Fraction:
+        value = factor()
+        while tokens[position] in ("*", "/", "//"):
+            operator = take()
+            right = factor()
+            value = value * right if operator == "*" else value / right if operator == "/" else Fraction(value // right)
+        return value
+
+    def factor() -> Fraction:
+        token = take()
+        if token == "-":
+            return -factor()
+        if token == "(":
+            value = expression()
+            take(")")
+            return value
+        if token.isdigit():
+            return Fraction(int(token))
+        if token == "ceil" and tokens[position] == "(":
+            take("(")
+            value = expression()
+            take(")")
+            return Fraction(math.ceil(value))
+        if token[:1].isalpha() or token[:1] == "_":
+            return Fraction(size)
+        raise ValueError(f"not a size expression archdsl writes: {text!r}")
+
+    value = expression()
+    take("")
+    if value.denominator != 1:
+        raise ValueError(f"size {text!r} is not a whole number for {size}")
+    return int(value)

@@ -59,20 +59,51 @@ class BindError(Exception):
 
 @record
 class Params:
-    """Parameter counts as each framework reports them.
+    """Weight counts as each framework's own summary reports them.
 
-    keras: `count_params()` (BatchNorm's moving statistics included);
-    torch: sum of `numel()` over `parameters()` (buffers excluded).
+    keras: `count_params()`, the "Total params" of `model.summary()`, moving
+    statistics included; keras_non_trainable: the part of it in
+    `non_trainable_weights` (BatchNorm's moving mean and variance), which the
+    optimizer never updates. torch: the sum of `numel()` over `parameters()`;
+    torch_buffers: the sum over `buffers()`, the state PyTorch keeps outside
+    its parameters (BatchNorm's running mean and variance, and its one-element
+    `num_batches_tracked` counter).
     """
 
     keras: int = 0
     torch: int = 0
+    keras_non_trainable: int = 0
+    torch_buffers: int = 0
+
+    @property
+    def keras_trainable(self) -> int:
+        return self.keras - self.keras_non_trainable
 
     def __add__(self, other: Params) -> Params:
-        return Params(self.keras + other.keras, self.torch + other.torch)
+        return Params(
+            self.keras + other.keras,
+            self.torch + other.torch,
+            self.keras_non_trainable + other.keras_non_trainable,
+            self.torch_buffers + other.torch_buffers,
+        )
 
     def __mul__(self, factor: int) -> Params:
-        return Params(self.keras * factor, self.torch * factor)
+        return Params(
+            self.keras * factor,
+            self.torch * factor,
+            self.keras_non_trainable * factor,
+            self.torch_buffers * factor,
+        )
+
+    def to_json(self) -> dict[str, int]:
+        """The figures `check --json` reports; `keras` and `torch` were its first keys and stay."""
+        return {
+            "keras": self.keras,
+            "torch": self.torch,
+            "keras_trainable": self.keras_trainable,
+            "keras_non_trainable": self.keras_non_trainable,
+            "torch_buffers": self.torch_buffers,
+        }
 
 
 NO_PARAMS = Params()
@@ -105,6 +136,10 @@ def _no_params(config: Mapping[str, Any], inputs: tuple[Shape, ...], output: Sha
     return NO_PARAMS
 
 
+def _no_macs(config: Mapping[str, Any], inputs: tuple[Shape, ...], output: Shape) -> int:
+    return 0
+
+
 def _unchanged(config: Mapping[str, Any], inputs: tuple[Shape, ...]) -> Shape:
     return inputs[0]
 
@@ -126,7 +161,11 @@ class LayerSpec:
 
     resolve fills what depends on the input (pool sizes per axis, a stride
     that defaults to the pool size); infer is the shape rule and raises
-    ShapeError; params counts weights for both targets; ignores_input, where
+    ShapeError; params counts weights for both targets; macs counts the
+    multiply-adds of one sample as torchinfo counts them in the PyTorch
+    module (each weight and bias once per output position it is applied at;
+    nothing for a layer without weights), from shapes whose symbolic sizes
+    have been given numbers; ignores_input, where
     a configuration can make the output independent of the input, says why
     and how to fix it (check warns with A702).
 
@@ -146,6 +185,7 @@ class LayerSpec:
     flags: tuple[str, ...] = ()
     infer: Callable[[Mapping[str, Any], tuple[Shape, ...]], Shape] = _unchanged
     params: Callable[[Mapping[str, Any], tuple[Shape, ...], Shape], Params] = _no_params
+    macs: Callable[[Mapping[str, Any], tuple[Shape, ...], Shape], int] = _no_macs
     resolve: Callable[[dict[str, Any], tuple[Shape, ...]], dict[str, Any]] = _as_is
     ignores_input: Callable[[Mapping[str, Any], tuple[Shape, ...]], tuple[str, str] | None] | None = None
     merge: bool = False

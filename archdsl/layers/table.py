@@ -174,6 +174,61 @@ def _check_lengths(name: str, what: str, before: Shape, after: list[Dim], window
         )
 
 
+# ---------------------------------------------------------------- multiply-adds
+#
+# torchinfo's convention (torchinfo/layer_info.py, `LayerInfo.calculate_macs`): a module's
+# multiply-adds are its parameters, each counted once per output position it is applied at.
+# Layers without weights (pooling, activations, merges) count nothing, and so do the
+# products of attention scores, which no weight takes part in. The shapes given here are
+# one sample's, channels last, with numbers for symbolic sizes; the figure is per sample,
+# torchinfo's for a batch of one.
+
+
+def _macs(params, positions):
+    """The rule `parameters x positions`, with the PyTorch module's parameters (torchinfo counts those)."""
+
+    def macs(config: Config, inputs: tuple[Shape, ...], output: Shape) -> int:
+        return params(config, inputs, output).torch * positions(config, inputs, output)
+
+    return macs
+
+
+def _output_positions(config: Config, inputs: tuple[Shape, ...], output: Shape) -> int:
+    """Every position of the output but its channels: pixels, steps, or 1 for a vector.
+
+    torchinfo counts a ConvNd's weight and bias `prod(output_size[:1] + output_size[2:])` times
+    (the output elements of one channel, channels first), and a Linear's
+    `prod(output_size[:-1])` times: once per row it maps (the rule since torchinfo's
+    pull request #318, November 2024; release 1.8.0 counts a Linear over a sequence once per
+    sample, as if it had one step). nn.MultiheadAttention's projections are counted
+    `prod(output_size[:2])` times, once per step, by the same function.
+    """
+    return math.prod(output[:-1])
+
+
+def _steps(config: Config, inputs: tuple[Shape, ...], output: Shape) -> int:
+    """An RNN applies its weights at every step it reads, whether it returns them all or the last:
+    torchinfo counts `weight_ih_l0` and the like `prod(output_size[:2])` times, (N, T) of its output."""
+    return inputs[0][0]  # type: ignore[return-value]
+
+
+def _once(config: Config, inputs: tuple[Shape, ...], output: Shape) -> int:
+    """Any other module with a `weight` or `bias` (BatchNorm, LayerNorm, Embedding) torchinfo counts
+    `output_size[0]` times: once per sample, however many positions it normalises or looks up."""
+    return 1
+
+
+def _transposed_positions(config: Config, inputs: tuple[Shape, ...], output: Shape) -> int:
+    """As a convolution's, over what nn.ConvTranspose2d computes: with 'same' and an odd
+    kernel - stride > 0 that is one more row (or column) than Keras keeps, which the PyTorch
+    code crops after the module (targets/torch/convolution.py) and torchinfo counts."""
+    lengths = [
+        length + (max(k - s, 0) % 2 if config["padding"] == "same" else 0)
+        for length, k, s in zip(output[:-1], config["kernel"], config["stride"], strict=True)
+    ]
+    return math.prod(lengths)  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------- convolutions
 
 
@@ -252,6 +307,7 @@ def _conv(axes: int) -> LayerSpec:
         resolve=_conv_resolve(axes),
         infer=_conv_infer(axes, lambda config, channels: config["filters"]),
         params=_conv_params,
+        macs=_macs(_conv_params, _output_positions),
         reads_sequence=SIGNAL,
     )
 
@@ -502,8 +558,9 @@ def _batchnorm_params(config: Config, inputs: tuple[Shape, ...], output: Shape) 
     channels = inputs[0][-1]
     assert isinstance(channels, int)
     learned = (config["scale"] + config["center"]) * channels  # gamma and beta, as kept
-    # Keras counts the two moving statistics too; PyTorch keeps them as buffers.
-    return Params(learned + 2 * channels, learned)
+    # Keras counts the moving mean and variance too, as non-trainable weights; PyTorch keeps those
+    # two as buffers, beside its num_batches_tracked counter.
+    return Params(learned + 2 * channels, learned, keras_non_trainable=2 * channels, torch_buffers=2 * channels + 1)
 
 
 def _layernorm_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
@@ -566,11 +623,11 @@ def _normalize_resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dic
 def _normalize_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
     channels = inputs[0][-1]
     assert isinstance(channels, int)
-    if config["mean"] is not None:
-        return Params(0, 0)  # given values are constants in Keras, buffers in PyTorch
-    # Keras counts the mean, the variance and the count of samples adapt() saw; PyTorch keeps the
-    # two statistics as buffers, outside parameters().
-    return Params(2 * channels + 1, 0)
+    if config["mean"] is not None:  # given values are constants in Keras, buffers in PyTorch
+        return Params(0, 0, torch_buffers=2 * channels)
+    # Keras counts the mean, the variance and the count of samples adapt() saw, as non-trainable
+    # weights; PyTorch keeps the two statistics as buffers, outside parameters().
+    return Params(2 * channels + 1, 0, keras_non_trainable=2 * channels + 1, torch_buffers=2 * channels)
 
 
 def _scale_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
@@ -636,11 +693,13 @@ def _rnn(name: str, summary: str, extra: tuple[Arg, ...] = ()) -> LayerSpec:
             Arg("units", "int", REQUIRED, positional=True, check=_positive, doc="size of the hidden state"),
             Arg("seq", "bool", False, doc="return the whole sequence, not only the last step"),
             Arg("bidirectional", "bool", False, doc="run both directions and concatenate them"),
+            Arg("init", "ref", None, doc="start from the final state of this recurrent layer: init=@encoder"),
             *extra,
         ),
         flags=("seq", "bidirectional"),
         infer=_rnn_infer,
         params=_rnn_params,
+        macs=_macs(_rnn_params, _steps),
     )
 
 
@@ -790,6 +849,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         ),
         infer=_dense_infer,
         params=_dense_params,
+        macs=_macs(_dense_params, _output_positions),
     ),
     _conv(1),
     _conv(2),
@@ -812,6 +872,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         resolve=_conv_resolve(2, strided_dilation=True),
         infer=_conv_infer(2, lambda config, channels: config["filters"]),
         params=_separable_params,
+        macs=_macs(_separable_params, _output_positions),
         reads_sequence=SIGNAL,
     ),
     LayerSpec(
@@ -823,6 +884,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         resolve=_conv_resolve(2, strided_dilation=True),
         infer=_conv_infer(2, lambda config, channels: channels * config["multiplier"]),
         params=_depthwise_params,
+        macs=_macs(_depthwise_params, _output_positions),
         reads_sequence=SIGNAL,
     ),
     LayerSpec(
@@ -841,6 +903,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         resolve=_conv_resolve(2, dilation=False),
         infer=_transpose_infer,
         params=_transpose_params,
+        macs=_macs(_transpose_params, _transposed_positions),
         reads_sequence=SIGNAL,
     ),
     _pool("maxpool", "max pooling (1-D, 2-D or 3-D from the input)"),
@@ -884,6 +947,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         ),
         infer=_norm_infer,
         params=_batchnorm_params,
+        macs=_macs(_batchnorm_params, _once),
         keeps_shape=True,
         reads_sequence=SIGNAL,
     ),
@@ -895,6 +959,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         args=(Arg("epsilon", "float", 1e-3, check=_positive_float, doc="added to the variance"), SCALE, CENTER),
         infer=_norm_infer,
         params=_layernorm_params,
+        macs=_macs(_layernorm_params, _once),
         keeps_shape=True,
         ignores_input=_normalizes_one_value,
     ),
@@ -939,6 +1004,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         args=(Arg("init", "float", 1e-6, doc="the value every multiplier starts at (ConvNeXt's 1e-6)"),),
         resolve=lambda config, inputs: _per_channel(config, inputs),
         params=_scale_params,
+        macs=_macs(_scale_params, _once),
         keeps_shape=True,
         reads_sequence=ANY,
     ),
@@ -977,6 +1043,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         ),
         infer=_embedding_infer,
         params=_embedding_params,
+        macs=_macs(_embedding_params, _once),
     ),
     LayerSpec(
         name="reshape",
@@ -1072,6 +1139,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         resolve=_attention_resolve,
         infer=lambda config, inputs: (require_rank("attention", inputs[0], 2), inputs[0])[1],
         params=_attention_params,
+        macs=_macs(_attention_params, _output_positions),
         keeps_shape=True,
     ),
 )

@@ -12,10 +12,11 @@ from typing import Any
 from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
 from archdsl.layers import LAYERS
+from archdsl.layers.shapes import EXAMPLE_SIZE
+from archdsl.targets.pycode import Raw, call, statement
 from archdsl.version import __version__
 
 DOCSTRING_WIDTH = 79
-EXAMPLE_LENGTH = 16  # what a symbolic dimension is in the generated __main__
 
 
 class UnsupportedError(Exception):
@@ -42,55 +43,96 @@ def output_activation(layer: Layer) -> str | None:
 
 
 def logits_model(model: Model) -> Model:
-    """The model without its final softmax or sigmoid (`generate --logits`), for losses that take logits.
+    """The model without the softmax or sigmoid its outputs end in (`generate --logits`), for losses that take logits.
 
     The rest is untouched, so the weights are the same and verify still pairs every other layer.
+    An activation layer that is an output and read by nothing else goes, and the output becomes
+    what it read; a layer's own `activation=` is cleared.
     """
-    last = model.layers[-1] if model.layers else None
-    if last is None or output_activation(last) is None:
+    by_name = {layer.name: layer for layer in model.layers}
+    read = {name for layer in model.layers for name in layer.inputs}
+    dropped: dict[str, str] = {}
+    cleared: set[str] = set()
+    for name in model.outputs:
+        layer = by_name.get(name)
+        if layer is None or output_activation(layer) is None:
+            continue
+        if layer.type in LOGIT_ACTIVATIONS:
+            if name not in read:
+                dropped[name] = layer.inputs[0]
+        else:
+            cleared.add(name)
+    if not dropped and not cleared:
         return model
-    if last.type in LOGIT_ACTIVATIONS:
-        return replace(model, layers=model.layers[:-1])
-    plain = replace(last, config=MappingProxyType({**last.config, "activation": None}))
-    return replace(model, layers=(*model.layers[:-1], plain))
+    layers = tuple(
+        replace(layer, config=MappingProxyType({**layer.config, "activation": None}))
+        if layer.name in cleared
+        else layer
+        for layer in model.layers
+        if layer.name not in dropped
+    )
+    outputs = tuple(dropped.get(name, name) for name in model.outputs)
+    return replace(model, layers=layers, outputs=outputs)
 
 
-def is_token_input(model: Model) -> bool:
+def token_ids(model: Model, name: str) -> bool:
     """A rank-1 input read by an embedding holds token ids, not features."""
-    return len(model.input_shape) == 1 and any(
-        layer.type == "embedding" and model.input_name in layer.inputs for layer in model.layers
+    return len(model.shape_of(name)) == 1 and any(
+        layer.type == "embedding" and name in layer.inputs for layer in model.layers
     )
 
 
-def vocabulary(model: Model) -> int:
-    return min(layer.config["vocab"] for layer in model.layers if layer.type == "embedding")
+def is_token_input(model: Model) -> bool:
+    """Whether some input of the model holds token ids."""
+    return any(token_ids(model, model_input.name) for model_input in model.inputs)
+
+
+def vocabulary(model: Model, name: str | None = None) -> int:
+    """The smallest vocabulary of the embeddings that read input `name` (any input by default)."""
+    return min(
+        layer.config["vocab"]
+        for layer in model.layers
+        if layer.type == "embedding" and (name is None or name in layer.inputs)
+    )
 
 
 def example_shape(shape) -> tuple[int, ...]:
-    return tuple(d if isinstance(d, int) else EXAMPLE_LENGTH for d in shape)
+    return tuple(d if isinstance(d, int) else EXAMPLE_SIZE for d in shape)
 
 
-def variables(model: Model, input_var: str, output_var: str | None = None) -> dict[str, str]:
-    """The variable each layer's output is held in.
+def variables(model: Model, single_input: str, single_output: str | None = None, probe: bool = False) -> dict[str, str]:
+    """The variable each input and each layer's output is held in.
 
     A tensor read only by the very next layer lives in `x`, so a plain chain
     reads `x = ...(x)`; a tensor read later or by several layers (a branch
-    point, a branch waiting for its merge) is held under the layer's name.
+    point, a branch waiting for its merge) is held under the layer's name, and
+    so are the inputs and outputs of a model that has several. With `probe`
+    (verify), every layer's output keeps a variable of its own.
     """
-    order = [model.input_name, *(layer.name for layer in model.layers)]
+    inputs = [model_input.name for model_input in model.inputs]
+    order = [*inputs, *(layer.name for layer in model.layers)]
     position = {name: i for i, name in enumerate(order)}
     consumers: dict[str, list[int]] = defaultdict(list)
     for layer in model.layers:
         for name in layer.inputs:
             consumers[name].append(position[layer.name])
+    first_layer = len(inputs)
     names: dict[str, str] = {}
     for i, name in enumerate(order):
         readers = consumers[name]
-        if i == 0:
-            simple = len(readers) == 1 and readers[0] == 1
-            names[name] = "x" if simple and input_var == "x" else ("inputs" if input_var == "x" else input_var)
+        if i < first_layer:
+            if len(inputs) > 1:
+                names[name] = name
+            elif single_input == "x":
+                names[name] = "x" if readers == [first_layer] and not probe else "inputs"
+            else:
+                names[name] = single_input
+        elif probe or (name in model.outputs and len(model.outputs) > 1):
+            names[name] = name
+        elif not readers and name not in model.outputs:
+            names[name] = "_"  # a recurrent layer read only for its final state (`init=@name`)
         elif i == len(order) - 1:
-            names[name] = output_var or "x"
+            names[name] = single_output or "x"
         elif len(readers) == 1 and readers[0] == i + 1:
             names[name] = "x"
         else:
@@ -101,19 +143,31 @@ def variables(model: Model, input_var: str, output_var: str | None = None) -> di
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-/ ]")
 
 
-def docstring_lines(model: Model, target: str, input_text: str, output_text: str) -> list[str]:
-    """The module docstring: source, model, version (no timestamp: output is deterministic)."""
+def docstring_lines(
+    model: Model, target: str, inputs: list[str], outputs: list[str], container: str = "list"
+) -> list[str]:
+    """The module docstring: source, model, version (no timestamp: output is deterministic), and what
+    each input takes and each output gives, one line per input and per output when there are several."""
     source = {"<stdin>": "standard input", "<string>": "a string", "<cell>": "a notebook cell"}.get(model.source_file)
     source = source or _UNSAFE.sub("?", model.source_file.replace("\\", "/"))
-    lines = [
+    wrapped = textwrap.wrap(
         f"{model.name}: {target} code generated by archdsl {__version__} from {source}.",
-        "",
-        f"Input: {input_text}.",
-        f"Output: {output_text}.",
-    ]
-    wrapped: list[str] = []
-    for line in lines:
-        wrapped += textwrap.wrap(line, DOCSTRING_WIDTH, break_on_hyphens=False) or [""]
+        DOCSTRING_WIDTH,
+        break_on_hyphens=False,
+    )
+    wrapped.append("")
+    for title, names, texts, how in (
+        ("Input", [given.name for given in model.inputs], inputs, "in order"),
+        ("Output", list(model.outputs), outputs, f"as a {container}, in order"),
+    ):
+        if len(texts) == 1:
+            wrapped += textwrap.wrap(f"{title}: {texts[0]}.", DOCSTRING_WIDTH, break_on_hyphens=False)
+            continue
+        wrapped.append(f"{title}s, {how}:")
+        for name, text in zip(names, texts, strict=True):
+            wrapped += textwrap.wrap(
+                f"- {name}: {text}", DOCSTRING_WIDTH, subsequent_indent="  ", break_on_hyphens=False
+            )
     return wrapped
 
 
@@ -165,3 +219,18 @@ class TargetCode:
             if code.name == name:
                 return code
         raise KeyError(name)
+
+
+def batch_name(model: Model, name: str) -> str:
+    """The variable of an example batch in `__main__`: `batch`, or the input's name when there are several."""
+    return "batch" if len(model.inputs) == 1 else name
+
+
+def output_report(model: Model, arguments: str, indent: int) -> tuple[str, ...]:
+    """What `__main__` prints of a model with several outputs: each unpacked by its name, then its shape."""
+    names = model.outputs
+    shapes = call("print", Raw('"output shapes:"'), *(Raw(f"tuple({name}.shape)") for name in names))
+    return (
+        *statement(f"{', '.join(names)} = ", f"model({arguments})", indent=indent),
+        *statement("", shapes, indent=indent),
+    )

@@ -19,9 +19,11 @@ from archdsl.layers.spec import ACTIVATIONS
 from archdsl.targets.common import (
     LayerCode,
     TargetCode,
+    batch_name,
     docstring_lines,
     example_shape,
-    is_token_input,
+    output_report,
+    token_ids,
     variables,
     vocabulary,
 )
@@ -221,6 +223,8 @@ def recurrent(layer: Layer) -> Call:
         kwargs["return_sequences"] = True
     if layer.type == "rnn" and c["activation"] != "tanh":
         kwargs["activation"] = c["activation"]
+    if layer.returns_state:
+        kwargs["return_state"] = True  # a later layer starts from its final state
     if c["bidirectional"]:
         inner = call(cls, c["units"], **kwargs)
         return _named(layer, "layers.Bidirectional", Raw(inner.inline()))
@@ -295,25 +299,57 @@ def constructor(layer: Layer) -> Call:
         raise AssertionError(f"the Keras target has no builder for layer type '{layer.type}'") from None
 
 
-def layer_lines(layer: Layer, names: dict[str, str]) -> list[str]:
-    """`x = layers.Conv2D(...)(x)`: the functional call of one layer."""
+def state_variables(layer: Layer) -> list[str]:
+    """The variables of a recurrent layer's final state, in the order Keras returns them."""
+    parts = ["h", "c"] if layer.type == "lstm" else ["h"]
+    if layer.config["bidirectional"]:
+        return [f"{layer.name}_{part}_{way}" for way in ("forward", "backward") for part in parts]
+    return [f"{layer.name}_{part}" for part in parts]
+
+
+def layer_lines(
+    layer: Layer,
+    names: dict[str, str],
+    shared: frozenset[str] = frozenset(),
+    states: dict[str, list[str]] | None = None,
+) -> list[str]:
+    """`x = layers.Conv2D(...)(x)`: the functional call of one layer.
+
+    A layer that another applies again (`use`) is made once, into a variable, and called by
+    every user of its weights; a layer whose final state a later one starts from returns it.
+    """
     args = [names[name] for name in layer.inputs]
     if layer.type == "attention":
         applied = f"({args[0]}, {args[0]})"  # self-attention: the sequence is query and value
     elif len(args) > 1:
         applied = f"([{', '.join(args)}])"
     else:
-        applied = f"({args[0]})"
-    return statement(f"{names[layer.name]} = ", constructor(layer), applied, indent=1)
+        applied = f"({args[0]}"
+        if layer.state_from is not None:
+            applied += f", initial_state=[{', '.join((states or {})[layer.state_from])}]"
+        applied += ")"
+    target = names[layer.name]
+    if layer.returns_state:
+        target = ", ".join([target, *(states or {})[layer.name]])
+    if layer.shares is not None:
+        return statement(f"{target} = ", f"{layer.shares}_layer{applied}", indent=1)
+    if layer.name in shared:
+        made = statement(f"{layer.name}_layer = ", constructor(layer), indent=1)
+        return made + statement(f"{target} = ", f"{layer.name}_layer{applied}", indent=1)
+    return statement(f"{target} = ", constructor(layer), applied, indent=1)
 
 
-def input_lines(model: Model) -> list[str]:
-    """`inputs = keras.Input(...)`: symbolic sizes are None, token ids are integers."""
-    shape = tuple(d if isinstance(d, int) else None for d in model.input_shape)
-    kwargs: dict[str, object] = {"shape": shape}
-    if is_token_input(model):
-        kwargs["dtype"] = "int32"
-    return statement("inputs = ", call("keras.Input", **kwargs, name=model.input_name), indent=1)
+def input_lines(model: Model, names: dict[str, str]) -> list[list[str]]:
+    """`inputs = keras.Input(...)`, one per input: symbolic sizes are None, token ids are integers."""
+    lines = []
+    for model_input in model.inputs:
+        shape = tuple(d if isinstance(d, int) else None for d in model_input.shape)
+        kwargs: dict[str, object] = {"shape": shape}
+        if token_ids(model, model_input.name):
+            kwargs["dtype"] = "int32"
+        made = call("keras.Input", **kwargs, name=model_input.name)
+        lines.append(statement(f"{names[model_input.name]} = ", made, indent=1))
+    return lines
 
 
 @record
@@ -327,46 +363,71 @@ class KerasView:
     body: tuple[str, ...]
     returns: tuple[str, ...]
     batch: tuple[str, ...]
+    call: str  # what the __main__ passes to the model
+    report: tuple[str, ...]  # several outputs: __main__ unpacks them and prints their shapes
 
 
-def emit_model(model: Model) -> TargetCode:
-    names = variables(model, "inputs", "outputs")
-    tokens = is_token_input(model)
-    inputs = input_lines(model)
+def _listed(names: list[str]) -> Raw:
+    return Raw(names[0] if len(names) == 1 else f"[{', '.join(names)}]")
+
+
+def emit_model(model: Model, probe: bool = False) -> TargetCode:
+    """The model in Keras; with `probe` (verify), the model returns every layer's output, by name."""
+    names = variables(model, "inputs", "outputs", probe=probe)
+    shared = frozenset(layer.shares for layer in model.layers if layer.shares)
+    states = {layer.name: state_variables(layer) for layer in model.layers if layer.returns_state}
+    per_input = input_lines(model, names)
     body: list[str] = []
     records: list[LayerCode] = []
     for layer in model.layers:
-        lines = layer_lines(layer, names)
+        lines = layer_lines(layer, names, shared, states)
         body += lines
         records.append(LayerCode(layer.name, layer.type, (), tuple(lines), layout="channels last"))
-    outputs = names[model.output_name] if model.layers else "inputs"
-    returns = statement("return ", call("keras.Model", Raw("inputs"), Raw(outputs), name=model.name), indent=1)
+    inputs = _listed([names[model_input.name] for model_input in model.inputs])
+    if probe:
+        outputs = Raw("{" + ", ".join(f'"{layer.name}": {names[layer.name]}' for layer in model.layers) + "}")
+    else:
+        outputs = _listed([names[name] for name in model.outputs])
+    returns = statement("return ", call("keras.Model", inputs, outputs, name=model.name), indent=1)
 
-    example = (2, *example_shape(model.input_shape))
-    if tokens:
-        batch = call("keras.random.randint", example, 0, vocabulary(model))
-    else:
-        batch = call("keras.random.normal", example)
-    if tokens:
-        kind = "token ids"
-    elif len(model.input_shape) == 2:
-        kind = "steps, then features"
-    elif len(model.input_shape) > 2:
-        kind = "channels last, as Keras expects"
-    else:
-        kind = "features"
-    input_text = f"a batch of shape {batch_shape(model.input_shape)} ({kind})"
+    batch: list[str] = []
+    for model_input in model.inputs:
+        example = (2, *example_shape(model_input.shape))
+        if token_ids(model, model_input.name):
+            made = call("keras.random.randint", example, 0, vocabulary(model, model_input.name))
+        else:
+            made = call("keras.random.normal", example)
+        batch += statement(f"{batch_name(model, model_input.name)} = ", made, indent=1)
     view = KerasView(
-        docstring=tuple(docstring_lines(model, "Keras", input_text, batch_shape(model.output_shape))),
+        docstring=tuple(docstring_lines(model, "Keras", _inputs_text(model), _outputs_text(model))),
         imports=("import keras", *(["from keras import layers"] if any("layers." in line for line in body) else [])),
         classes=defined_classes(NAME, model.layers, DEFINES),
-        inputs=tuple(inputs),
+        inputs=tuple(line for lines in per_input for line in lines),
         body=tuple(body),
         returns=tuple(returns),
-        batch=tuple(statement("batch = ", batch, indent=1)),
+        batch=tuple(batch),
+        call=(arguments := str(_listed([batch_name(model, given.name) for given in model.inputs]))),
+        report=output_report(model, arguments, indent=1) if len(model.outputs) > 1 else (),
     )
-    input_code = LayerCode(model.input_name, "input", (), tuple(inputs), layout="channels last")
-    return TargetCode(NAME, model.name, (input_code,), tuple(records), (), view)
+    input_codes = tuple(
+        LayerCode(model_input.name, "input", (), tuple(lines), layout="channels last")
+        for model_input, lines in zip(model.inputs, per_input, strict=True)
+    )
+    return TargetCode(NAME, model.name, input_codes, tuple(records), (), view)
+
+
+def _inputs_text(model: Model) -> list[str]:
+    def kind(model_input) -> str:
+        if token_ids(model, model_input.name):
+            return "token ids"
+        rank = len(model_input.shape)
+        return "steps, then features" if rank == 2 else "channels last, as Keras expects" if rank > 2 else "features"
+
+    return [f"a batch of shape {batch_shape(i.shape)} ({kind(i)})" for i in model.inputs]
+
+
+def _outputs_text(model: Model) -> list[str]:
+    return [batch_shape(model.shape_of(name)) for name in model.outputs]
 
 
 def outline(view: KerasView, marker: str) -> KerasView:

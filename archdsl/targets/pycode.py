@@ -136,6 +136,20 @@ def _fluent_links(value: str) -> list[str] | None:
     return [value[: node.end_col_offset], *reversed(links)]
 
 
+def signature(name: str, params: list[str], returns: str, indent: int = 1) -> list[str]:
+    """`def name(params) -> returns:` as ruff lays it out: on one line, else the parameters on a
+    line of their own, else one parameter a line with a magic trailing comma."""
+    pad = INDENT * indent
+    one_line = f"{pad}def {name}({', '.join(params)}) -> {returns}:"
+    if len(one_line) <= LINE_LENGTH:
+        return [one_line]
+    closing = f"{pad}) -> {returns}:"
+    inner = f"{pad}{INDENT}{', '.join(params)}"
+    if len(inner) <= LINE_LENGTH:
+        return [f"{pad}def {name}(", inner, closing]
+    return [f"{pad}def {name}(", *(f"{pad}{INDENT}{param}," for param in params), closing]
+
+
 def _right_hand_split(value: str) -> tuple[str, str, str]:
     if value.endswith(")"):
         depth = 0

@@ -280,7 +280,7 @@ def _edges(model: Model) -> list[tuple[str, str, Shape, bool]]:
     get no spine, which keeps the merge centred under them instead of under the
     first branch.
     """
-    shapes: dict[str, Shape] = {model.input_name: model.input_shape}
+    shapes: dict[str, Shape] = {given.name: given.shape for given in model.inputs}
     firsts: dict[str, int] = {}
     for layer in model.layers:
         if layer.inputs:
@@ -291,8 +291,27 @@ def _edges(model: Model) -> list[tuple[str, str, Shape, bool]]:
             spine = index == 0 and firsts[source] == 1 and len(layer.inputs) <= 2
             edges.append((source, layer.name, shapes[source], spine))
         shapes[layer.name] = layer.output_shape
-    edges.append((model.output_name, OUTPUT_NODE, model.output_shape, True))
+    for name, node in _output_nodes(model).items():
+        edges.append((name, node, shapes[name], True))
     return edges
+
+
+def _output_nodes(model: Model) -> dict[str, str]:
+    """The box of each output, by the name of what it returns: `@output`, or `@output/NAME` for several."""
+    if len(model.outputs) == 1:
+        return {model.outputs[0]: OUTPUT_NODE}
+    return {name: f"{OUTPUT_NODE}/{name}" for name in model.outputs}
+
+
+def _links(model: Model) -> list[tuple[str, str, str]]:
+    """(from, to, label) for what passes between layers besides tensors: shared weights and recurrent state."""
+    links = []
+    for layer in model.layers:
+        if layer.shares is not None:
+            links.append((layer.shares, layer.name, "same weights"))
+        if layer.state_from is not None:
+            links.append((layer.state_from, layer.name, "final state"))
+    return links
 
 
 def _call_of(layer: Layer) -> str | None:
@@ -360,7 +379,9 @@ def build_graph(model: Model, options: GraphOptions = DEFAULT_OPTIONS) -> graphv
     graph.attr("node", fontname=FONT, fontsize="11", color="#555555", penwidth="1", margin="0.15,0.05", height="0.4")
     graph.attr("edge", fontname=FONT, fontsize="9", fontcolor="#333333", color="#777777", arrowsize="0.6")
     endpoint = {"shape": "box", "style": "rounded,filled", "fillcolor": ENDPOINT_FILL, "fontcolor": "white"}
-    graph.node(model.input_name, _endpoint_label("input", model.input_shape), **endpoint)
+    several = len(model.inputs) > 1
+    for given in model.inputs:
+        graph.node(given.name, _endpoint_label(given.name if several else "input", given.shape), **endpoint)
     if options.collapse:
         calls = _calls(model)
         drawn: set[str] = set()
@@ -383,9 +404,28 @@ def build_graph(model: Model, options: GraphOptions = DEFAULT_OPTIONS) -> graphv
     else:
         _add_scoped(graph, (), model.layers)
         edges = _edges(model)
-    graph.node(OUTPUT_NODE, _endpoint_label("output", model.output_shape), **endpoint)
+    outputs = _output_nodes(model)
+    for name, node in outputs.items():
+        title = "output" if len(outputs) == 1 else f"output {name}"
+        graph.node(node, _endpoint_label(title, model.shape_of(name)), **endpoint)
     for source, target, shape, spine in edges:
         graph.edge(source, target, label=" " + compact_shape(shape), weight="4" if spine else "1")
+    by_name = {layer.name: layer for layer in model.layers}
+    box = (lambda name: _call_of(by_name[name]) or name) if options.collapse else (lambda name: name)
+    links = dict.fromkeys((box(source), box(target), label) for source, target, label in _links(model))
+    for source, target, label in links:
+        if source != target:
+            # Dashed and outside the layout's ranks: it tells what is shared, it does not order the boxes.
+            graph.edge(
+                source,
+                target,
+                label=" " + label,
+                style="dashed",
+                color="#aa5555",
+                fontcolor="#aa5555",
+                constraint="false",
+                dir="none" if label == "same weights" else "forward",
+            )
     return graph
 
 

@@ -54,7 +54,6 @@ def _torch_lines(code: LayerCode) -> tuple[str, ...]:
 
 
 def _rows(model: Model, keras: TargetCode, torch: TargetCode) -> list[DiffRow]:
-    shapes = {model.input_name: model.input_shape, **{layer.name: layer.output_shape for layer in model.layers}}
     pairs = [*zip(keras.inputs, torch.inputs, strict=True), *zip(keras.layers, torch.layers, strict=True)]
     rows = []
     for keras_code, torch_code in pairs:
@@ -63,7 +62,7 @@ def _rows(model: Model, keras: TargetCode, torch: TargetCode) -> list[DiffRow]:
             DiffRow(
                 keras_code.name,
                 keras_code.type,
-                display_shape(shapes[keras_code.name]),
+                display_shape(model.shape_of(keras_code.name)),
                 tuple(_dedent(keras_code.forward)),
                 _torch_lines(torch_code),
             )

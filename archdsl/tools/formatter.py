@@ -225,6 +225,8 @@ def _value(value: nodes.Value) -> str:
         return value.text
     if isinstance(value, nodes.Word):
         return value.name
+    if isinstance(value, nodes.Reference):
+        return f"@{value.name}"
     return f"({_expr(value, _SUM)})"
 
 
@@ -238,7 +240,7 @@ def _count(value: nodes.Value) -> str:
 
 def _layer(node: nodes.Layer | nodes.Input) -> str:
     if isinstance(node, nodes.Input):
-        return f"input {_value(node.shape)}"
+        return f"input {_value(node.shape)}" + (f" as {node.alias}" if node.alias else "")
     # The tree keeps positional arguments apart from key=value ones; write them in the
     # order the spec had them (`conv2d 32 3x3 stride=2 same` stays as it is).
     arguments = sorted([*node.args, *node.keywords], key=lambda a: (a.span.line, a.span.column))
@@ -266,6 +268,8 @@ def _flat(node: nodes.Node | nodes.Chain) -> str:
         return "( " + " | ".join(_flat(b) for b in node.branches) + " )"
     if isinstance(node, nodes.Residual):
         return f"residual( {_flat(node.body)} )"
+    if isinstance(node, nodes.Reference):
+        return f"@{node.name}"
     return _layer(node)
 
 
@@ -307,7 +311,8 @@ class _Layout:
         if isinstance(statement, nodes.ModelDef):
             brace = src.code.index("{", src.end(statement.name_span)) + 1
             self.heads[id(statement)] = self._unit(start, brace)
-            self._chain_units(statement.body)
+            for chain in statement.statements:
+                self._chain_units(chain)
             end = src.end(statement.span)
             self.tails[id(statement)] = self._unit(end - 1, end)
         elif isinstance(statement, nodes.BlockDef):
@@ -325,7 +330,7 @@ class _Layout:
         src = self.source
         inner = node.node if isinstance(node, nodes.Repeat) else node
         outer_end = src.end(node.span)
-        if isinstance(inner, nodes.Layer | nodes.Input):
+        if isinstance(inner, nodes.Layer | nodes.Input | nodes.Reference):
             start = src.start(inner.span)
             self.leaf[id(node)] = self._unit(start, src.close_parens(start, outer_end))
             return
@@ -398,7 +403,7 @@ class _Layout:
     def node(self, node: nodes.Node, column: int, hang: int) -> list[_Line]:
         inner = node.node if isinstance(node, nodes.Repeat) else node
         fits, text = self.fits_flat(node, column)
-        if fits or isinstance(inner, nodes.Layer | nodes.Input):
+        if fits or isinstance(inner, nodes.Layer | nodes.Input | nodes.Reference):
             return [_Line(column, text, self.units(node))]
         assert isinstance(inner, nodes.Group | nodes.Residual)
         opener, closer = self.brackets[id(inner)]
@@ -422,9 +427,17 @@ class _Layout:
     def statement(self, statement: nodes.Statement) -> list[_Line]:
         if isinstance(statement, nodes.ModelDef):
             head = _Line(0, f"model {statement.name} {{", [self.heads[id(statement)]])
-            first, *rest = self.chain(statement.body, INDENT, INDENT, INDENT, force=True)
+            # A model of one chain reads top to bottom, a layer a line; one of several
+            # statements (a graph: section 7) keeps each statement on a line where it fits.
+            single = len(statement.statements) == 1
+            body: list[_Line] = []
+            for index, chain in enumerate(statement.statements):
+                # a statement's continuation lines step in, so that each statement's start stands out
+                cont = INDENT if single else 2 * INDENT
+                first, *rest = self.chain(chain, INDENT, cont, INDENT, force=single)
+                body += [_Line(INDENT, first.text, first.units, "never" if index == 0 else "source"), *rest]
             tail = _Line(0, "}", [self.tails[id(statement)]], "never", closes=True)
-            return [head, _Line(INDENT, first.text, first.units, "never"), *rest, tail]
+            return [head, *body, tail]
         if isinstance(statement, nodes.BlockDef):
             header = _header(statement)
             first, *rest = self.chain(statement.body, len(header), INDENT, INDENT)

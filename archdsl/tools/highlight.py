@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from re import Match
 
-from pygments.lexer import RegexLexer, default, words
+from pygments.lexer import RegexLexer, bygroups, default, words
 from pygments.token import (
     Comment,
     Keyword,
@@ -34,6 +34,8 @@ from pygments.token import (
     Whitespace,
     _TokenType,
 )
+
+from archdsl.frontend.expand import OUTPUT, USE
 
 __all__ = ["ArchLexer"]
 
@@ -46,6 +48,7 @@ _PLAIN_NAME = rf"(?!(?:{'|'.join(_RESERVED)}){_END}){_NAME}"
 _DIMS = rf"-?[0-9]+(?:\.[0-9]+)?(?:x-?[0-9]+(?:\.[0-9]+)?)+{_END}"
 _FLOAT = r"(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+"
 _INT = r"[0-9]+"
+_REFERENCE = rf"@{_NAME}"  # the grammar's REF
 
 _SPACE = r"[ \t\f]+"  # a newline is a token of its own outside brackets
 _SPACE_NL = r"[ \t\f\r\n]+"  # inside brackets newlines are free
@@ -59,8 +62,8 @@ class _Vocabulary:
 
 
 @cache
-def _vocabulary() -> _Vocabulary:
-    """The layer table's words, with the token each one gets as an argument."""
+def vocabulary() -> _Vocabulary:
+    """The layer table's words, with the token each one gets as an argument (the TextMate grammar reads it too)."""
     from archdsl.layers.spec import ACTIVATIONS, BOOLEAN_WORDS, NO_ACTIVATION, PADDINGS
     from archdsl.layers.table import LAYERS
 
@@ -82,7 +85,10 @@ def _node_name(lexer: RegexLexer, match: Match[str]) -> Iterator[tuple[int, _Tok
     """The first word of a node: a layer of the table, a parameter of the block being defined
     (one that holds an activation stands as a layer), or else a call of a block."""
     name = match.group()
-    if name in _vocabulary().layers:
+    if name in (USE, OUTPUT):  # words of the graph syntax, written where a layer stands
+        yield match.start(), Keyword, name
+        return
+    if name in vocabulary().layers:
         kind = Name.Builtin
     elif name in getattr(lexer, "block_params", ()):
         kind = Name.Variable
@@ -105,7 +111,7 @@ def _parameter(lexer: RegexLexer, match: Match[str]) -> Iterator[tuple[int, _Tok
 def _argument_word(lexer: RegexLexer, match: Match[str]) -> Iterator[tuple[int, _TokenType, str]]:
     """A word among a layer's arguments: an option the table knows, or else a block parameter."""
     word = match.group()
-    yield match.start(), _vocabulary().words.get(word, Name.Variable), word
+    yield match.start(), vocabulary().words.get(word, Name.Variable), word
 
 
 # ---------------------------------------------------------------- the states
@@ -131,6 +137,7 @@ def _loose() -> list:
 def _values(word) -> list:
     """Numbers, dims (`3x3`, `64 x seq`), negative numbers and words of an argument value."""
     return [
+        (_REFERENCE, Name.Label),  # `@trunk` reads the value named `as trunk`
         (_DIMS, Number),
         (_FLOAT, Number.Float),
         (_INT, Number.Integer),
@@ -149,7 +156,13 @@ def _chain_states(nested: bool) -> dict[str, list]:
     suffix = "" if nested else "0"
     head, args, inputs, alias = (f"{state}{suffix}" for state in ("chain", "args", "input", "alias"))
     if nested:
-        space = [(_SPACE_NL, Whitespace)]
+        # Inside a model's '{}' a line may start a statement from any mode: `output @a`, `( @a | @b )`.
+        statement = rf"(\n{_SPACE_NL[:-1]}*)"
+        space = [
+            (rf"{statement}({OUTPUT}{_END})(?=[ \t\f]+@)", bygroups(Whitespace, Keyword)),
+            (rf"{statement}(\()(?={_SPACE_NL[:-1]}*@)", bygroups(Whitespace, Punctuation), ("#pop", args, "chain")),
+            (_SPACE_NL, Whitespace),
+        ]
         close = [(r"[)}]", Punctuation, "#pop")]
     else:
         space = [(_SPACE, Whitespace), (_NEWLINE, Whitespace, ("#pop", "eol"))]
@@ -189,6 +202,7 @@ def _chain_states(nested: bool) -> dict[str, list]:
             *space,
             *_comment(),
             *after_node,
+            (rf"as{_END}", Keyword, alias),
             *_values(Name.Variable),
             *_loose(),
         ],

@@ -27,7 +27,7 @@ from archdsl.common.diagnostics import ArchError, Diagnostic, render_all
 from archdsl.ir.model import Model, Program, SelectionError
 from archdsl.pipeline import load, parse
 from archdsl.targets.codegen import generate
-from archdsl.tools.summary import param_notes, rows
+from archdsl.tools.summary import param_notes, rows, totals
 
 CELL_FILENAME = "<cell>"
 TARGET_TITLES = {"keras": "Keras", "torch": "PyTorch"}
@@ -66,10 +66,12 @@ class ShapeTable:
             (row.name, row.type, row.shape, f"{row.keras:,}", f"{row.torch:,}", row.note) for row in rows(model)
         ]
         self.footer = ("Total", "", "", f"{model.params.keras:,}", f"{model.params.torch:,}", "")
+        self.totals = totals(model)  # what Keras' model.summary() and torchinfo say under their tables
         self.notes = param_notes(model)
 
     def text(self) -> str:
-        lines = [self.title, "", *_text_table(HEADERS, self.rows, self.footer)]
+        lines = [self.title, "", *_text_table(HEADERS, self.rows, self.footer), ""]
+        lines.extend(f"{label + ':':<8} {text}" for label, text in self.totals)
         lines.extend(f"note: {note}" for note in self.notes)
         # A blank line after the table, as after the generated code, where outputs are printed one after another.
         return "\n".join(lines) + "\n"
@@ -82,6 +84,9 @@ class ShapeTable:
             )
 
         body = "".join(f"<tr>{cells(row, 'td')}</tr>" for row in self.rows)
+        summary = "".join(
+            f'<p class="archdsl-totals"><b>{escape(label)}:</b> {escape(text)}</p>' for label, text in self.totals
+        )
         notes = "".join(f'<p class="archdsl-note">note: {escape(note)}</p>' for note in self.notes)
         return (
             '<div class="archdsl">'
@@ -90,7 +95,7 @@ class ShapeTable:
             f"<thead><tr>{cells(HEADERS, 'th')}</tr></thead>"
             f"<tbody>{body}</tbody>"
             f"<tfoot><tr>{cells(self.footer, 'th')}</tr></tfoot>"
-            f"</table>{notes}</div>"
+            f"</table>{summary}{notes}</div>"
         )
 
     def _repr_pretty_(self, printer, cycle: bool) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
 from archdsl.targets import torch as torch_target
-from archdsl.targets.common import EXAMPLE_LENGTH, LayerCode, TargetCode, is_token_input, vocabulary
+from archdsl.targets.common import LayerCode, TargetCode, example_shape, token_ids, vocabulary
 from archdsl.targets.render import render_module
 from archdsl.targets.torch.layout import CHANNELS_FIRST, FLAT_CHANNELS_FIRST
 
@@ -71,6 +71,18 @@ def _randomize(keras_model: Any, rng: Any) -> None:
             layer.finalize_state()
 
 
+def _keras_probe(model: Model) -> Any:
+    """The generated Keras model in probe form: it returns every layer's output, by layer name."""
+    from archdsl.common.frameworks import require
+    from archdsl.targets import keras as keras_target
+
+    require("keras")
+    source = render_module(keras_target.NAME, keras_target.emit_model(model, probe=True).view)
+    namespace: dict[str, Any] = {"__name__": "archdsl_verify"}
+    exec(compile(source, f"<archdsl verify {model.name}>", "exec"), namespace)  # noqa: S102
+    return namespace["build_model"]()
+
+
 def _torch_instance(model: Model) -> tuple[Any, TargetCode]:
     from archdsl.targets.codegen import reported_as_diagnostic
 
@@ -93,6 +105,8 @@ def copy_weights(model: Model, keras_model: Any, torch_module: Any, code: Target
         layout=layouts.__getitem__,
     )
     for layer in model.layers:
+        if layer.shares is not None:
+            continue  # the same weights as the layer it uses again: copied with that one
         weights = keras_model.get_layer(layer.name).get_weights()
         rule = torch_target.TRANSLATIONS[layer.type].weights
         if rule is None:
@@ -135,36 +149,34 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
     keras, torch = require("keras", "torch")
     import numpy as np
 
-    from archdsl.targets.codegen import build
-
     keras.utils.set_random_seed(seed)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    keras_model = build(model, "keras")
+    keras_model = _keras_probe(model)
     _randomize(keras_model, rng)
     torch_module, code = _torch_instance(model)
     copy_weights(model, keras_model, torch_module, code)
 
-    example = tuple(d if isinstance(d, int) else EXAMPLE_LENGTH for d in model.input_shape)
-    if is_token_input(model):
-        inputs = rng.integers(0, vocabulary(model), (BATCH, *example)).astype("int32")
-        torch_inputs = torch.as_tensor(inputs, dtype=torch.long)
-    else:
-        inputs = rng.normal(0.0, 1.0, (BATCH, *example)).astype("float32")
-        to_torch = inputs
-        if code.inputs[0].layout == CHANNELS_FIRST and inputs.ndim >= 3:
-            to_torch = inputs.transpose(0, inputs.ndim - 1, *range(1, inputs.ndim - 1))
-        torch_inputs = torch.as_tensor(np.ascontiguousarray(to_torch))
+    keras_inputs, torch_inputs = [], []
+    for model_input, input_code in zip(model.inputs, code.inputs, strict=True):
+        example = (BATCH, *example_shape(model_input.shape))
+        if token_ids(model, model_input.name):
+            batch = rng.integers(0, vocabulary(model, model_input.name), example).astype("int32")
+            keras_inputs.append(batch)
+            torch_inputs.append(torch.as_tensor(batch, dtype=torch.long))
+            continue
+        batch = rng.normal(0.0, 1.0, example).astype("float32")
+        keras_inputs.append(batch)
+        if input_code.layout == CHANNELS_FIRST and batch.ndim >= 3:
+            batch = batch.transpose(0, batch.ndim - 1, *range(1, batch.ndim - 1))
+        torch_inputs.append(torch.as_tensor(np.ascontiguousarray(batch)))
 
-    names = [layer.name for layer in model.layers]
-    probe = keras.Model(keras_model.input, [keras_model.get_layer(name).output for name in names])
-    keras_outputs = probe(inputs, training=False)
-    if len(names) == 1:
-        keras_outputs = [keras_outputs]
+    by_name = keras_model(keras_inputs[0] if len(keras_inputs) == 1 else keras_inputs, training=False)
+    keras_outputs = [by_name[layer.name] for layer in model.layers]
     recorded: dict[str, Any] = {}
     torch_module._archdsl_probe = lambda name, value: recorded.__setitem__(name, value)
     with torch.no_grad():
-        torch_module(torch_inputs)
+        torch_module(*torch_inputs)
 
     results = []
     for layer, layer_code, keras_value in zip(model.layers, code.layers, keras_outputs, strict=True):

@@ -40,5 +40,5 @@ def attention(emit: Emit) -> Code:
     layer, c = emit.layer, emit.layer.config
     module = call("nn.MultiheadAttention", layer.input_shape[-1], c["heads"], batch_first=True)
     x = emit.x
-    step = Step("{out}, _", f"self.{layer.name}({x}, {x}, {x}, need_weights=False)")
+    step = Step("{out}, _", f"{emit.module}({x}, {x}, {x}, need_weights=False)")
     return Code(module, [step], STEPS_FIRST, [size_note(layer), Note("Attention", CALLS)])

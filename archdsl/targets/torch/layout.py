@@ -47,12 +47,16 @@ def convert(expr: str, have: str, want: str | None) -> str:
     return f"{expr}.transpose(1, 2)" if needs_transpose(have, want) else expr
 
 
+def torch_dims(shape: Shape, layout: str) -> Shape:
+    """A sample shape (channels last, as archdsl infers it) in the order a layout holds it."""
+    if layout == CHANNELS_FIRST and len(shape) >= 2:
+        return (shape[-1], *shape[:-1])
+    return tuple(shape)
+
+
 def torch_shape(shape: Shape, layout: str) -> str:
     """The shape comment of a forward line: `(N, 32, 62, 62)`."""
-    dims = list(shape)
-    if layout == CHANNELS_FIRST and len(dims) >= 2:
-        dims = [dims[-1], *dims[:-1]]
-    return "(" + ", ".join(["N", *(str(d) for d in dims)]) + ")"
+    return "(" + ", ".join(["N", *(str(d) for d in torch_dims(shape, layout))]) + ")"
 
 
 def to_channels_last(rank: int) -> str:

@@ -11,14 +11,16 @@ from archdsl.targets.common import (
     LayerCode,
     Note,
     TargetCode,
+    batch_name,
     docstring_lines,
     example_shape,
-    is_token_input,
     output_activation,
+    output_report,
+    token_ids,
     variables,
     vocabulary,
 )
-from archdsl.targets.pycode import call, statement
+from archdsl.targets.pycode import call, signature, statement
 from archdsl.targets.render import defined_classes
 from archdsl.targets.torch.activation import IN_PLACE_CALLS
 from archdsl.targets.torch.layout import (
@@ -43,8 +45,7 @@ class ModuleClass:
 
     name: str
     init: tuple[str, ...]
-    forward_params: str
-    returns: str
+    signature: tuple[str, ...]  # the `def forward(...)` line(s), laid out as ruff would
     forward: tuple[str, ...]
     result: str
 
@@ -59,6 +60,8 @@ class TorchView:
     classes: tuple[ModuleClass, ...]
     model_class: str
     batch: tuple[str, ...]
+    call: str  # the arguments __main__ passes to the model
+    report: tuple[str, ...]  # several outputs: __main__ unpacks them and prints their shapes
 
 
 def translation(layer_type: str) -> Translation:
@@ -82,9 +85,8 @@ def in_place_activations(model: Model) -> frozenset[str]:
     """
     layers = {layer.name: layer for layer in model.layers}
     readers: dict[str, int] = {}
-    for layer in model.layers:
-        for name in layer.inputs:
-            readers[name] = readers.get(name, 0) + 1
+    for name in (*(name for layer in model.layers for name in layer.inputs), *model.outputs):
+        readers[name] = readers.get(name, 0) + 1  # an output is read by the model's caller
 
     def overwritable(name: str) -> bool:
         while readers.get(name) == 1 and name in layers:
@@ -107,12 +109,14 @@ def in_place_activations(model: Model) -> frozenset[str]:
     return frozenset(chosen)
 
 
-def input_layout(model: Model) -> str:
+def input_layout(model: Model, name: str | None = None) -> str:
     """A sequence input comes as (N, C, T) when the first layer reading it wants that."""
-    if len(model.input_shape) != 2:
-        return layout_of(model.input_shape, STEPS_FIRST)
+    name = name or model.input_name
+    shape = model.shape_of(name)
+    if len(shape) != 2:
+        return layout_of(shape, STEPS_FIRST)
     for layer in model.layers:
-        if model.input_name in layer.inputs:
+        if name in layer.inputs:
             want = wanted_layout(LAYERS[layer.type], layer.input_shape)
             if want is not None:
                 return want
@@ -139,25 +143,34 @@ FUNCTION_CALLS = (
 )
 
 
-def _input_note(model: Model, layout: str) -> Note:
-    keras_in = torch_shape(model.input_shape, STEPS_FIRST)  # (N, ...) in Keras' own order
-    torch_in = torch_shape(model.input_shape, layout)
-    rank = len(model.input_shape)
+SHARED = (
+    "Keras makes a layer object once and calls it again; PyTorch calls the same module again "
+    "(`{module}`): one set of weights either way."
+)
+OUTPUTS = "Keras' model returns its outputs as a list; PyTorch's forward returns them as a tuple, in the same order."
+
+
+def _input_note(model: Model, name: str, layout: str) -> Note:
+    shape = model.shape_of(name)
+    keras_in = torch_shape(shape, STEPS_FIRST)  # (N, ...) in Keras' own order
+    torch_in = torch_shape(shape, layout)
+    rank = len(shape)
+    topic = "Input layout" if len(model.inputs) == 1 else f"Input layout of {name}"
     if rank >= 3:
         return Note(
-            "Input layout",
+            topic,
             f"Keras takes {keras_in}, channels last; PyTorch takes {torch_in}, channels first. Move a "
             f"Keras-style batch over with x.permute({to_channels_first(rank)}).",
         )
     if rank == 2 and layout == CHANNELS_FIRST:
         return Note(
-            "Input layout",
+            topic,
             f"Keras takes a sequence as {keras_in} (steps, channels); PyTorch's Conv1d wants {torch_in}, "
             "channels first: move a batch over with x.transpose(1, 2).",
         )
     if rank == 2:
-        return Note("Input layout", f"both take {keras_in}: steps first, as PyTorch's batch_first=True layers do.")
-    return Note("Input layout", f"both take {keras_in}: a batch of feature vectors.")
+        return Note(topic, f"both take {keras_in}: steps first, as PyTorch's batch_first=True layers do.")
+    return Note(topic, f"both take {keras_in}: a batch of feature vectors.")
 
 
 def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> TargetCode:
@@ -167,9 +180,8 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> Targ
     in_place_activations); a probe forward never does, as it would overwrite a reported tensor.
     """
     overwrite = in_place_activations(model) if in_place and not probe else frozenset()
-    first_layout = input_layout(model)
-    names = variables(model, "x")
-    layouts: dict[str, str] = {model.input_name: first_layout}
+    names = variables(model, "x", probe=probe)
+    layouts: dict[str, str] = {i.name: input_layout(model, i.name) for i in model.inputs}
     init: list[str] = []
     forward: list[str] = []
     records: list[LayerCode] = []
@@ -180,14 +192,17 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> Targ
         if want is None and LAYERS[layer.type].merge:
             want = in_layouts[0]  # the branches meet in the layout of the first
         inputs = tuple(convert(names[name], have, want) for name, have in zip(layer.inputs, in_layouts, strict=True))
-        emit = Emit(layer, inputs, want or in_layouts[0], names[layer.inputs[0]], layer.name in overwrite, model)
+        emit = Emit(layer, inputs, want or in_layouts[0], names[layer.inputs[0]], layer.name in overwrite, model, probe)
         code = found.emit(emit)
-        notes = list(code.notes)
+        # a shared layer builds nothing: what its module was built with is the owner's note
+        notes = [note for note in code.notes if not (layer.shares and note.topic == "Sizes")]
         if any(needs_transpose(have, want) for have in in_layouts):
             notes.append(Note("Layouts inside the model", LAYOUTS_INSIDE))
         if code.module is None and code.steps:
             notes.append(Note("Function calls", FUNCTION_CALLS))
-        if layer.name == model.output_name and output_activation(layer):
+        if layer.shares is not None and code.module is not None:
+            notes.append(Note("Shared weights", SHARED.format(module=emit.module)))
+        if layer.name in model.outputs and output_activation(layer):
             notes.append(Note("Training", TRAINING_ON_LOGITS[output_activation(layer)]))
         init_lines, forward_lines = _lines(layer, code, names)
         layouts[layer.name] = code.layout
@@ -198,14 +213,21 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> Targ
         records.append(
             LayerCode(layer.name, layer.type, tuple(init_lines), tuple(forward_lines), tuple(notes), code.layout)
         )
-    input_var = names[model.input_name]
-    result = names[model.output_name]
-    model_class = ModuleClass(
-        model.name, tuple(init), f"{input_var}: torch.Tensor", "torch.Tensor", tuple(forward), result
+    results = [names[name] for name in model.outputs]
+    returns = "torch.Tensor" if len(results) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(results))}]"
+    if len(results) > 3:
+        returns = "tuple[torch.Tensor, ...]"  # the docstring names them
+    parameters = ["self", *(f"{names[given.name]}: torch.Tensor" for given in model.inputs)]
+    header = tuple(signature("forward", parameters, returns))
+    model_class = ModuleClass(model.name, tuple(init), header, tuple(forward), ", ".join(results))
+    view = _view(model, model_class, layouts, names)
+    input_codes = tuple(
+        LayerCode(i.name, "input", (), (f"{names[i.name]}: torch.Tensor",), (), layouts[i.name]) for i in model.inputs
     )
-    view = _view(model, model_class, first_layout, layouts[model.output_name])
-    input_code = LayerCode(model.input_name, "input", (), (f"{input_var}: torch.Tensor",), (), first_layout)
-    return TargetCode(NAME, model.name, (input_code,), tuple(records), (_input_note(model, first_layout),), view)
+    notes = [_input_note(model, i.name, layouts[i.name]) for i in model.inputs]
+    if len(model.outputs) > 1:
+        notes.append(Note("Outputs", OUTPUTS))
+    return TargetCode(NAME, model.name, input_codes, tuple(records), tuple(notes), view)
 
 
 def _lines(layer: Layer, code: Code, names: dict[str, str]) -> tuple[list[str], list[str]]:
@@ -219,7 +241,7 @@ def _lines(layer: Layer, code: Code, names: dict[str, str]) -> tuple[list[str], 
             return [], []
         return [], statement(f"{out} = ", source, indent=2, comment=torch_shape(layer.output_shape, code.layout))
     init = []
-    if code.module is not None:
+    if code.module is not None and layer.shares is None:  # a shared layer's module is made once
         init = statement(f"self.{layer.name} = ", code.module, indent=2, comment=code.module_comment)
     for given in code.attributes:
         init += statement(f"self.{layer.name}.{given.name} = ", given.value, indent=2, comment=given.comment)
@@ -233,31 +255,39 @@ def _lines(layer: Layer, code: Code, names: dict[str, str]) -> tuple[list[str], 
     return init, forward
 
 
-def _view(model: Model, model_class: ModuleClass, first_layout: str, out_layout: str) -> TorchView:
+def _view(model: Model, model_class: ModuleClass, layouts: dict[str, str], names: dict[str, str]) -> TorchView:
     defines = {name: found.defines for name, found in TRANSLATIONS.items() if found.defines}
-    example = example_shape(model.input_shape)
-    if is_token_input(model):
-        batch = call("torch.randint", 0, vocabulary(model), (2, *example))
-        input_text = f"a batch of token ids of shape {torch_shape(model.input_shape, FLAT)}, dtype torch.long"
-    else:
-        dims = torch_shape(example, first_layout)[1:-1].split(", ")[1:]
-        batch = call("torch.randn", 2, *(int(d) for d in dims))
-        order = {
-            CHANNELS_FIRST: "channels first",
-            STEPS_FIRST: "steps first, as batch_first RNNs take it",
-            FLAT: "features",
-        }[first_layout]
-        input_text = f"a batch of shape {torch_shape(model.input_shape, first_layout)} ({order})"
+    batch: list[str] = []
+    texts: list[str] = []
+    for model_input in model.inputs:
+        example = example_shape(model_input.shape)
+        layout = layouts[model_input.name]
+        if token_ids(model, model_input.name):
+            made = call("torch.randint", 0, vocabulary(model, model_input.name), (2, *example))
+            texts.append(f"a batch of token ids of shape {torch_shape(model_input.shape, FLAT)}, dtype torch.long")
+        else:
+            dims = torch_shape(example, layout)[1:-1].split(", ")[1:]
+            made = call("torch.randn", 2, *(int(d) for d in dims))
+            order = {
+                CHANNELS_FIRST: "channels first",
+                STEPS_FIRST: "steps first, as batch_first RNNs take it",
+                FLAT: "features",
+            }[layout]
+            texts.append(f"a batch of shape {torch_shape(model_input.shape, layout)} ({order})")
+        batch += statement(f"{batch_name(model, model_input.name)} = ", made, indent=1)
+    shapes = [torch_shape(model.shape_of(name), layouts[name]) for name in model.outputs]
     imports = ["import torch", "from torch import nn"]
     if any("F." in line for line in (*model_class.init, *model_class.forward)):
         imports.insert(1, "import torch.nn.functional as F")
     return TorchView(
-        docstring=tuple(docstring_lines(model, "PyTorch", input_text, torch_shape(model.output_shape, out_layout))),
+        docstring=tuple(docstring_lines(model, "PyTorch", texts, shapes, container="tuple")),
         imports=tuple(imports),
         helpers=defined_classes(NAME, model.layers, defines),
         classes=(model_class,),
         model_class=model_class.name,
-        batch=tuple(statement("batch = ", batch, indent=1)),
+        batch=tuple(batch),
+        call=(arguments := ", ".join(batch_name(model, given.name) for given in model.inputs)),
+        report=output_report(model, arguments, indent=2) if len(model.outputs) > 1 else (),
     )
 
 

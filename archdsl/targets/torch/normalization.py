@@ -207,12 +207,13 @@ def normalize(emit: Emit) -> Code:
 
 def _scale_weights(layer: Layer, weights: Arrays, ctx: WeightContext) -> dict[str, Any]:
     (gamma,) = weights
-    return {"gamma": gamma}
+    return {"weight": gamma}
 
 
 LAYER_SCALE = (
-    "Neither framework has a LayerScale layer: each file defines one, with one weight, gamma, per channel "
-    "(keras.applications' ConvNeXt and timm do the same)."
+    "Neither framework has a LayerScale layer: each file defines one (keras.applications' ConvNeXt and timm "
+    "do the same), with one multiplier per channel: Keras' gamma, PyTorch's weight, the name its own "
+    "normalization modules give theirs."
 )
 
 

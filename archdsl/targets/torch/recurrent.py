@@ -71,6 +71,15 @@ LAST_STEP_BIDIRECTIONAL = (
     "picks the last one by hand (for a bidirectional layer, the backward direction ends at the first step)."
 )
 BIDIRECTIONAL = "Keras wraps the layer in Bidirectional; PyTorch's module takes `bidirectional=True`."
+STATE = (
+    "Keras returns a recurrent layer's final state with return_state=True and starts another from it with "
+    "initial_state=; PyTorch's module returns the state beside its output and takes it as a second argument."
+)
+
+
+def state_variable(layer: Layer) -> str:
+    """The variable(s) of a recurrent layer's final state in forward: `(encoder_h, encoder_c)` for an LSTM."""
+    return f"({layer.name}_h, {layer.name}_c)" if layer.type == "lstm" else f"{layer.name}_h"
 
 
 @translates("lstm", "gru", "rnn", weights=_recurrent_weights)
@@ -92,8 +101,19 @@ def recurrent(emit: Emit) -> Code:
         notes.append(Note("Bidirectional", BIDIRECTIONAL))
     units = c["units"] * (2 if c["bidirectional"] else 1)
     every_step = f"(N, {layer.input_shape[0]}, {units})"
-    steps = [Step("{out}, _", module_call(emit), "every step" if not c["seq"] else "", every_step)]
-    if not c["seq"]:
+    state = state_variable(layer) if layer.returns_state else "_"
+    applied = module_call(emit)
+    if layer.state_from is not None:
+        applied = f"{emit.module}({emit.x}, {state_variable(emit.model.layer(layer.state_from))})"
+        notes.append(Note("Recurrent state", STATE))
+    read = (
+        emit.probe or layer.name in emit.model.outputs or any(layer.name in other.inputs for other in emit.model.layers)
+    )
+    comment = "only its final state is read" if not read else "every step" if not c["seq"] else ""
+    steps = [Step("{out}, " + state, applied, comment, every_step)]
+    if not read:
+        pass  # only its final state is read (`init=`): no last step to pick
+    elif not c["seq"]:
         units = c["units"]
         if c["bidirectional"]:
             # The forward direction ends at the last step, the backward one at the first.

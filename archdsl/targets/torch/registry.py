@@ -30,10 +30,16 @@ class Emit:
     source: str  # the variable that holds its first input, before any transpose
     in_place: bool  # whether its activation may overwrite the tensor it reads
     model: Model
+    probe: bool = False  # verify's forward, which reports every layer's output, even one nothing reads
 
     @property
     def x(self) -> str:
         return self.inputs[0]
+
+    @property
+    def module(self) -> str:
+        """The attribute of its module: its own, or that of the layer whose weights it uses again."""
+        return f"self.{self.layer.shares or self.layer.name}"
 
 
 @dataclass
@@ -130,7 +136,7 @@ def one(values: tuple[int, ...]) -> int | tuple[int, ...]:
 
 def module_call(emit: Emit, x: str | None = None) -> str:
     """`self.<name>(x)`: the layer's module applied in forward."""
-    return f"self.{emit.layer.name}({emit.x if x is None else x})"
+    return f"{emit.module}({emit.x if x is None else x})"
 
 
 SIZES = (

@@ -1,0 +1,247 @@
+"""The TextMate grammar of .arch for VS Code (editors/vscode/syntaxes/arch.tmLanguage.json).
+
+Generated, never written by hand: the layer names, activation words, option words and flags
+come from the layer table, classified as the Pygments lexer classifies them
+(`archdsl.tools.highlight.vocabulary`), and the reserved words and the shapes of numbers and
+dims from the grammar's terminals. Each Pygments token type has one TextMate scope (SCOPES), so
+tests compare the two token by token: tests/test_vscode.py runs vscode-textmate under Node over
+every example and snippet and holds each token to the parser's reading.
+
+    python -m archdsl.lsp.textmate            # print the grammar
+    python -m archdsl.lsp.textmate --write    # rewrite editors/vscode/syntaxes/arch.tmLanguage.json
+
+The places follow the lexer's: a node starts after `->`, `|`, `(`, `{` or a block's `=`, where
+the first word is a layer or a block call; its arguments run to the next `->`, `|`, closing
+bracket or the end of the line; `(` opens a group where a node starts and an integer
+expression among arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation
+
+from archdsl.frontend.expand import OUTPUT, USE
+from archdsl.lsp.language import reserved_words, terminals
+from archdsl.tools.highlight import vocabulary
+
+GRAMMAR_PATH = Path("editors") / "vscode" / "syntaxes" / "arch.tmLanguage.json"
+
+# One scope per token type of the Pygments lexer.
+SCOPES = {
+    Comment.Single: "comment.line.number-sign.arch",
+    Keyword.Declaration: "storage.type.arch",
+    Keyword: "keyword.other.arch",
+    Keyword.Constant: "constant.language.arch",
+    Name.Class: "entity.name.type.model.arch",
+    Name.Function: "entity.name.function.arch",
+    Name.Builtin: "support.function.layer.arch",
+    Name.Builtin.Pseudo: "support.constant.activation.arch",
+    Name.Attribute: "entity.other.attribute-name.arch",
+    Name.Variable: "variable.other.arch",
+    Name.Label: "entity.name.label.arch",
+    Number: "constant.numeric.dims.arch",
+    Number.Integer: "constant.numeric.integer.arch",
+    Number.Float: "constant.numeric.float.arch",
+    Operator: "keyword.operator.arch",
+    Punctuation: "punctuation.arch",
+}
+
+_END = r"(?![A-Za-z0-9_])"
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+
+
+def _words(words) -> str:
+    return "(?:" + "|".join(sorted(words, key=lambda w: (-len(w), w))) + ")" + _END
+
+
+def _number_patterns() -> list[dict]:
+    """DIMS, then NUMBER split into floats and integers, as the lexer tries them."""
+    dims = terminals()["DIMS"][1].replace("(x", "(?:x")
+    return [
+        {"match": r"(?<![A-Za-z0-9_])" + dims, "name": SCOPES[Number]},
+        {
+            "match": r"(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+",
+            "name": SCOPES[Number.Float],
+        },
+        {"match": r"[0-9]+", "name": SCOPES[Number.Integer]},
+    ]
+
+
+def _bracketed(opening: str, closing: str, patterns: list[dict]) -> dict:
+    """A rule from a bracket to its match, the brackets coloured as punctuation."""
+    punctuation = {"0": {"name": SCOPES[Punctuation]}}
+    return {
+        "begin": opening,
+        "beginCaptures": punctuation,
+        "end": closing,
+        "endCaptures": punctuation,
+        "patterns": patterns,
+    }
+
+
+def build_grammar() -> dict:
+    words = vocabulary().words
+    layers = vocabulary().layers
+    by_token: dict[object, list[str]] = {}
+    for word, token in words.items():
+        by_token.setdefault(token, []).append(word)
+    reserved = reserved_words()
+    plain_name = rf"(?!{_words(reserved)}){_NAME}"
+    declarations = [w for w in reserved if w in ("block", "model")]
+    keywords = [w for w in reserved if w not in ("block", "model", "x")]
+    argument_words = [
+        {"match": r"\b" + _words(by_token[token]), "name": SCOPES[token]}
+        for token in (Name.Builtin.Pseudo, Keyword.Constant, Name.Attribute)
+        if by_token.get(token)
+    ]
+    values = [
+        {"match": "@" + _NAME, "name": SCOPES[Name.Label]},  # the grammar's REF: `@trunk` reads `as trunk`
+        *_number_patterns(),
+        {"match": r"\bx" + _END, "name": SCOPES[Operator]},
+        {"match": "-", "name": SCOPES[Operator]},
+    ]
+    loose = [
+        {"match": r"\b" + _words(declarations), "name": SCOPES[Keyword.Declaration]},
+        {"match": r"\b" + _words(keywords), "name": SCOPES[Keyword]},
+        {"match": r"->|//|[-+*|=]", "name": SCOPES[Operator]},
+        {"match": r"[(){},]", "name": SCOPES[Punctuation]},
+    ]
+    operator = {"name": SCOPES[Operator]}
+    return {
+        "$schema": "https://raw.githubusercontent.com/martinring/tmlanguage/master/tmlanguage.json",
+        "name": "Arch",
+        "scopeName": "source.arch",
+        "fileTypes": ["arch"],
+        "comment": "Generated by `python -m archdsl.lsp.textmate --write` from archdsl's layer table and grammar: "
+        "do not edit.",
+        "patterns": [{"include": "#comment"}, {"include": "#block"}, {"include": "#model"}, {"include": "#chain"}],
+        "repository": {
+            "comment": {"match": "#.*$", "name": SCOPES[Comment.Single]},
+            "block": {
+                "begin": rf"\b(block){_END}[ \t\f]*({plain_name})?",
+                "beginCaptures": {"1": {"name": SCOPES[Keyword.Declaration]}, "2": {"name": SCOPES[Name.Function]}},
+                "end": r"(=)|$",
+                "endCaptures": {"1": operator},
+                "patterns": [{"include": "#comment"}, {"include": "#params"}],
+            },
+            "params": _bracketed(
+                r"\(",
+                r"\)",
+                [
+                    {"include": "#comment"},
+                    {
+                        "begin": "=",
+                        "beginCaptures": {"0": operator},
+                        "end": r"(?=[,)])",
+                        "patterns": [
+                            {"include": "#comment"},
+                            {"include": "#expression"},
+                            {"include": "#argument-values"},
+                        ],
+                    },
+                    {"match": ",", "name": SCOPES[Punctuation]},
+                    {"match": plain_name, "name": SCOPES[Name.Variable]},
+                    *loose,
+                ],
+            ),
+            "model": {
+                "match": rf"\b(model){_END}[ \t\f]*({plain_name})?",
+                "captures": {"1": {"name": SCOPES[Keyword.Declaration]}, "2": {"name": SCOPES[Name.Class]}},
+            },
+            "chain": {
+                "patterns": [
+                    {"include": "#comment"},
+                    {
+                        "begin": rf"\b(input){_END}",
+                        "beginCaptures": {"1": {"name": SCOPES[Keyword]}},
+                        "end": r"(?=->|\||[()}*])|$",
+                        "patterns": [
+                            {"include": "#comment"},
+                            {"include": "#alias"},
+                            *values,
+                            {"match": plain_name, "name": SCOPES[Name.Variable]},
+                        ],
+                    },
+                    {"include": "#alias"},
+                    _bracketed(r"\(", r"\)", [{"include": "#chain"}]),
+                    _bracketed(r"\{", r"\}", [{"include": "#chain"}]),
+                    {"match": r"->|\|", "name": SCOPES[Operator]},
+                    {  # a repeated group: `( ... ) * n`; what follows reads as arguments, as after a layer
+                        "begin": r"\*",
+                        "beginCaptures": {"0": operator},
+                        "end": r"(?=->|\||[)}]|#)|$",
+                        "patterns": [{"include": "#arguments"}],
+                    },
+                    *loose[:2],
+                    {  # words of the graph syntax written where a layer stands: `use enc`, `output @a @b`
+                        "begin": rf"\b({_words((USE, OUTPUT))})",
+                        "beginCaptures": {"1": {"name": SCOPES[Keyword]}},
+                        "end": r"(?=->|\||[)}]|#)|$",
+                        "patterns": [{"include": "#arguments"}],
+                    },
+                    {
+                        "begin": rf"\b(?:({_words(layers)})|({plain_name}))",
+                        "beginCaptures": {"1": {"name": SCOPES[Name.Builtin]}, "2": {"name": SCOPES[Name.Function]}},
+                        "end": r"(?=->|\||[)}]|#)|$",
+                        "patterns": [{"include": "#arguments"}],
+                    },
+                    *values,
+                    *loose,
+                ]
+            },
+            "alias": {
+                "match": rf"\b(as){_END}(?:[ \t\f]*({plain_name}))?",
+                "captures": {"1": {"name": SCOPES[Keyword]}, "2": {"name": SCOPES[Name.Label]}},
+            },
+            "arguments": {
+                "patterns": [
+                    {"include": "#comment"},
+                    {"include": "#alias"},
+                    {"match": rf"{plain_name}(?=[ \t\f]*=)", "name": SCOPES[Name.Attribute]},
+                    {"include": "#expression"},
+                    {"include": "#argument-values"},
+                    *loose,
+                ]
+            },
+            "argument-values": {
+                "patterns": [*values, *argument_words, {"match": plain_name, "name": SCOPES[Name.Variable]}]
+            },
+            "expression": _bracketed(
+                r"\(",
+                r"\)",
+                [
+                    {"include": "#comment"},
+                    {"include": "#expression"},
+                    *values,
+                    {"match": plain_name, "name": SCOPES[Name.Variable]},
+                    *loose,
+                ],
+            ),
+        },
+    }
+
+
+def grammar_text() -> str:
+    return json.dumps(build_grammar(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write the VS Code TextMate grammar of .arch from the layer table.")
+    parser.add_argument("--write", action="store_true", help=f"rewrite {GRAMMAR_PATH} (from the repository root)")
+    args = parser.parse_args(argv)
+    text = grammar_text()
+    if args.write:
+        GRAMMAR_PATH.write_text(text, encoding="utf-8")
+        print(f"wrote {GRAMMAR_PATH}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
