@@ -144,7 +144,7 @@ def test_the_spec_reproduces_the_keras_application(stem):
     try:
         assert model.params.keras == reference.count_params() == generated.count_params() == published
         trainable = sum(_sizes(reference.trainable_weights).elements())
-        assert sum(_sizes(generated.trainable_weights).elements()) == trainable
+        assert sum(_sizes(generated.trainable_weights).elements()) == trainable == model.params.keras_trainable
         # PyTorch's parameters are Keras' trainable weights: the statistics are buffers there.
         assert model.params.torch == trainable
         assert _sizes(generated.weights) == _sizes(reference.weights)
