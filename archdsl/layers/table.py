@@ -413,12 +413,14 @@ def _global_pool(name: str, summary: str) -> LayerSpec:
     )
 
 
-def _spatial_resolve(arg: str):
+def _spatial_resolve(arg: str, per_axis=spatial):
+    """`arg` read per spatial axis of a rank 2-4 input: sizes (`spatial`), or pads (`_pairs`)."""
+
     def resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
         name = config["_name"]
         (shape,) = inputs
         require_rank(name, shape, 2, 3, 4)
-        return {**config, arg: spatial(name, arg, config[arg], len(shape) - 1)}
+        return {**config, arg: per_axis(name, arg, config[arg], len(shape) - 1)}
 
     return resolve
 
@@ -459,16 +461,6 @@ def _pairs(name: str, arg: str, value: Any, axes: int) -> Pads:
         f"({' '.join(['0x1'] * axes)})",
         code="A203",
     )
-
-
-def _pads_resolve(arg: str):
-    def resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
-        name = config["_name"]
-        (shape,) = inputs
-        require_rank(name, shape, 2, 3, 4)
-        return {**config, arg: _pairs(name, arg, config[arg], len(shape) - 1)}
-
-    return resolve
 
 
 def _zeropad_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
@@ -1078,7 +1070,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
                 doc="zeros on each side; one size per axis; or one BEFORExAFTER pair per axis (0x1 0x1)",
             ),
         ),
-        resolve=_pads_resolve("padding"),
+        resolve=_spatial_resolve("padding", _pairs),
         infer=_zeropad_infer,
         reads_sequence=SIGNAL,
     ),
@@ -1097,7 +1089,7 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
                 doc="removed from each side; one size per axis; or one BEFORExAFTER pair per axis (0x1 0x1)",
             ),
         ),
-        resolve=_pads_resolve("cropping"),
+        resolve=_spatial_resolve("cropping", _pairs),
         infer=_crop_infer,
         reads_sequence=SIGNAL,
     ),
