@@ -108,6 +108,17 @@ def siamese():
     return keras.Model([left, right], layers.Dense(1, activation="sigmoid")(distance))
 
 
+def siamese_of_the_contract():
+    """LANGUAGE.md section 7's Siamese model: the distance is the absolute difference of the towers."""
+    image = keras.Input((105, 105, 1))
+    x = layers.Conv2D(32, 3, activation="relu")(image)
+    x = layers.Conv2D(64, 3, activation="relu")(layers.MaxPooling2D()(x))
+    encoder = keras.Model(image, layers.Dense(64)(layers.GlobalAveragePooling2D()(x)))
+    left, right = keras.Input((105, 105, 1)), keras.Input((105, 105, 1))
+    distance = keras.ops.abs(layers.Subtract()([encoder(left), encoder(right)]))
+    return keras.Model([left, right], layers.Dense(1, activation="sigmoid")(distance))
+
+
 # spec -> (hand-written model, sizes of the symbolic axes to run at)
 CASES = {
     "unet.arch": (unet, {}),
@@ -115,6 +126,7 @@ CASES = {
     "two_heads.arch": (two_heads, {}),
     "seq2seq.arch": (seq2seq, {"src": 7, "tgt": 5}),
     SIAMESE: (siamese, {}),
+    "siamese.arch": (siamese_of_the_contract, {}),
 }
 
 

@@ -32,7 +32,7 @@ import shutil
 import subprocess
 import sys
 import tokenize
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -170,6 +170,7 @@ class _Scan:
     bound: set[str]
     self_modules: set[str]
     problems: list[str]
+    layer_objects: set[str] = field(default_factory=set)  # Keras: `x_layer = layers.Dense(...)`, called again
 
     def problem(self, node: ast.AST, text: str) -> None:
         self.problems.append(f"line {getattr(node, 'lineno', '?')}: {text}")
@@ -210,6 +211,9 @@ def _check_call(scan: _Scan, node: ast.Call) -> None:
             scan.problem(node, "super() with arguments")
         if name in BUILTIN_CALLS or name in {"build_model", "model"} or name in scan.class_names:
             return
+        if scan.target == "keras" and name in scan.layer_objects:
+            return  # a shared layer: the object built once, applied to each input
+
         scan.problem(node, f"call of {name}()")
         return
     if isinstance(func, ast.Call):
@@ -339,6 +343,15 @@ def check_generated(source: str, target: str, model_name: str | None = None) -> 
     tree.body = [node for node in tree.body if node not in support]
     scan = _Scan(target, tree, defined, bound, set(), [])
     scan.class_names |= {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    scan.layer_objects = {
+        node.targets[0].id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+        and isinstance(node.value, ast.Call)
+        and ((_dotted(node.value.func) or "").startswith("layers.") or _dotted(node.value.func) in scan.class_names)
+    }
     _check_docstring(scan, source, tree.body, model_name)
     _check_structure(scan, tree.body, model_name)
     docstring_node = tree.body[0].value if tree.body and isinstance(tree.body[0], ast.Expr) else None

@@ -711,9 +711,12 @@ def check_torch(model: archdsl.Model, source: str, name: str, params: int | None
     assert counts == wanted, "PyTorch per-layer parameters and buffers"
     per_layer, reported, extra = torchinfo_macs(net, [b[:1] for b in batch])
     assert set(per_layer) <= {layer.name for layer in model.layers}, "modules that are no layer of the model"
-    assert {layer.name: per_layer.get(layer.name, 0) for layer in model.layers} == {
-        layer.name: layer.macs(SYMBOLIC) for layer in model.layers
-    }, "multiply-adds per layer"
+    # torchinfo counts a shared module's calls under its one attribute: the owner's name
+    wanted_macs = {layer.name: 0 for layer in model.layers}
+    for layer in model.layers:
+        wanted_macs[layer.shares or layer.name] += layer.macs(SYMBOLIC)
+    found_macs = {layer.name: per_layer.get(layer.name, 0) for layer in model.layers}
+    assert found_macs == wanted_macs, "multiply-adds per layer"
     assert reported + extra == model.macs(SYMBOLIC), "torchinfo's total mult-adds, and what it leaves out"
     # every `# (N, ...)` comment of forward, checked at run time
     namespace: dict = {"__name__": f"archdsl_test_{name}_torch_checked", "_archdsl_check_shape": _check_shape}
