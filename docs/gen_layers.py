@@ -59,9 +59,14 @@ def _words(spec: LayerSpec) -> str:
         if arg.kind == "activation" or (arg.name == "activation" and arg.kind == "choice"):
             words.append("an activation" if arg.kind == "activation" else " or ".join(map(_code, arg.choices)))
         elif arg.kind == "padding":
-            words.append("`same` or `valid`")
+            words.append(_either(arg.choices))
     words += [_code(flag) for flag in spec.flags]
     return ", ".join(words) or "—"
+
+
+def _either(words: tuple[str, ...]) -> str:
+    quoted = [_code(word) for word in words]
+    return f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else "".join(quoted)
 
 
 def _kind(arg: Arg) -> str:
@@ -69,11 +74,15 @@ def _kind(arg: Arg) -> str:
         "int": "a whole number",
         "float": "a number",
         "dims": "a whole number, or dims such as `3x3` (one size per spatial axis)",
+        "pads": "a whole number (every side), dims such as `1x2` (both sides of each axis; on a sequence "
+        "`1x2` is 1 before and 2 after), or one `BEFORExAFTER` pair per spatial axis written one after "
+        "another, such as `0x1 0x1` (Keras' `((0, 1), (0, 1))`)",
         "shape": "dims such as `7x7x64`; one size may be `-1`",
+        "floats": "a number, or one per channel written as dims, decimals allowed: `0.5x0.25x2`",
         "activation": "an activation ("
         + ", ".join(map(_code, ACTIVATIONS))
         + ") or `none` (also `linear`): no activation",
-        "padding": "`same` or `valid`",
+        "padding": _either(arg.choices),
         "bool": "`true` or `false`",
         "axis": "a whole number, negative to count from the last axis",
         "choice": " or ".join(map(_code, arg.choices)),

@@ -152,8 +152,8 @@ def draw_activation(draw, w: Writer) -> None:
         w.word_or_keyword("activation", None if choice in ("none", "linear") else choice, choice)
 
 
-def draw_padding(draw, w: Writer) -> None:
-    choice = draw(st.sampled_from((None, "same", "valid")))
+def draw_padding(draw, w: Writer, causal: bool = False) -> None:
+    choice = draw(st.sampled_from((None, "same", "valid", *(("causal",) if causal else ()))))
     if choice is not None:
         w.word_or_keyword("padding", choice, choice)
 
@@ -184,6 +184,9 @@ KERAS_ACTIVATION = {
     "sigmoid": "sigmoid",
     "tanh": "tanh",
     "softmax": "softmax",
+    "hardswish": "hard_swish",
+    "hardsigmoid": "hard_sigmoid",
+    "abs": keras.ops.abs,  # not a name Keras knows as an activation
 }
 
 
@@ -212,6 +215,9 @@ def torch_activation(name: str | None, alpha: float = 0.2) -> nn.Module:
         "sigmoid": nn.Sigmoid,
         "tanh": nn.Tanh,
         "softmax": lambda: nn.Softmax(dim=1),
+        "hardswish": nn.Hardswish,
+        "hardsigmoid": nn.Hardsigmoid,
+        "abs": lambda: Fn(torch.abs),
     }[name]()
 
 
@@ -252,6 +258,9 @@ class TFSamePad(nn.Module):
 def padded(padding: str, kernel, stride, dilation, module: nn.Module, value: float = 0.0) -> nn.Module:
     if padding == "same":
         return nn.Sequential(TFSamePad(kernel, stride, dilation, value), module)
+    if padding == "causal":  # Keras pads the start only, by the dilated kernel less one step
+        (k,), (d,) = kernel, dilation
+        return nn.Sequential(nn.ConstantPad1d(((k - 1) * d, 0), value), module)
     return module
 
 
@@ -268,8 +277,8 @@ CONV_NAMES = {
 
 
 @st.composite
-def window_args(draw, w: Writer, axes: int, dilation: bool = True) -> None:
-    """stride= and dilation= (rarely both: Conv refuses that), padding."""
+def window_args(draw, w: Writer, axes: int, dilation: bool = True, causal: bool = False) -> None:
+    """stride= and dilation= (rarely both: Conv refuses that), padding (`causal`: conv1d's too)."""
     # Without dilation (conv2dtranspose) the stride is what matters: it is written 2 times in 3.
     mode = draw(st.sampled_from(("plain", "stride", "dilation") if dilation else ("stride", "plain", "stride")))
     both = rarely(draw, 5)
@@ -277,7 +286,7 @@ def window_args(draw, w: Writer, axes: int, dilation: bool = True) -> None:
         w.keyword("stride", draw_dims(draw, axes, 1, 3))
     if dilation and (mode == "dilation" or both):
         w.keyword("dilation", draw_dims(draw, axes, 1, 3))
-    draw_padding(draw, w)
+    draw_padding(draw, w, causal)
 
 
 def window_truth(written: dict[str, Any], axes: int) -> tuple[tuple[int, ...], ...]:
@@ -310,7 +319,7 @@ def conv_cases(draw, axes: int) -> Case:
         w.positional(
             "kernel", tuple(draw(st.integers(1, 4)) for _ in range(axes + 1)) if wrong else draw_dims(draw, axes, 1, 4)
         )
-    draw(window_args(w, axes))
+    draw(window_args(w, axes, causal=axes == 1))
     if grouped:
         w.keyword("groups", groups)
     draw_activation(draw, w)
@@ -517,16 +526,25 @@ def global_pool_cases(draw, name: str) -> Case:
     shape = draw(sample_shape(rank, hi=8))
     axes = spatial_axes(shape)
     keras_class = {"globalavgpool": "GlobalAveragePooling{}D", "globalmaxpool": "GlobalMaxPooling{}D"}[name]
+    w = Writer(draw, name)
+    choice = draw(st.sampled_from((None, True, False)))
+    if choice is True and draw(st.booleans()):
+        w.written["keepdims"] = True
+        w.others.append("keepdims")
+    elif choice is not None:
+        w.keyword("keepdims", choice, "true" if choice else "false")
+    keepdims = w.written.get("keepdims", False)
 
     def reduce(x):
         dims = tuple(range(2, x.ndim))
-        return x.mean(dim=dims) if name == "globalavgpool" else x.amax(dim=dims)
+        return x.mean(dim=dims, keepdim=keepdims) if name == "globalavgpool" else x.amax(dim=dims, keepdim=keepdims)
 
     return Case(
-        program(shape, name),
+        program(shape, w.text()),
         shape,
-        lambda x: getattr(kl, keras_class.format(axes))()(x),
+        lambda x: getattr(kl, keras_class.format(axes))(**keras_kwargs(w.written, {"keepdims": "keepdims"}))(x),
         lambda shape, target: Fn(reduce),
+        dict(w.written),
         lengths=run_lengths(draw, shape),
         numeric=True,
     )
@@ -556,25 +574,46 @@ def upsample_cases(draw) -> Case:
 
 
 @st.composite
-def zeropad_cases(draw) -> Case:
+def pads_cases(draw, name: str) -> Case:
+    """zeropad and crop, written every way: one size, one per axis (on a sequence: before x after),
+    or one size or BEFORExAFTER pair per axis written one after another (rarely one too many)."""
     rank = draw(st.sampled_from((2, 3, 3, 4, 1)))
-    shape = draw(sample_shape(rank, hi=8 if rank < 4 else 4))
+    shape = draw(sample_shape(rank, lo=7 if name == "crop" else 1, hi=10 if rank < 4 else 8))
     axes = spatial_axes(shape)
-    w = Writer(draw, "zeropad")
-    if draw(st.integers(0, 3)):
-        w.positional("padding", draw_dims(draw, axes, 0, 3))
-    written = w.written
+    arg = "padding" if name == "zeropad" else "cropping"
+    w = Writer(draw, name)
+    form = draw(st.sampled_from(("one", "per_axis", "pairs", *(("default",) if name == "zeropad" else ()))))
+    size = st.integers(0, 3)
+    keras_value: Any = 1
+    pairs: tuple[tuple[int, int], ...] = ((1, 1),) * axes
+    if form == "one":
+        keras_value = draw(size)
+        w.positional(arg, keras_value)
+        pairs = ((keras_value, keras_value),) * axes
+    elif form == "per_axis" or (form == "pairs" and axes == 1):
+        keras_value = tuple(draw(size) for _ in range(2 if axes == 1 else axes))
+        w.positional(arg, keras_value)
+        pairs = (keras_value,) if axes == 1 else tuple((p, p) for p in keras_value)
+    elif form == "pairs":
+        items = [draw(size) if draw(st.booleans()) else (draw(size), draw(size)) for _ in range(axes + rarely(draw, 9))]
+        w.written[arg] = items
+        w.numbers += [dims_text(item) for item in items]
+        pairs = tuple(item if isinstance(item, tuple) else (item, item) for item in items)
+        keras_value = pairs
+    cls = {"zeropad": "ZeroPadding{}D", "crop": "Cropping{}D"}[name]
 
     def build_keras(x):
-        return getattr(kl, f"ZeroPadding{axes}D")(**keras_kwargs(written, {"padding": "padding"}))(x)
+        layer = getattr(kl, cls.format(axes))
+        return layer()(x) if form == "default" else layer(keras_value)(x)  # left out: Keras' own default
 
     def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
-        pads: list[int] = []
-        for p in reversed(per_axis(written.get("padding", 1), axes)):
-            pads += [p, p]
-        return Fn(lambda x: F.pad(x, pads))
+        if name == "zeropad":
+            flat = [p for pair in reversed(pairs) for p in pair]  # F.pad: the last axis first
+            return Fn(lambda x: F.pad(x, flat))
+        index = tuple(slice(before, size - after) for (before, after), size in zip(pairs, shape[:-1], strict=True))
+        return Fn(lambda x: x[(slice(None), slice(None), *index)])
 
-    config = {"padding": per_axis(written["padding"], axes)} if written and rank > 1 else {}
+    config = {arg: pairs} if rank > 1 and len(pairs) == axes else {}
     return Case(
         program(shape, w.text()), shape, build_keras, build_torch, config, run_lengths(draw, shape), numeric=True
     )
@@ -835,6 +874,32 @@ def embedding_cases(draw) -> Case:
 # ---------------------------------------------------------------- normalization and activations
 
 
+class Affine(nn.Module):
+    """A normalization without learned values, then Keras' gamma and beta where it keeps them."""
+
+    def __init__(self, norm: nn.Module, channels: int, scale: bool, center: bool):
+        super().__init__()
+        self.norm = norm
+        self.gamma = nn.Parameter(torch.ones(channels)) if scale else None
+        self.beta = nn.Parameter(torch.zeros(channels)) if center else None
+
+    def forward(self, x):  # channels first
+        y = self.norm(x)
+        per_channel = (1, -1) + (1,) * (x.ndim - 2)
+        if self.gamma is not None:
+            y = y * self.gamma.view(per_channel)
+        if self.beta is not None:
+            y = y + self.beta.view(per_channel)
+        return y
+
+
+def draw_scale_center(draw, w: Writer) -> None:
+    for name in ("scale", "center"):
+        choice = draw(st.sampled_from((None, True, False, False)))
+        if choice is not None:
+            w.keyword(name, choice, "true" if choice else "false")
+
+
 @st.composite
 def batchnorm_cases(draw) -> Case:
     shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6, symbolic_channels=True))
@@ -843,16 +908,20 @@ def batchnorm_cases(draw) -> Case:
         w.keyword("momentum", draw(st.sampled_from((0.0, 0.5, 0.9, 0.99, 1.0))))
     if draw(st.booleans()):
         w.keyword("epsilon", draw(st.sampled_from((1e-5, 0.001, 0.01, 1.0))))
+    draw_scale_center(draw, w)
     written = w.written
+    names = {"momentum": "momentum", "epsilon": "epsilon", "scale": "scale", "center": "center"}
 
     def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
         cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm1d, 3: nn.BatchNorm2d, 4: nn.BatchNorm3d}[len(shape)]
-        return cls(shape[-1], eps=written.get("epsilon", 1e-3), momentum=1 - written.get("momentum", 0.99))
+        eps, momentum = written.get("epsilon", 1e-3), 1 - written.get("momentum", 0.99)
+        norm = cls(shape[-1], eps=eps, momentum=momentum, affine=False)
+        return Affine(norm, shape[-1], written.get("scale", True), written.get("center", True))
 
     return Case(
         program(shape, w.text()),
         shape,
-        lambda x: kl.BatchNormalization(**keras_kwargs(written, {"momentum": "momentum", "epsilon": "epsilon"}))(x),
+        lambda x: kl.BatchNormalization(**keras_kwargs(written, names))(x),
         build_torch,
         dict(written),
         run_lengths(draw, shape),
@@ -874,14 +943,160 @@ def layernorm_cases(draw) -> Case:
     w = Writer(draw, "layernorm")
     if draw(st.booleans()):
         w.keyword("epsilon", draw(st.sampled_from((1e-6, 1e-5, 0.001, 0.1))))
+    draw_scale_center(draw, w)
     written = w.written
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        norm = LastAxis(nn.LayerNorm(shape[-1], eps=written.get("epsilon", 1e-3), elementwise_affine=False))
+        return Affine(norm, shape[-1], written.get("scale", True), written.get("center", True))
+
     return Case(
         program(shape, w.text()),
         shape,
-        lambda x: kl.LayerNormalization(**keras_kwargs(written, {"epsilon": "epsilon"}))(x),
-        lambda shape, target: LastAxis(nn.LayerNorm(shape[-1], eps=written.get("epsilon", 1e-3))),
+        lambda x: kl.LayerNormalization(
+            **keras_kwargs(written, {"epsilon": "epsilon", "scale": "scale", "center": "center"})
+        )(x),
+        build_torch,
         dict(written),
         run_lengths(draw, shape),
+    )
+
+
+def values_text(value: float | tuple[float, ...]) -> str:
+    """A number, or one per channel as dims of decimals (`0.5x-1.25x2.0`; spaced as `0.5 x 2` too)."""
+    if not isinstance(value, tuple):
+        return repr(value)
+    return "x".join(repr(v) for v in value)
+
+
+@st.composite
+def draw_values(draw, channels: int, lo: float, hi: float, per_channel_too: bool = True) -> float | tuple[float, ...]:
+    """One number for every channel, or one per channel (rarely one too many: refused by both)."""
+    number = st.sampled_from(tuple(v for v in (-2.0, -1.0, -0.5, 0.0, 0.25, 0.5, 1.0, 2.5, 255.0) if lo <= v <= hi))
+    if not per_channel_too or draw(st.booleans()):
+        return draw(number)
+    count = channels + (1 if channels >= 2 and rarely(draw, 9) else 0)  # more than one can broadcast to
+    return tuple(draw(number) for _ in range(count))
+
+
+def broadcast_per_channel(value: float | tuple[float, ...], x: torch.Tensor) -> torch.Tensor:
+    """Values per channel shaped to broadcast over a channels-first tensor (N, C, ...)."""
+    tensor = torch.tensor(value, dtype=torch.float32)
+    return tensor.view(1, -1, *(1,) * (x.ndim - 2)) if tensor.ndim else tensor
+
+
+@st.composite
+def rescale_cases(draw) -> Case:
+    shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6))
+    channels = shape[-1]
+    scale = draw(draw_values(channels, -2.0, 255.0))
+    offset = draw(draw_values(channels, -2.0, 2.0)) if draw(st.booleans()) else None
+    words = [values_text(scale) if draw(st.booleans()) else f"scale={values_text(scale)}"]
+    if offset is not None:
+        words.append(f"offset={values_text(offset)}")
+
+    def build_keras(x):
+        return kl.Rescaling(scale)(x) if offset is None else kl.Rescaling(scale, offset=offset)(x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        return Fn(lambda x: x * broadcast_per_channel(scale, x) + broadcast_per_channel(offset or 0.0, x))
+
+    text = " ".join(["rescale", *draw(st.permutations(words))])
+    return Case(program(shape, text), shape, build_keras, build_torch, {}, run_lengths(draw, shape), numeric=True)
+
+
+@st.composite
+def normalize_cases(draw) -> Case:
+    """Statistics left out (weights: Keras starts them at mean 0, variance 1), or given: one number
+    or one per channel each; a mix of the two is broadcast here, as a user means it."""
+    shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6))
+    channels = shape[-1]
+    given = draw(st.booleans())
+    mean = draw(draw_values(channels, -2.0, 255.0)) if given else 0.0
+    variance = draw(draw_values(channels, 0.0, 255.0)) if given else 1.0
+    words = [f"mean={values_text(mean)}", f"variance={values_text(variance)}"] if given else []
+
+    def keras_values(value: float | tuple[float, ...], other: float | tuple[float, ...]) -> Any:
+        return value if isinstance(value, tuple) or not isinstance(other, tuple) else (value,) * len(other)
+
+    def build_keras(x):
+        if not given:
+            return kl.Normalization()(x)
+        return kl.Normalization(mean=keras_values(mean, variance), variance=keras_values(variance, mean))(x)
+
+    def build_torch(shape: Concrete, target: Concrete | None) -> nn.Module:
+        def normalize(x):
+            std = broadcast_per_channel(variance, x).sqrt().clamp_min(1e-7)  # Keras' backend.epsilon()
+            return (x - broadcast_per_channel(mean, x)) / std
+
+        return Fn(normalize)
+
+    text = " ".join(["normalize", *draw(st.permutations(words))])
+    return Case(program(shape, text), shape, build_keras, build_torch, {}, run_lengths(draw, shape), numeric=True)
+
+
+class LayerScaleByHand(nn.Module):
+    """timm's LayerScale, on channels-first tensors."""
+
+    def __init__(self, channels: int, init: float):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), init))
+
+    def forward(self, x):
+        return x * self.gamma.view(1, -1, *(1,) * (x.ndim - 2))
+
+
+@st.composite
+def scale_cases(draw) -> Case:
+    """Keras' reference is keras.applications' own LayerScale (ConvNeXt), archdsl's default ConvNeXt's 1e-6."""
+    from keras.src.applications.convnext import LayerScale
+
+    shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6))
+    init = draw(st.sampled_from((None, 1e-6, 0.1, 0.5, 1.0)))
+    text = "scale" if init is None else f"scale init={init!r}"
+    value = 1e-6 if init is None else init
+    return Case(
+        program(shape, text),
+        shape,
+        lambda x: LayerScale(value, shape[-1])(x),
+        lambda shape, target: LayerScaleByHand(shape[-1], value),
+        {"init": value},
+        run_lengths(draw, shape),
+        numeric=True,
+    )
+
+
+class DropPathByHand(nn.Module):
+    """Stochastic depth as torchvision's StochasticDepth(mode="row") computes it."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x):
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        noise = torch.empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep).div_(keep)
+        return x * noise
+
+
+@st.composite
+def droppath_cases(draw) -> Case:
+    """Keras' own stochastic depth is Dropout with one draw per sample (keras.applications' EfficientNet)."""
+    shape = draw(sample_shape(draw(st.integers(1, 4)), hi=6))
+    rate = draw(st.sampled_from(("0", "0.1", "0.2", "0.5", "0.999")))  # 1 would divide by 0 in training
+    text = f"droppath {rate}" if draw(st.booleans()) else f"droppath rate={rate}"
+    noise_shape = (None,) + (1,) * len(shape)
+    return Case(
+        program(shape, text),
+        shape,
+        lambda x: kl.Dropout(float(rate), noise_shape=noise_shape)(x),
+        lambda shape, target: DropPathByHand(float(rate)),
+        {"rate": float(rate)},
+        run_lengths(draw, shape),
+        refused_by="keras",
+        numeric=True,
     )
 
 
@@ -897,6 +1112,9 @@ KERAS_ACTIVATION_LAYERS: dict[str, Callable[..., Any]] = {
     "sigmoid": lambda: kl.Activation("sigmoid"),
     "tanh": lambda: kl.Activation("tanh"),
     "softmax": kl.Softmax,
+    "hardswish": lambda: kl.Activation("hard_swish"),
+    "hardsigmoid": lambda: kl.Activation("hard_sigmoid"),
+    "abs": lambda: kl.Activation(keras.ops.abs),
 }
 
 
@@ -1084,13 +1302,18 @@ def subtract(xs):
     return first - second
 
 
+def stacked(xs):
+    """The branches, stretched to one shape where they broadcast, along a new first axis."""
+    return torch.stack(torch.broadcast_tensors(*xs))
+
+
 TORCH_MERGES = {
-    "add": lambda xs: torch.stack(xs).sum(0),
+    "add": lambda xs: stacked(xs).sum(0),
     "subtract": subtract,
-    "multiply": lambda xs: torch.stack(xs).prod(0),
-    "average": lambda xs: torch.stack(xs).mean(0),
-    "maximum": lambda xs: torch.stack(xs).amax(0),
-    "minimum": lambda xs: torch.stack(xs).amin(0),
+    "multiply": lambda xs: stacked(xs).prod(0),
+    "average": lambda xs: stacked(xs).mean(0),
+    "maximum": lambda xs: stacked(xs).amax(0),
+    "minimum": lambda xs: stacked(xs).amin(0),
 }
 KERAS_MERGES = {
     "add": kl.Add,
@@ -1104,10 +1327,12 @@ KERAS_MERGES = {
 
 @st.composite
 def merge_cases(draw, name: str) -> Case:
-    """Two or three branches of identity/dense/valid convs, most of them shaped to agree."""
+    """Two or three branches of identity/dense/valid convs, most of them shaped to agree; for the
+    element-wise merges, some branches squeezed to size 1 (a global pool with keepdims, one
+    channel) that broadcast against the others."""
     rank = draw(st.integers(1, 4))
     axes = rank - 1
-    # Every size stays >= 2 after a branch, so no branch broadcasts against another.
+    # Every size stays >= 2 after a branch but a squeezed one, so only those broadcast.
     shape = draw(sample_shape(rank, lo=3, hi=8 if rank < 4 else 5, cmax=6))
     if shape[-1] == 1:
         shape = (*shape[:-1], 2)
@@ -1118,8 +1343,14 @@ def merge_cases(draw, name: str) -> Case:
         return draw(st.integers(1, 3 if isinstance(size, str) else min(3, size - 1)))
 
     def fresh() -> tuple:
-        if draw(st.integers(0, 3)) == 0:
+        roll = draw(st.integers(0, 5))
+        if roll == 0:
             return ("identity",)
+        if roll == 5 and name != "concat":
+            # Size 1 on the pooled axes (a vector: one feature), or a single channel.
+            if rank == 1 or draw(st.booleans()):
+                return ("squeeze",)
+            return ("conv", 1, (1,) * axes)
         if rank == 1:
             return ("dense", draw(st.integers(2, 6)))
         return ("conv", draw(st.integers(2, 6)), tuple(kernel_for(a) for a in range(axes)))
@@ -1154,6 +1385,8 @@ def merge_cases(draw, name: str) -> Case:
     def branch_text(b: tuple) -> str:
         if b[0] == "identity":
             return "identity"
+        if b[0] == "squeeze":
+            return "dense 1" if rank == 1 else "globalavgpool keepdims"
         if b[0] == "dense":
             return f"dense {b[1]}"
         return f"conv{axes}d {b[1]} {dims_text(b[2] if axes > 1 else b[2][0])}"
@@ -1164,6 +1397,8 @@ def merge_cases(draw, name: str) -> Case:
     def keras_branch(b: tuple):
         if b[0] == "identity":
             return kl.Identity()
+        if b[0] == "squeeze":
+            return kl.Dense(1) if rank == 1 else getattr(kl, f"GlobalAveragePooling{axes}D")(keepdims=True)
         if b[0] == "dense":
             return kl.Dense(b[1])
         return getattr(kl, f"Conv{axes}D")(b[1], b[2])
@@ -1183,6 +1418,10 @@ def merge_cases(draw, name: str) -> Case:
         def torch_branch(b: tuple) -> nn.Module:
             if b[0] == "identity":
                 return nn.Identity()
+            if b[0] == "squeeze" and rank == 1:
+                return nn.Linear(cin, 1)
+            if b[0] == "squeeze":
+                return Fn(lambda x: x.mean(dim=tuple(range(2, x.ndim)), keepdim=True))
             if b[0] == "dense":
                 return nn.Linear(cin, b[1])
             return getattr(nn, f"Conv{axes}d")(cin, b[1], b[2])
@@ -1259,6 +1498,10 @@ _ORACLES: dict[str, st.SearchStrategy[Case]] = {
     "dropout": dropout_cases(),
     "batchnorm": batchnorm_cases(),
     "layernorm": layernorm_cases(),
+    "rescale": rescale_cases(),
+    "normalize": normalize_cases(),
+    "scale": scale_cases(),
+    "droppath": droppath_cases(),
     **{name: activation_cases(name) for name in ACTIVATIONS},
     "lstm": rnn_cases("lstm"),
     "gru": rnn_cases("gru"),
@@ -1266,7 +1509,8 @@ _ORACLES: dict[str, st.SearchStrategy[Case]] = {
     "embedding": embedding_cases(),
     "reshape": reshape_cases(),
     "upsample": upsample_cases(),
-    "zeropad": zeropad_cases(),
+    "zeropad": pads_cases("zeropad"),
+    "crop": pads_cases("crop"),
     "identity": identity_cases(),
     **{name: merge_cases(name) for name in MERGES},
     "posembed": posembed_cases(),

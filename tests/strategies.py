@@ -38,7 +38,22 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_LENGTH = 16  # what a symbolic size is when a generated model is run (archdsl's __main__ uses 16 too)
 SOFT = "\ue000"  # "a space here": layout() turns it into spaces, tabs, newlines and comments
 
-ACTIVATIONS = ("relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh", "softmax")
+ACTIVATIONS = (
+    "relu",
+    "relu6",
+    "leakyrelu",
+    "elu",
+    "selu",
+    "gelu",
+    "gelu_tanh",
+    "silu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "hardswish",
+    "hardsigmoid",
+    "abs",
+)
 ACTIVATION_WORDS = (*ACTIVATIONS, "none", "linear")
 MERGES = ("add", "subtract", "multiply", "average", "maximum", "minimum", "concat")
 # Every layer type the generator writes; tests check this against archdsl.layers.LAYERS.
@@ -58,6 +73,10 @@ LAYER_TYPES = (
     "dropout",
     "batchnorm",
     "layernorm",
+    "rescale",
+    "normalize",
+    "scale",
+    "droppath",
     *ACTIVATIONS,
     "lstm",
     "gru",
@@ -66,6 +85,7 @@ LAYER_TYPES = (
     "reshape",
     "upsample",
     "zeropad",
+    "crop",
     "identity",
     *MERGES,
     "posembed",
@@ -228,9 +248,9 @@ def d_floor(d: Dim, divisor: int) -> Dim:
 
 
 def conv_len(d: Dim, kernel: int, padding: str, stride: int, dilation: int = 1) -> Dim:
-    """Keras: valid shrinks by the dilated kernel, then strides; same only strides (ceil)."""
+    """Keras: valid shrinks by the dilated kernel, then strides; same and causal only stride (ceil)."""
     effective = (kernel - 1) * dilation + 1
-    if padding == "same":
+    if padding in ("same", "causal"):
         return d_ceil(d, stride)
     if isinstance(d, int):
         return (d - effective) // stride + 1
@@ -261,7 +281,10 @@ def as_archdsl(shape: Shape) -> tuple[int | str, ...]:
 MAX_RUNTIME_DIM = 48
 MAX_ELEMENTS = 6144
 CONV_AXES = {"conv1d": 1, "conv2d": 2, "conv3d": 3, "sepconv2d": 2, "dwconv2d": 2, "conv2dtranspose": 2}
-SHAPE_KEEPING = frozenset({"dropout", "identity", *ACTIVATIONS})
+SHAPE_KEEPING = frozenset({"dropout", "droppath", "identity", *ACTIVATIONS})
+PER_CHANNEL = frozenset({"batchnorm", "layernorm", "rescale", "normalize", "scale"})  # need known channels
+SCALES = (0.00392156862745098, 0.5, 2.0, -1.0)  # rescale's; offsets and statistics below
+OFFSETS = (0.0, 0.0, -1.0, 0.5)
 
 
 def small_enough(shape: Shape) -> bool:
@@ -276,7 +299,7 @@ def infer(kind: str, cfg: dict, shape: Shape) -> Shape | None:
     channels = last if isinstance(last, int) else None
     if kind in SHAPE_KEEPING:
         return shape
-    if kind in ("batchnorm", "layernorm"):
+    if kind in PER_CHANNEL:
         return shape if channels is not None else None
     if kind == "dense":
         if rank in (1, 2) and channels is not None:
@@ -313,7 +336,9 @@ def infer(kind: str, cfg: dict, shape: Shape) -> Shape | None:
             return None
         return (*lengths, last)
     if kind in ("globalavgpool", "globalmaxpool"):
-        return (last,) if rank in (2, 3, 4) else None
+        if rank not in (2, 3, 4):
+            return None
+        return (*(1 for _ in shape[:-1]), last) if cfg["keepdims"] else (last,)
     if kind == "flatten":
         return (math.prod(shape),) if known(shape) else None  # type: ignore[arg-type]
     if kind == "reshape":
@@ -325,12 +350,15 @@ def infer(kind: str, cfg: dict, shape: Shape) -> Shape | None:
         if -1 in target:
             return tuple(total // fixed if d == -1 else d for d in target) if total % fixed == 0 else None
         return tuple(target) if fixed == total else None
-    if kind in ("upsample", "zeropad"):
+    if kind in ("upsample", "zeropad", "crop"):
         if rank not in (2, 3, 4):
             return None
         if kind == "upsample":
             return (*(d_mul(d, s) for d, s in zip(shape[:-1], cfg["size"], strict=True)), last)
-        return (*(d_add(d, 2 * p) for d, p in zip(shape[:-1], cfg["padding"], strict=True)), last)
+        if kind == "zeropad":
+            return (*(d_add(d, b + a) for d, (b, a) in zip(shape[:-1], cfg["padding"], strict=True)), last)
+        lengths = [d_add(d, -b - a) for d, (b, a) in zip(shape[:-1], cfg["cropping"], strict=True)]
+        return (*lengths, last) if all(runtime(d) >= 1 for d in lengths) else None
     if kind == "embedding":
         return (shape[0], cfg["dim"]) if rank == 1 else None
     if kind in ("lstm", "gru", "rnn"):
@@ -363,7 +391,16 @@ def merge_infer(kind: str, axis: int, shapes: list[Shape]) -> Shape | None:
         return None
     first = shapes[0]
     if kind != "concat":
-        return first if all(s == first for s in shapes) else None
+        # NumPy's broadcasting over sample axes of one rank: sizes agree, or are 1 and stretched.
+        if len({len(s) for s in shapes}) > 1:
+            return None
+        out: list[Dim] = []
+        for sizes in zip(*shapes, strict=True):
+            stretched = {d if isinstance(d, int) else d.text for d in sizes} - {1}
+            if len(stretched) > 1:
+                return None
+            out.append(next((d for d in sizes if d != 1), 1))
+        return tuple(out)
     rank = len(first)
     if axis == 0 or not -rank <= axis <= rank:
         return None
@@ -402,7 +439,7 @@ def float_text(rng: random.Random, value: float) -> str:
 
 def dims_text(rng: random.Random, parts: list[str]) -> str:
     """`3x3` (one token) when every part is a plain number, else `a x b` with spaces."""
-    plain = all(re.fullmatch(r"-?[0-9]+", p) for p in parts)
+    plain = all(re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", p) for p in parts)
     if plain and rng.random() < 0.6:
         return "x".join(parts)
     return f"{SOFT}x{SOFT}".join(parts)
@@ -598,9 +635,9 @@ class Generator:
     def candidates(self, shape: Shape) -> list[str]:
         rank = len(shape)
         last_known = isinstance(shape[-1], int)
-        types = ["dropout", "identity", *ACTIVATIONS]
+        types = ["dropout", "droppath", "identity", *ACTIVATIONS]
         if last_known:
-            types += ["batchnorm", "layernorm"]
+            types += ["batchnorm", "layernorm", "rescale", "normalize", "scale"]
         sizes = math.prod(runtime(d) for d in shape)
         if (rank in (1, 2) and last_known) or (rank in (3, 4) and known(shape) and sizes <= 2048):
             types += ["dense"] * 3
@@ -611,7 +648,7 @@ class Generator:
         if rank == 4 and last_known:
             types += ["conv3d"] * 5
         if rank in (2, 3, 4):
-            types += ["maxpool", "avgpool"] * 2 + ["globalavgpool", "globalmaxpool", "upsample", "zeropad"]
+            types += ["maxpool", "avgpool"] * 2 + ["globalavgpool", "globalmaxpool", "upsample", "zeropad", "crop"]
         if known(shape):
             types += ["flatten", "reshape", "reshape"]
         return types
@@ -633,7 +670,8 @@ class Generator:
                 cfg["filters"] = channels if preserve else groups * rng.randint(1, max(1, 8 // groups))
             cfg["kernel"] = self.pick_spatial(axes, 1, 3 if rng.random() < 0.9 else 5)
             cfg["activation"] = rng.choice((None, None, None, *ACTIVATIONS))
-            cfg["padding"] = "same" if preserve and rng.random() < 0.8 else rng.choice(("same", "valid"))
+            paddings = ("same", "valid", "causal") if kind == "conv1d" else ("same", "valid")
+            cfg["padding"] = "same" if preserve and rng.random() < 0.8 else rng.choice(paddings)
             strided = not preserve and rng.random() < 0.3
             cfg["stride"] = self.pick_spatial(axes, 1, 2) if strided else (1,) * axes
             if kind != "conv2dtranspose":
@@ -694,20 +732,52 @@ class Generator:
             return {"target": tuple(target)}
         if kind == "upsample":
             return {"size": (1,) * (rank - 1) if preserve else self.pick_spatial(rank - 1, 1, 2)}
-        if kind == "zeropad":
-            return {"padding": (0,) * (rank - 1) if preserve else self.pick_spatial(rank - 1, 0, 2)}
-        if kind == "dropout":
+        if kind in ("zeropad", "crop"):
+            axes = rank - 1
+            if preserve:
+                pairs = ((0, 0),) * axes
+            elif rng.random() < 0.5:
+                pairs = tuple((p, p) for p in self.pick_spatial(axes, 0, 2))
+            else:  # before and after apart: `zeropad 0x1 0x1`
+                pairs = tuple((rng.randint(0, 2), rng.randint(0, 2)) for _ in range(axes))
+            return {"padding" if kind == "zeropad" else "cropping": pairs}
+        if kind in ("globalavgpool", "globalmaxpool"):
+            return {"keepdims": rng.random() < 0.3}
+        if kind in ("dropout", "droppath"):
             return {"rate": rng.choice(RATES)}
+        if kind == "rescale":
+            return {"scale": self.per_channel(SCALES, channels), "offset": self.per_channel(OFFSETS, channels)}
+        if kind == "normalize":
+            if rng.random() < 0.5:
+                return {"mean": None, "variance": None}  # weights, to load or adapt
+            return {
+                "mean": self.per_channel((0.0, 0.5, -1.0, 123.675), channels),
+                "variance": self.per_channel((1.0, 0.25, 4.0), channels),
+            }
+        if kind == "scale":
+            return {"init": rng.choice((1e-6, 1e-6, 0.1, 1.0))}
         if kind == "batchnorm":
             return {
                 "momentum": rng.choice((0.99, 0.99, 0.9, 0.5, 0.0, 1.0)),
                 "epsilon": rng.choice((1e-3, 1e-3, 1e-5, 0.01)),
+                "scale": rng.random() < 0.8,
+                "center": rng.random() < 0.8,
             }
         if kind == "layernorm":
-            return {"epsilon": rng.choice((1e-3, 1e-3, 1e-6, 0.1))}
+            return {
+                "epsilon": rng.choice((1e-3, 1e-3, 1e-6, 0.1)),
+                "scale": rng.random() < 0.8,
+                "center": rng.random() < 0.8,
+            }
         if kind == "leakyrelu":
             return {"alpha": rng.choice((0.3, 0.3, 0.0, 0.1, 1.0, 2.5))}
         return {}
+
+    def per_channel(self, values: tuple[float, ...], channels: int) -> float | tuple[float, ...]:
+        """One of `values` for every channel, or one per channel (rescale's scale, normalize's mean)."""
+        if self.rng.random() < 0.7:
+            return self.rng.choice(values)
+        return tuple(self.rng.choice(values) for _ in range(channels))
 
     def factor(self, total: int, rank: int) -> list[int]:
         parts = [1] * rank
@@ -745,6 +815,8 @@ class Generator:
             "maxpool": [("pool", "dims")],
             "avgpool": [("pool", "dims")],
             "dropout": [("rate", "float")],
+            "droppath": [("rate", "float")],
+            "rescale": [("scale", "floats")],
             "leakyrelu": [("alpha", "float")],
             "lstm": [("units", "int")],
             "gru": [("units", "int")],
@@ -753,13 +825,31 @@ class Generator:
             "reshape": [("target", "shape")],
             "upsample": [("size", "dims")],
             "zeropad": [("padding", "dims")],
+            "crop": [("cropping", "dims")],
             "attention": [("heads", "int")],
             "take": [("index", "int")],
             "posembed": [],
         }.get(kind, [("filters", "int"), ("kernel", "dims")] if kind in CONV_AXES else [])
         defaults = {"kernel": (3,) * axes, "pool": (2,) * axes, "size": (2,) * axes, "padding": (1,) * axes}
         defaults["alpha"] = 0.3
-        required = {"units", "filters", "rate", "vocab", "dim", "target", "heads", "index"}
+        required = {"units", "filters", "rate", "vocab", "dim", "target", "heads", "cropping", "scale", "index"}
+        pairs_text: list[str] = []  # zeropad or crop with before and after apart, one pair per axis
+        for name in ("padding", "cropping"):
+            pairs = cfg.get(name) if kind in ("zeropad", "crop") else None
+            if pairs is None:
+                continue
+            if all(b == a for b, a in pairs):
+                cfg = {**cfg, name: tuple(b for b, _ in pairs)}  # a size for both sides of each axis
+            elif axes == 1:
+                cfg = {**cfg, name: pairs[0]}  # a sequence's before x after is dims too
+            else:
+                pairs_text = [
+                    str(b)
+                    if b == a and rng.random() < 0.5
+                    else (scope.dims_text((b, a), False) if scope else f"{b}x{a}")
+                    for b, a in pairs
+                ]
+                slots = []  # written positionally, one pair after another: `padding=` takes one value
 
         def value_text(name: str, kind_: str, value, positional: bool) -> str:
             if kind_ == "int":
@@ -771,6 +861,8 @@ class Generator:
             if kind_ == "shape":
                 parts = [str(v) for v in value]
                 return parts[0] if len(parts) == 1 else dims_text(rng, parts)
+            if kind_ == "floats":
+                return self.floats_text(value)
             # dims: a single number means the same size on every axis.
             if scope:
                 return scope.dims_text(value, True)
@@ -811,18 +903,19 @@ class Generator:
             else:
                 word("activation", act, ACTIVATION_WORDS)
         if "padding" in cfg and kind not in ("zeropad",):
-            if cfg["padding"] == "same" or rng.random() < 0.25:
+            if cfg["padding"] != "valid" or rng.random() < 0.25:
                 word("padding", cfg["padding"], None)
-        for flag in ("seq", "bidirectional", "causal", "mask_zero"):
+        for flag in ("seq", "bidirectional", "causal", "mask_zero", "keepdims"):
             if flag in cfg and (cfg[flag] or rng.random() < 0.2):
                 if cfg[flag] and rng.random() < 0.6:
                     floating.append(scope.word_text(flag, None) if scope else flag)
                 else:
                     value = "true" if cfg[flag] else "false"
                     floating.append(self.keyword(flag, scope.word_text(value, None) if scope else value))
-        if "bias" in cfg and (not cfg["bias"] or rng.random() < 0.1):
-            value = "true" if cfg["bias"] else "false"
-            floating.append(self.keyword("bias", scope.word_text(value, ("true", "false")) if scope else value))
+        for flag in ("bias", "scale", "center"):
+            if isinstance(cfg.get(flag), bool) and (not cfg[flag] or rng.random() < 0.1):  # not rescale's scale
+                value = "true" if cfg[flag] else "false"
+                floating.append(self.keyword(flag, scope.word_text(value, ("true", "false")) if scope else value))
         for name in ("stride", "dilation"):
             value = cfg.get(name)
             if value is None:
@@ -837,17 +930,32 @@ class Generator:
                 floating.append(self.keyword(name, scope.int_text(cfg[name]) if scope else str(cfg[name])))
             elif name in cfg and cfg[name] == 1 and rng.random() < 0.1:
                 floating.append(self.keyword(name, "1"))
-        for name, default in (("momentum", 0.99), ("epsilon", 1e-3)):
+        for name, default in (("momentum", 0.99), ("epsilon", 1e-3), ("init", 1e-6)):
             if name in cfg and (cfg[name] != default or rng.random() < 0.2):
                 floating.append(self.keyword(name, float_text(rng, cfg[name])))
+        for name, default in (("offset", 0.0), ("mean", None), ("variance", None)):
+            if cfg.get(name) is not None and (cfg[name] != default or rng.random() < 0.2):
+                floating.append(self.keyword(name, self.floats_text(cfg[name])))
 
+        if pairs_text:
+            positional = pairs_text
         items = list(positional)
         for item in floating:
             items.insert(rng.randint(0, len(items)), item)
-        text = SOFT.join([kind, *items])
+        head = kind
+        if scope and kind in ACTIVATIONS and not items:
+            # A parameter that holds an activation word may stand as the layer: `-> act`.
+            head = scope.word_text(kind, ACTIVATION_WORDS)
+        text = SOFT.join([head, *items])
         if rng.random() < 0.15:
             text += f"{SOFT}as{SOFT}{self.alias()}"
         return text
+
+    def floats_text(self, value: float | tuple[float, ...]) -> str:
+        """A number, or one per channel as dims of decimals (`0.5x0.25x2.0`, or spaced: `0.5 x 2`)."""
+        if not isinstance(value, tuple):
+            return float_text(self.rng, value)
+        return dims_text(self.rng, [repr(v) for v in value])
 
     def keyword(self, name: str, value: str) -> str:
         return f"{name}={value}" if self.rng.random() < 0.85 else f"{name}{SOFT}={SOFT}{value}"
@@ -950,11 +1058,16 @@ class Generator:
             mode = "keep"
         if mode == "channels" and not isinstance(shape[-1], int):
             mode = "keep"
+        if merge != "concat" and rank >= 2 and isinstance(shape[-1], int) and rng.random() < 0.2:
+            mode = "squeeze"  # squeeze-and-excitation: branches pooled to size 1 broadcast against one that is not
         family = rng.choice(("same", "valid"))
         target_channels = rng.randint(1, 8) if mode == "channels" else shape[-1]
         first: Shape | None = None
-        for _ in range(count):
-            if mode == "keep":
+        kept = rng.randrange(count)
+        for index in range(count):
+            if mode == "squeeze" and index != kept:
+                text, out = self.squeeze_branch(shape, scope, depth)
+            elif mode in ("keep", "squeeze"):
                 text, out = self.chain(shape, scope, depth, rng.randint(1, 2), preserve=True)
             elif mode == "down":
                 text, out = self.down_branch(shape, scope, depth, family, merge == "concat")
@@ -1000,6 +1113,17 @@ class Generator:
         self.layers_left -= 1
         sep = f"{SOFT}|{SOFT}"
         return f"({SOFT}{sep.join(branches)}{SOFT}){SOFT}->{SOFT}{SOFT.join(words)}", shape
+
+    def squeeze_branch(self, shape: Shape, scope, depth):
+        """A global pool that keeps its axes (size 1), maybe with layers after it that keep that shape."""
+        kind = self.rng.choice(("globalavgpool", "globalmaxpool"))
+        cfg = {"keepdims": True}
+        out = infer(kind, cfg, shape)
+        assert out is not None
+        parts = [self.write_layer(kind, cfg, shape, scope)]
+        if self.rng.random() < 0.5:
+            parts.append(self.chain(out, scope, depth, 1, preserve=True)[0])
+        return f"{SOFT}->{SOFT}".join(parts), out
 
     def channel_branch(self, shape: Shape, channels: int, scope, depth):
         parts = []

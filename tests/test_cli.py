@@ -113,6 +113,18 @@ def test_check_table_with_symbolic_dims_and_notes(tmp_path: Path, spec) -> None:
     assert "two bias vectors" in flat(result.stdout)
 
 
+def test_check_says_why_normalize_counts_differ_only_when_they_do(tmp_path: Path, spec) -> None:
+    spec("input 8x8x3 -> normalize -> conv2d 4\n")
+    result = run(["check", "net.arch"], tmp_path)
+    assert result.returncode == 0
+    assert [line.split()[1:] for line in result.stdout.splitlines() if "normalize_1" in line] == [
+        ["normalize", "(None,", "8,", "8,", "3)", "7", "0"]
+    ]
+    assert "Normalization's mean, variance and sample count" in flat(result.stdout)
+    spec("input 8x8x3 -> normalize mean=0.5 variance=0.25 -> conv2d 4\n")
+    assert "Normalization's" not in flat(run(["check", "net.arch"], tmp_path).stdout)
+
+
 def test_check_every_model_of_a_file(tmp_path: Path, spec) -> None:
     spec(TWO_MODELS)
     result = run(["check", "net.arch"], tmp_path)

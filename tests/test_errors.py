@@ -237,7 +237,11 @@ SPEC_CASES = [
         "( A | B ) -> add",
     ),
     Case(
-        "A305", "input 10 -> (dense 5 | dense 6) -> add", 1, 36, "add needs branches of the same shape, but got 5 and 6"
+        "A305",
+        "input 10 -> (dense 5 | dense 6) -> add",
+        1,
+        36,
+        "add needs branches whose sizes agree on every axis, or are 1 there (NumPy's broadcasting), but got 5 and 6",
     ),
     Case("A305", "input 10 -> (dense 4 | dense 4 | dense 4) -> subtract", 1, 46, "subtract needs exactly 2 branches"),
     Case("A306", "input 10 -> dense 5 -> input 10", 1, 24, "'input' can only begin a statement of a model"),
@@ -884,12 +888,16 @@ SNAPSHOTS = {
         "  |              ^^^^^^^^^\n"
         "help: reshape the vector into an image first, e.g. 'reshape 10x10x1'",
     ),
-    "a block parameter used as a layer": (
-        "block b(act) = conv2d 4 -> act\ninput 8x8x1 -> b relu",
-        "t.arch:1:28: error: 'act' is a parameter of block 'b', not a layer [A201]\n"
-        "1 | block b(act) = conv2d 4 -> act\n"
-        "  |                            ^^^\n"
-        "help: a parameter cannot stand as a layer yet: make it the activation of the layer before, 'conv2d ... act'",
+    "a block parameter that holds no activation used as a layer": (
+        "block b(c) = conv2d 4 -> c\ninput 8x8x1 -> b 16",
+        "t.arch:1:26: error: 'c' is a parameter of block 'b' and holds 16 here: only a parameter that holds an "
+        "activation may stand as a layer [A201]\n"
+        "1 | block b(c) = conv2d 4 -> c\n"
+        "  |                          ^\n"
+        "note: 'c' is given 16 here\n"
+        "2 | input 8x8x1 -> b 16\n"
+        "  |                  ^^\n"
+        "help: pass an activation (relu, relu6, leakyrelu, ...), or write the layer itself here",
     ),
     "a name glued to an x": (
         "block se(c) = globalavgpool -> reshape 1x1xc\ninput 8x8x16 -> se 16",
@@ -899,13 +907,13 @@ SNAPSHOTS = {
         "  |                                        ^^^^^\n"
         "help: write '1x1 x c'",
     ),
-    "a merge that would need broadcasting": (
-        "input 8x8x64 -> ( identity | globalavgpool -> reshape 1x1x64 ) -> multiply",
-        "t.arch:1:67: error: multiply needs branches of the same shape, but got 8x8x64 and 1x1x64 [A305]\n"
-        "1 | input 8x8x64 -> ( identity | globalavgpool -> reshape 1x1x64 ) -> multiply\n"
-        "  |                                                                   ^^^^^^^^\n"
-        "help: multiply needs equal shapes and does not stretch an axis of size 1 to match another: "
-        "repeat the 1x1x64 branch to 8x8x64 with 'upsample 8x8'",
+    "a merge of a branch that pooled its axes away": (
+        "input 8x8x64 -> ( identity | globalavgpool ) -> multiply",
+        "t.arch:1:49: error: multiply needs branches with the same number of axes, but got 8x8x64 and 64 [A305]\n"
+        "1 | input 8x8x64 -> ( identity | globalavgpool ) -> multiply\n"
+        "  |                                                 ^^^^^^^^\n"
+        "help: multiply stretches axes of size 1 but does not add missing ones: keep the pooled axes with "
+        "'globalavgpool keepdims'",
     ),
 }
 

@@ -138,6 +138,35 @@ def test_block_parameters_do_not_leak_into_the_caller() -> None:
     assert [[plain(a) for a in n.args] for n in g.nodes[1:]] == [[4], [2, "relu"]]
 
 
+def test_a_parameter_that_holds_an_activation_stands_as_that_layer() -> None:
+    g = graph("block b(act=relu) = dense 4 -> act\ninput 8 -> b -> b gelu -> b act=leakyrelu -> b none -> b linear")
+    assert [n.type for n in g.nodes if n.type != "dense"] == [
+        "input",
+        "relu",
+        "gelu",
+        "leakyrelu",
+        "identity",
+        "identity",
+    ]
+    assert node(g, "gelu_1").scope == ("b_2",)
+
+
+def test_a_parameter_standing_as_a_layer_takes_its_arguments() -> None:
+    model = archdsl.parse("block b(act) = dense 4 -> act 0.1\ninput 8 -> b leakyrelu").model()
+    assert model.layers[-1].type == "leakyrelu" and model.layers[-1].config["alpha"] == 0.1
+
+
+@pytest.mark.parametrize("value", ["16", "3x3", "same", "ReLU", "flatten"])
+def test_a_parameter_that_holds_anything_else_is_no_layer(value: str) -> None:
+    with pytest.raises(archdsl.ArchError) as info:
+        archdsl.parse(f"block b(p) = dense 4 -> p\ninput 8 -> b {value}", "t.arch")
+    (error,) = info.value.diagnostics
+    assert (error.code, error.span.line, error.span.column) == ("A201", 1, 25)
+    assert f"holds {value} here" in error.message
+    assert [(note.span.line, note.span.column) for note in error.notes] == [(2, 14)]
+    assert (error.fix is not None) == (value == "ReLU")
+
+
 def test_block_call_as_name_labels_its_scope() -> None:
     g = graph("block b(c) = dense c -> relu\ninput 10 -> b 3 as head")
     assert [n.scope for n in g.nodes[1:]] == [("head",), ("head",)]

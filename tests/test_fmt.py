@@ -33,7 +33,7 @@ from archdsl.tools import formatter
 from archdsl.tools.formatter import LINE_LENGTH, FormatterError, comments_of, format_source, syntax_key, unified_diff
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "examples").glob("*.arch"))
+EXAMPLES = sorted((ROOT / "examples").glob("*.arch")) + sorted((ROOT / "examples" / "applications").glob("*.arch"))
 LANGUAGE_COPIES = sorted((ROOT / "tests" / "data" / "language").glob("*.arch"))
 FMT_DOC = ROOT / "docs" / "fmt.md"
 LANGUAGE_DOC = ROOT / "docs" / "language.md"
@@ -124,6 +124,10 @@ CASES: dict[str, tuple[str, str]] = {
     "keyword_spacing_and_order": (
         "input 8x8x3 -> conv2d 16 kernel = 3x3 stride= 2 same   relu as  stem",
         "input 8x8x3 -> conv2d 16 kernel=3x3 stride=2 same relu as stem\n",
+    ),
+    "per_channel_decimals": (
+        "input 8x8x3 -> normalize mean=0.485 x 0.456x0.406 variance = 0.5x0.25x-1.0 -> zeropad 0x1   1",
+        "input 8x8x3 -> normalize mean=0.485x0.456x0.406 variance=0.5x0.25x-1.0 -> zeropad 0x1 1\n",
     ),
     "numbers_as_written": (
         "input 4 -> dropout .5 -> dropout 5. -> leakyrelu 1e-1 -> batchnorm epsilon=1E-3",

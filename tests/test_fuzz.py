@@ -207,6 +207,12 @@ def test_generator_reaches_every_layer_and_construct() -> None:
         ),
         "4 branches": lambda p: re.search(r"\|[^|()]*\|[^|()]*\|", p.text),
         "residual": lambda p: "residual" in p.text,
+        "a parameter as a layer": lambda p: any(
+            re.search(rf"(->|\|)\s*{name}\b", code)
+            for code in [re.sub(r"#[^\n]*", "", p.text)]
+            for params in re.findall(r"(?m)^\s*block\s+\w+\s*\(([^)]*)\)", code)
+            for name in re.findall(r"(?:^|,)\s*(\w+)", params)
+        ),
         "* N": lambda p: re.search(r"\*\s*(\d|\(|[a-z])", p.text),
         "as NAME": lambda p: re.search(r"\bas\s+\w", p.text),
         "comment": lambda p: "#" in p.text,

@@ -359,6 +359,12 @@ def test_colours_follow_the_layer_family() -> None:
     assert len(set(FAMILY_FILL.values())) == len(FAMILY_FILL)
 
 
+def test_every_family_of_the_layer_table_has_its_colour() -> None:
+    from archdsl.layers import LAYER_TABLE
+
+    assert {spec.category for spec in LAYER_TABLE} <= set(FAMILY_FILL)
+
+
 def test_dot_output_is_deterministic(tmp_path: Path) -> None:
     path = REPO / "examples" / "inception.arch"
     first = run(["graph", str(path)], tmp_path, env=_env(PYTHONHASHSEED="1"))

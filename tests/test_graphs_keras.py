@@ -97,15 +97,26 @@ model Siamese {
 """
 
 
-def siamese():
+def twins(side: int, filters: tuple[int, int], code: int, absolute: bool):
     """Koch et al.'s twin network, the usual way: one encoder model called on both inputs."""
-    image = keras.Input((28, 28, 1))
-    x = layers.Conv2D(8, 3, activation="relu")(image)
-    x = layers.Conv2D(16, 3, activation="relu")(layers.MaxPooling2D()(x))
-    encoder = keras.Model(image, layers.Dense(16)(layers.GlobalAveragePooling2D()(x)))
-    left, right = keras.Input((28, 28, 1)), keras.Input((28, 28, 1))
+    image = keras.Input((side, side, 1))
+    x = layers.Conv2D(filters[0], 3, activation="relu")(image)
+    x = layers.Conv2D(filters[1], 3, activation="relu")(layers.MaxPooling2D()(x))
+    encoder = keras.Model(image, layers.Dense(code)(layers.GlobalAveragePooling2D()(x)))
+    left, right = keras.Input((side, side, 1)), keras.Input((side, side, 1))
     distance = layers.Subtract()([encoder(left), encoder(right)])
+    if absolute:
+        distance = keras.ops.abs(distance)
     return keras.Model([left, right], layers.Dense(1, activation="sigmoid")(distance))
+
+
+def siamese():
+    return twins(28, (8, 16), 16, absolute=False)
+
+
+def siamese_of_the_contract():
+    """LANGUAGE.md section 7's Siamese model: the distance is the absolute difference of the towers."""
+    return twins(105, (32, 64), 64, absolute=True)
 
 
 # spec -> (hand-written model, sizes of the symbolic axes to run at)
@@ -115,6 +126,7 @@ CASES = {
     "two_heads.arch": (two_heads, {}),
     "seq2seq.arch": (seq2seq, {"src": 7, "tgt": 5}),
     SIAMESE: (siamese, {}),
+    "siamese.arch": (siamese_of_the_contract, {}),
 }
 
 

@@ -35,7 +35,7 @@ from archdsl.layers import ACTIVATIONS, LAYERS, PADDINGS
 from archdsl.tools.highlight import ArchLexer
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "examples").glob("*.arch"))
+EXAMPLES = sorted((ROOT / "examples").glob("*.arch")) + sorted((ROOT / "examples" / "applications").glob("*.arch"))
 CONTRACT = ROOT.parent / "shared" / "LANGUAGE.md"
 PROPERTY = settings(
     max_examples=60,
@@ -60,7 +60,7 @@ def significant(text: str) -> list[tuple[str, object]]:
 # taken from the lexer): activations, then paddings and booleans, then flags.
 ARGUMENT_WORDS = {
     **{flag: Name.Attribute for spec in LAYERS.values() for flag in spec.flags},
-    **{word: Keyword.Constant for word in (*PADDINGS, "true", "false")},
+    **{word: Keyword.Constant for word in (*PADDINGS, "causal", "true", "false")},
     **{word: Name.Builtin.Pseudo for word in (*ACTIVATIONS, "none", "linear")},
 }
 TERMINALS = {
@@ -99,6 +99,8 @@ def expected_tokens(text: str) -> dict[int, tuple[str, object]]:
     stream = list(tokens(text))
     in_parens = {token.start_pos for before, token in pairwise(stream) if before.type == "LPAR"}
 
+    params: set[str] = set()  # of the block being defined
+
     def put(token: Token, kind) -> None:
         expected[token.start_pos] = (str(token), kind)
 
@@ -120,8 +122,17 @@ def expected_tokens(text: str) -> dict[int, tuple[str, object]]:
         rule = node.data
         names = [kid for kid in node.children if isinstance(kid, Token) and kid.type == "NAME"]
         first = names[0] if names and (rule in FIRST_NAME or rule == "layer") else None
+        if rule == "block_def":  # its parameters may stand as layers in its body
+            params.clear()
+            params.update(str(p.children[0]) for p in node.children if isinstance(p, Tree) and p.data == "param")
+        elif rule == "model_def":
+            params.clear()
         if first is not None and rule == "layer":
-            put(first, Keyword if first in ("use", "output") else Name.Builtin if first in LAYERS else Name.Function)
+            if first in ("use", "output"):
+                kind = Keyword
+            else:
+                kind = Name.Builtin if first in LAYERS else Name.Variable if first in params else Name.Function
+            put(first, kind)
         elif first is not None:
             put(first, FIRST_NAME[rule])
         after_as = False
@@ -330,6 +341,8 @@ def test_whitespace_is_whitespace() -> None:
         ("input 8 -> dense (n+1)", "+", Operator),
         ("input 8xseq", "xseq", Name.Variable),  # `8` then the name `xseq`, as the grammar reads it
         ("input 8 -> dense 4 as x_", "x_", Name.Label),  # not the reserved `x`
+        ("block b(act) = dense 4 -> act", "act", Name.Variable),  # a parameter standing as a layer
+        ("block b(act) = dense 4\nmodel M { input 8 -> act }", "act", Name.Function),  # only in its block
     ],
 )
 def test_a_word_in_its_place(text: str, value: str, kind) -> None:
@@ -483,3 +496,9 @@ def test_any_text_round_trips(text: str) -> None:
     tokens = lex(text)
     assert "".join(value for _, _, value in tokens) == text
     assert all(value for _, _, value in tokens)
+
+
+def test_per_channel_decimals_are_one_number_as_the_grammar_reads_them() -> None:
+    text = "input 8x8x3 -> normalize mean=0.485x0.456x-0.406 variance=1 x 0.5 x 2.0 -> zeropad 0x1 1\n"
+    assert ("0.485x0.456x-0.406", Number) in significant(text)
+    assert_highlighted(text)

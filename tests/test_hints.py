@@ -51,19 +51,20 @@ HINT_SPECS = [
     "input seq x 8 -> lstm 64 -> lstm 32",
     "input seq x 8 -> gru 64 seq=false -> dropout 0.2 -> gru 32",
     "block enc(u) = lstm u\ninput seq x 8 -> enc 16 -> lstm 4",
-    # merges that would need broadcasting
-    "input 8x8x64 -> ( identity | globalavgpool -> reshape 1x1x64 ) -> multiply",
-    "input 8x8x64 -> ( globalavgpool -> reshape 1x1x64 as squeeze | identity ) -> add",
-    "input 8x8x64 -> ( identity | conv2d 1 1x1 ) -> multiply",
-    "input 8x8x64 -> ( identity | (globalavgpool -> reshape 1x1x64) * 1 ) -> multiply",
+    # merges of branches that lost their axes
+    "input 8x8x64 -> ( identity | globalavgpool -> dense 64 sigmoid ) -> multiply",
+    "input 8x8x64 -> ( globalavgpool as squeeze | identity ) -> add",
+    "input 8x8x64 -> ( identity | (globalavgpool -> dense 64) * 1 ) -> multiply",
+    "block se(c) = globalavgpool -> dense c sigmoid\ninput 8x8x64 -> ( identity | se 64 ) -> multiply",
     # numbers written the wrong way round, channels first, percentages
     "input 28x28x1 -> conv2d 3 32",
     "input 1x28x28 -> conv2d 8 -> flatten -> dense 10",
     "input 10 -> dropout 25",
     "input 32x28x28x1x1 -> dense 10",
     # syntax people write
-    "block b(act) = conv2d 4 -> act\ninput 8x8x1 -> b relu",
-    "block b(act) = conv2d 4 as c -> act\ninput 8x8x1 -> b relu",
+    "block b(act) = conv2d 4 -> act\ninput 8x8x1 -> b ReLU",
+    "block b(act=Swish) = conv2d 4 as c -> act\ninput 8x8x1 -> b",
+    "block b(c) = conv2d 4 -> c\ninput 8x8x1 -> b 16",
     "block b(c) = conv2d 4 -> reshape 1x1xc\ninput 6x6x1 -> b 64",
     "block b(c) = conv2d 4 -> reshape cx1x1\ninput 6x6x1 -> b 64",
     "# nothing but a comment\n",
@@ -173,13 +174,17 @@ def test_hints_speak_of_the_real_sizes() -> None:
     assert error.hint == "reshape the vector into an image first, e.g. 'reshape 15x20x1'"
 
 
-def test_a_merge_of_shapes_that_differ_only_in_size_1_axes_does_not_suggest_a_convolution() -> None:
-    (error,) = reported("input 8x8x64 -> ( identity | globalavgpool -> reshape 1x1x64 ) -> multiply")
+def test_a_merge_of_a_branch_that_lost_its_axes_suggests_keeping_or_restoring_them() -> None:
+    (error,) = reported("input 8x8x64 -> ( identity | globalavgpool -> dense 64 sigmoid ) -> multiply")
     assert error.hint == (
-        "multiply needs equal shapes and does not stretch an axis of size 1 to match another: "
-        "repeat the 1x1x64 branch to 8x8x64 with 'upsample 8x8'"
+        "multiply stretches axes of size 1 but does not add missing ones: "
+        "give the 64 branch its missing axes with 'reshape 1x1x64'"
     )
-    (error,) = reported("input 8x8x64 -> ( identity | conv2d 1 1x1 same ) -> multiply")
-    assert "conv2d" not in error.hint and "does not stretch an axis of size 1" in error.hint
+    (error,) = reported("input 8x8x64 -> ( globalmaxpool as squeeze | identity ) -> add")
+    assert error.hint.endswith("keep the pooled axes with 'globalmaxpool keepdims'")
+    (error,) = reported("input 8x8x64 -> ( identity | globalavgpool -> dense 32 ) -> add")
+    assert error.fix is None and "64" not in error.hint  # 1x1x32 would not broadcast either
     (error,) = reported("input 8x8x64 -> ( identity | conv2d 32 1x1 ) -> add")
-    assert error.hint == "make every branch end in the same shape (a 1x1 conv2d can change the channels)"
+    assert error.hint == "make every branch end with the same number of channels (a 1x1 convolution can change them)"
+    (error,) = reported("input 8x8x64 -> ( identity | conv2d 64 3x3 ) -> add")
+    assert error.hint == "use 'same' padding in every branch so that their sizes agree"

@@ -296,9 +296,10 @@ def keras_default(layer: str, arg: str):
         table |= {"bias": kl.Dense(1).use_bias}
     if layer == "batchnorm":
         bn = kl.BatchNormalization()
-        table |= {"momentum": bn.momentum, "epsilon": bn.epsilon}
+        table |= {"momentum": bn.momentum, "epsilon": bn.epsilon, "scale": bn.scale, "center": bn.center}
     if layer == "layernorm":
-        table |= {"epsilon": kl.LayerNormalization().epsilon}
+        ln = kl.LayerNormalization()
+        table |= {"epsilon": ln.epsilon, "scale": ln.scale, "center": ln.center}
     if layer == "leakyrelu":
         table |= {"alpha": kl.LeakyReLU().negative_slope}
     if layer in ("lstm", "gru", "rnn"):
@@ -310,12 +311,23 @@ def keras_default(layer: str, arg: str):
         table |= {"size": kl.UpSampling2D().size[0]}
     if layer == "zeropad":
         table |= {"padding": kl.ZeroPadding2D().padding[0][0]}
+    if layer in ("globalavgpool", "globalmaxpool"):
+        table |= {"keepdims": kl.GlobalAveragePooling2D().keepdims}
     if layer == "concat":
         table |= {"axis": kl.Concatenate().axis}
     if layer == "embedding":
         table |= {"mask_zero": kl.Embedding(2, 1).mask_zero}
     if layer == "attention":  # an argument of the call in Keras
         table |= {"causal": inspect.signature(kl.MultiHeadAttention.call).parameters["use_causal_mask"].default}
+    if layer == "rescale":
+        table |= {"offset": kl.Rescaling(1.0).offset}
+    if layer == "normalize":
+        norm = kl.Normalization()
+        table |= {"mean": norm.input_mean, "variance": norm.input_variance}
+    if layer == "scale":  # no Keras layer: keras.applications' ConvNeXt starts its LayerScale at this
+        from keras.src.applications.convnext import ConvNeXt
+
+        table |= {"init": inspect.signature(ConvNeXt).parameters["layer_scale_init_value"].default}
     return table[arg]
 
 

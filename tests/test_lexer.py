@@ -181,6 +181,7 @@ def test_every_example_and_snippet_lexes_and_parses_as_with_larks_lexer(index: i
         "input 8 ->   \t\f  $",
         "input 8\r\n-> dense 4\r\n",
         "input 3x3 -> conv2d 8 3x-1 -> dense (2*(3+4)//5)",
+        "input 4x4x3 -> normalize mean=0.5x-1.25x2 variance=1 x 0.5 x 2.0 -> rescale 1.x2",
         "block b(n, k=3) = conv2d n k\ninput 8x8x1 -> b(4) * 2",
         "input 8 -> dense 4 'relu'",
         " " * 5000 + "!",  # a long run of spaces before a bad character: no backtracking blow-up

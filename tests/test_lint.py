@@ -14,7 +14,13 @@ from archdsl.analysis.lint import RULES
 from archdsl.common.diagnostics import CODES
 
 ROOT = Path(__file__).resolve().parent.parent
-REAL_FILES = sorted([*ROOT.glob("examples/*.arch"), *ROOT.glob("tests/data/language/*.arch")])
+REAL_FILES = sorted(
+    [
+        *ROOT.glob("examples/*.arch"),
+        *ROOT.glob("examples/applications/*.arch"),
+        *ROOT.glob("tests/data/language/*.arch"),
+    ]
+)
 
 # Layers as well-known models have them, each where it sits in its model.
 REAL_MODELS = {

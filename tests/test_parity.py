@@ -36,6 +36,13 @@ LAYER_SPECS = {
     "flatten_to_reshape": "input 4x4x2 -> flatten -> reshape 2x4x4 -> conv2d 3 1x1",
     "conv1d_layout": "input 20x3 -> conv1d 8 5 stride=2 same relu -> maxpool -> lstm 6 -> dense 2",
     "conv1d_valid_dilation": "input 20x3 -> conv1d 4 3 dilation=2 -> globalmaxpool",
+    "conv1d_causal": (
+        "input 20x3 -> conv1d 4 3 causal dilation=2 relu -> conv1d 4 2 causal dilation=4 -> conv1d 5 4 causal stride=2"
+        " -> lstm 3"
+    ),
+    "global_pool_keepdims": (
+        "input 5x5x3 -> globalavgpool keepdims -> conv2d 4 1x1 -> reshape 1x4 -> globalmaxpool keepdims -> dense 2"
+    ),
     "conv2d_even_same_stride": "input 9x7x3 -> conv2d 5 4x2 stride=2 same -> conv2d 4 2 same elu",
     "conv2d_groups_nobias": "input 8x8x4 -> conv2d 6 3x3 groups=2 bias=false dilation=2",
     "conv3d": "input 6x7x8x2 -> conv3d 3 3 same -> conv3d 2 2x3x2 stride=2 -> globalavgpool",
@@ -52,9 +59,15 @@ LAYER_SPECS = {
         "input 6x6x4 -> batchnorm momentum=0.9 epsilon=0.01 -> layernorm -> globalavgpool -> batchnorm -> layernorm"
     ),
     "norms_sequence": "input 9x4 -> batchnorm -> layernorm -> lstm 3 seq -> batchnorm",
+    "norms_scale_center": (
+        "input 6x6x4 -> conv2d 4 same bias=false -> batchnorm scale=false -> batchnorm center=false"
+        " -> batchnorm scale=false center=false -> layernorm scale=false -> layernorm center=false"
+        " -> reshape 36x4 -> layernorm scale=false center=false -> batchnorm center=false"
+    ),
     "activations": (
         "input 10 -> relu -> relu6 -> leakyrelu -> leakyrelu 0.1 -> elu -> selu -> gelu -> gelu_tanh -> silu -> sigmoid"
-        " -> tanh -> softmax -> dense 4 leakyrelu -> dense 4 gelu_tanh -> dense 4 softmax"
+        " -> tanh -> softmax -> hardswish -> hardsigmoid -> abs -> dense 4 leakyrelu -> dense 4 hardswish"
+        " -> dense 4 abs -> dense 4 gelu_tanh -> dense 4 softmax"
     ),
     "activation_args": "input 5x5x2 -> conv2d 3 same silu -> conv2d 3 same softmax -> conv2d 3 same relu6",
     "recurrent": "input 7x3 -> lstm 4 seq bidirectional -> gru 5 seq -> rnn 3 relu seq -> gru 2 bidirectional",
@@ -69,6 +82,11 @@ LAYER_SPECS = {
     "upsample_zeropad": ("input 3x4x2 -> upsample 2 -> zeropad 1 -> upsample 2x3 -> zeropad 1x2 -> conv2d 2 1x1"),
     "upsample_zeropad_1d_3d": "input 5x2 -> upsample 3 -> zeropad 2 -> conv1d 2 1",
     "upsample_3d": "input 2x3x3x1 -> upsample 2 -> zeropad 1",
+    "zeropad_crop_pairs": (
+        "input 6x7x2 -> zeropad 0x1 2x1 -> crop 1x0 0x2 -> conv2d 3 3x3 -> reshape 4x18 -> zeropad 2x0"
+        " -> crop 0x1 -> lstm 2 seq -> zeropad 1 -> crop 1"
+    ),
+    "crop_3d": "input 4x5x5x2 -> crop 1 0x1 1x0 -> conv3d 2 1",
     "merges": (
         "input 6x6x3 -> ( conv2d 4 same | conv2d 4 same | identity -> conv2d 4 1x1 ) -> add"
         " -> ( identity | conv2d 4 same ) -> subtract -> ( relu | tanh ) -> multiply"
@@ -78,6 +96,13 @@ LAYER_SPECS = {
     "maximum_minimum": (
         "input 6x6x3 -> ( conv2d 4 same | conv2d 4 same | identity -> conv2d 4 1x1 ) -> maximum"
         " -> ( relu | tanh ) -> minimum -> ( identity | sigmoid ) -> maximum"
+    ),
+    "merges_broadcast": (
+        "input 6x6x8 -> ( identity | globalavgpool keepdims -> conv2d 2 1x1 relu -> conv2d 8 1x1 hardsigmoid )"
+        " -> multiply -> ( globalmaxpool keepdims | identity | conv2d 1 1x1 ) -> add"
+        " -> ( conv2d 1 1x1 | identity ) -> subtract -> ( identity | globalavgpool keepdims ) -> maximum"
+        " -> reshape 36x8 -> ( globalavgpool keepdims | lstm 8 seq ) -> average"
+        " -> ( identity | globalmaxpool keepdims -> dense 1 ) -> minimum"
     ),
     "concat_sequences": (
         "input 6x4 -> ( lstm 3 seq | conv1d 2 1 ) -> concat -> ( identity | identity ) -> concat axis=1"
@@ -97,6 +122,18 @@ LAYER_SPECS = {
         " -> ( identity | dense 4 | dense 5 ) -> attention 2 key_dim=3"
         " -> ( identity | conv1d 8 3 ) -> attention 4 causal"
     ),
+    "preprocessing": (
+        "input 6x6x3 -> rescale 0.00392156862745098 offset=-1 -> normalize -> rescale 0.5x2x1 offset=1x0x-1"
+        " -> normalize mean=0.5x0.4x0.3 variance=4x1x0.25"
+    ),
+    "preprocessing_sequence": (
+        "input 9x4 -> normalize -> conv1d 3 2 -> normalize mean=1x0x2 variance=2 -> rescale 2x3x4 offset=0.5 -> lstm 2"
+        " -> normalize mean=0.5 variance=2 -> rescale -2"
+    ),
+    "layer_scale_drop_path": (
+        "input 6x6x4 -> residual( dwconv2d 3x3 same -> layernorm -> conv2d 8 1x1 gelu -> conv2d 4 1x1 -> scale init=0.5"
+        " -> droppath 0.2 ) -> reshape 36x4 -> residual( dense 4 -> scale -> droppath 0.1 ) -> conv1d 2 1 -> scale"
+    ),
     "dropout_identity": "input 6x6x2 -> dropout 0.5 -> identity -> conv2d 2 -> flatten -> dropout 0.2 -> dense 2",
 }
 
@@ -114,12 +151,20 @@ def test_layer_specs_cover_every_layer_type():
 
 
 def test_the_has_weights_trait_is_what_keras_builds():
-    """LayerSpec.has_weights decides which layers need a weight rule: hold it to real Keras layers."""
+    """LayerSpec.has_weights decides which layers need a weight rule: hold it to real Keras layers.
+
+    A layer type has weights when some configuration of it does (`layernorm scale=false
+    center=false` has none), and every layer's Keras parameter count says whether it does.
+    """
+    holds = {name: False for name in LAYERS}
     for text in LAYER_SPECS.values():
         model = archdsl.parse(text).model()
         built = archdsl.build(model, "keras")
         for layer in model.layers:
-            assert bool(built.get_layer(layer.name).weights) == LAYERS[layer.type].has_weights, layer.type
+            weights = built.get_layer(layer.name).weights
+            assert bool(weights) == (layer.params.keras > 0), layer.name
+            holds[layer.type] |= bool(weights)
+    assert holds == {name: spec.has_weights for name, spec in LAYERS.items()}
 
 
 @pytest.mark.parametrize("spec", list(LAYER_SPECS.values()), ids=list(LAYER_SPECS))
@@ -138,6 +183,30 @@ def test_every_example_agrees(path, model):
     report = archdsl.verify(archdsl.load(path).model(model))
     assert report.ok, report.first_mismatch
     assert report.output is not None and report.output.max_rel < 1e-4
+
+
+def test_droppath_drops_whole_samples_while_training_in_both_frameworks():
+    """verify compares inference, where droppath passes its input on. In training the two
+    frameworks draw different random numbers, so their outputs cannot be compared value for
+    value; what both must do is keep or drop each sample whole, a kept one divided by 1 - rate."""
+    import keras
+    import numpy as np
+    import torch
+
+    keras.utils.set_random_seed(0)
+    torch.manual_seed(0)
+    model = archdsl.parse("input 4x4x3 -> droppath 0.25").model()
+    x = np.random.default_rng(0).uniform(1.0, 2.0, (200, 4, 4, 3)).astype("float32")  # no zeros of its own
+    in_keras = np.asarray(archdsl.build(model, "keras")(x, training=True))
+    module = archdsl.build(model, "torch").train()
+    in_torch = module(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+    for framework, y in (("keras", in_keras), ("torch", in_torch)):
+        kept = np.all(np.isclose(y, x / 0.75), axis=(1, 2, 3))
+        dropped = np.all(y == 0, axis=(1, 2, 3))
+        assert np.all(kept | dropped), f"{framework}: a sample was neither kept whole nor dropped whole"
+        assert 0.1 < dropped.mean() < 0.4, f"{framework} dropped {dropped.mean():.0%} of the samples, not 25%"
+    with torch.no_grad():
+        assert torch.equal(module.eval()(torch.from_numpy(x)), torch.from_numpy(x))
 
 
 def _break(monkeypatch, layer_type, rule):

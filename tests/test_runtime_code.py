@@ -35,8 +35,12 @@ FUSED_CONDITIONS = {
 
 
 def forward_of(source: str) -> pyast.FunctionDef:
+    """The model's forward (the class build_model returns), not one of a class defined for a layer PyTorch lacks."""
     tree = pyast.parse(source)
-    return next(n for n in pyast.walk(tree) if isinstance(n, pyast.FunctionDef) and n.name == "forward")
+    build = next((n for n in tree.body if isinstance(n, pyast.FunctionDef) and n.name == "build_model"), None)
+    classes = [n for n in tree.body if isinstance(n, pyast.ClassDef)]
+    model = next(n for n in classes if build is None or n.name == build.returns.id)
+    return next(n for n in model.body if isinstance(n, pyast.FunctionDef) and n.name == "forward")
 
 
 def method_calls(node: pyast.AST) -> list[str]:

@@ -32,7 +32,7 @@ import shutil
 import subprocess
 import sys
 import tokenize
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -44,7 +44,7 @@ from archdsl.frontend import names as archdsl_names
 
 REPO = Path(__file__).resolve().parent.parent
 HOSTILE = REPO / "tests" / "data" / "hostile"
-EXAMPLES = sorted((REPO / "examples").glob("*.arch"))
+EXAMPLES = sorted((REPO / "examples").glob("*.arch")) + sorted((REPO / "examples" / "applications").glob("*.arch"))
 DOCS = REPO / "docs" / "security.md"
 TARGETS = ("keras", "torch")
 MARKER = "PWNED"  # every payload in the corpus names it; it must never reach generated code
@@ -89,16 +89,21 @@ COMMENT = re.compile(r"# [A-Za-z0-9_ ,()'.:/=\-]+\Z")
 DOCSTRING_CHARS = re.compile(r"[A-Za-z0-9_.\-/ ?:,()\n]*\Z")
 PRINTABLE_ASCII = re.compile(r"[\x20-\x7e\n]*\Z")
 
+GIVEN_PARAMETER = re.compile(
+    r"self\.[A-Za-z][A-Za-z0-9_]*\.(weight|bias) = nn\.Parameter\(torch\.(zeros|ones)\(\d+\)\)\Z"
+)
 KERAS_FUNCTIONS = frozenset({"keras.Input", "keras.Model", "keras.random.normal", "keras.random.randint"})
 F_FUNCTIONS = frozenset(
-    {"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "pad", "interpolate"}
+    {"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "hardswish", "hardsigmoid", "pad", "interpolate"}
     | {f"{kind}_pool{n}d" for kind in ("max", "avg") for n in (1, 2, 3)}
 )
 TORCH_FUNCTIONS = frozenset(
-    {"cat", "flatten", "softmax", "sigmoid", "tanh", "randn", "randint", "ones_like", "no_grad", "zeros"}
+    {"cat", "flatten", "softmax", "sigmoid", "tanh", "abs", "randn", "randint", "ones_like", "no_grad", "zeros", "ones"}
 )
 NN_FUNCTIONS = frozenset({"nn.Transformer.generate_square_subsequent_mask"})  # a causal mask
-TENSOR_METHODS = frozenset({"transpose", "permute", "reshape", "flatten", "mean", "amax", "expand"})
+TENSOR_METHODS = frozenset(
+    {"transpose", "permute", "reshape", "flatten", "mean", "amax", "expand", "new_tensor", "view"}
+)
 BUILTIN_CALLS = frozenset({"print", "tuple", "sum", "super", "float"})
 # Methods of the objects the generated `__main__` holds: the model and its parameters.
 MAIN_METHODS = {("model", "parameters"), ("model", "count_params"), ("p", "numel")}
@@ -168,6 +173,7 @@ class _Scan:
     bound: set[str]
     self_modules: set[str]
     problems: list[str]
+    layer_objects: set[str] = field(default_factory=set)  # Keras: `x_layer = layers.Dense(...)`, called again
 
     def problem(self, node: ast.AST, text: str) -> None:
         self.problems.append(f"line {getattr(node, 'lineno', '?')}: {text}")
@@ -208,6 +214,9 @@ def _check_call(scan: _Scan, node: ast.Call) -> None:
             scan.problem(node, "super() with arguments")
         if name in BUILTIN_CALLS or name in {"build_model", "model"} or name in scan.class_names:
             return
+        if scan.target == "keras" and name in scan.layer_objects:
+            return  # a shared layer: the object built once, applied to each input
+
         scan.problem(node, f"call of {name}()")
         return
     if isinstance(func, ast.Call):
@@ -342,13 +351,30 @@ def check_generated(source: str, target: str, model_name: str | None = None) -> 
     tree.body = [node for node in tree.body if node not in support]
     scan = _Scan(target, tree, defined, bound, set(), [])
     scan.class_names |= {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    scan.layer_objects = {
+        node.targets[0].id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+        and isinstance(node.value, ast.Call)
+        and ((_dotted(node.value.func) or "").startswith("layers.") or _dotted(node.value.func) in scan.class_names)
+    }
     _check_docstring(scan, source, tree.body, model_name)
     _check_structure(scan, tree.body, model_name)
     docstring_node = tree.body[0].value if tree.body and isinstance(tree.body[0], ast.Expr) else None
 
-    # Layers built in __init__: `self.<name> = nn.X(...)`.
+    # Layers built in __init__: `self.<name> = nn.X(...)`, and a learned weight or bias given to
+    # one after it is built: `self.<name>.bias = nn.Parameter(torch.zeros(4))`.
+    given = {
+        id(node.targets[0])
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and GIVEN_PARAMETER.match(ast.unparse(node))
+    }
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            if id(node) in given:
+                continue
             if not (isinstance(node.value, ast.Name) and node.value.id == "self"):
                 scan.problem(node, f"assignment to the attribute {ast.unparse(node)}")
             elif not LAYER_NAME.match(node.attr) or node.attr in NN_MODULE_ATTRIBUTES:
@@ -614,6 +640,17 @@ def test_checker_trusts_a_defined_helper_only_word_for_word():
     assert "def gelu_tanh(x):" in source
     check_generated(source, "keras", "Model")
     edited = source.replace("approximate=True)", "approximate=True) or __import__('os')", 1)
+    assert edited != source
+    with pytest.raises(UnsafeCode):
+        check_generated(edited, "keras", "Model")
+
+
+def test_checker_trusts_a_defined_class_only_word_for_word():
+    """A class from templates/<target>/classes/ passes as it is; edited, it is checked as code."""
+    source = archdsl.generate(archdsl.parse("input 8x8x3 -> scale -> droppath 0.1").model(), "keras")
+    assert "class LayerScale(keras.layers.Layer):" in source
+    check_generated(source, "keras", "Model")
+    edited = source.replace("return inputs * self.gamma", "return inputs * self.gamma or __import__('os')", 1)
     assert edited != source
     with pytest.raises(UnsafeCode):
         check_generated(edited, "keras", "Model")
@@ -929,6 +966,7 @@ SNIPPETS = [
 ]
 ACTIVATION_WORDS = [
     "relu", "relu6", "leakyrelu", "elu", "selu", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh", "softmax",
+    "hardswish", "hardsigmoid", "abs",
 ]  # fmt: skip
 NAME_POOL = [
     "head", "stem", "trunk", "self", "print", "eval", "exec", "open", "torch", "nn", "F", "keras", "layers",

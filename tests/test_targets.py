@@ -92,6 +92,8 @@ LAYER_CASES: list[Case] = [
     _case("conv1d_same_stride2_even_kernel", "input 20x3 -> conv1d 4 4 same stride=2", "conv1d"),
     _case("conv1d_same_odd_length", "input 21x3 -> conv1d 4 3 same stride=2 relu", "conv1d"),
     _case("conv1d_dilation_groups_nobias", "input 20x4 -> conv1d 8 3 dilation=2 groups=2 bias=false", "conv1d"),
+    _case("conv1d_causal_dilated", "input 20x3 -> conv1d 4 3 causal dilation=2 -> conv1d 4 2 causal", "conv1d"),
+    _case("conv1d_causal_strided_symbolic", "input seq x 3 -> conv1d 4 4 causal stride=2 -> lstm 2", "conv1d"),
     _case("conv1d_then_lstm", "input seq x 3 -> conv1d 8 3 same relu -> lstm 5", "conv1d", "lstm"),
     _case("lstm_then_conv1d_then_lstm", "input 20x3 -> lstm 4 seq -> conv1d 6 3 -> lstm 5", "conv1d", "lstm"),
     _case("conv1d_then_dense_per_step", "input 12x3 -> conv1d 4 3 -> dense 2", "conv1d", "dense"),
@@ -161,6 +163,9 @@ LAYER_CASES: list[Case] = [
     _case("globalmaxpool_rank3", "input 5x5x3 -> globalmaxpool", "globalmaxpool"),
     _case("globalavgpool_rank4", "input 3x4x4x2 -> globalavgpool", "globalavgpool"),
     _case("globalmaxpool_rank4", "input 3x4x4x2 -> globalmaxpool", "globalmaxpool"),
+    _case("globalavgpool_keepdims_rank3", "input 5x5x3 -> globalavgpool keepdims -> conv2d 2 1x1", "globalavgpool"),
+    _case("globalmaxpool_keepdims_rank2", "input 10x3 -> globalmaxpool keepdims -> lstm 2", "globalmaxpool"),
+    _case("globalavgpool_keepdims_rank4", "input 3x4x4x2 -> globalavgpool keepdims", "globalavgpool"),
     # flatten
     _case("flatten_image", "input 4x4x3 -> flatten", "flatten"),
     _case("flatten_image_then_dense", "input 4x4x3 -> flatten -> dense 5", "flatten", "dense"),
@@ -180,6 +185,12 @@ LAYER_CASES: list[Case] = [
     _case("layernorm_rank1", "input 10 -> layernorm", "layernorm"),
     _case("layernorm_rank2", "input 10x3 -> layernorm", "layernorm"),
     _case("layernorm_rank3", "input 5x5x3 -> layernorm epsilon=0.00001", "layernorm"),
+    _case("batchnorm_no_scale", "input 5x5x3 -> batchnorm scale=false", "batchnorm"),
+    _case("batchnorm_no_center_rank2", "input 10x3 -> batchnorm center=false -> lstm 2", "batchnorm"),
+    _case("batchnorm_no_scale_no_center", "input 3x3x3x2 -> batchnorm scale=false center=false", "batchnorm"),
+    _case("layernorm_no_scale_rank3", "input 5x5x3 -> layernorm scale=false", "layernorm"),
+    _case("layernorm_no_center", "input 10x3 -> layernorm center=false", "layernorm"),
+    _case("layernorm_no_scale_no_center", "input 10 -> layernorm scale=false center=false", "layernorm"),
     # activations
     *ACTIVATION_CASES,
     # recurrent
@@ -217,6 +228,29 @@ LAYER_CASES: list[Case] = [
     _case("zeropad_2d", "input 4x4x3 -> zeropad", "zeropad"),
     _case("zeropad_2d_rectangular", "input 4x4x3 -> zeropad 1x2", "zeropad"),
     _case("zeropad_3d", "input 2x3x3x2 -> zeropad 1", "zeropad"),
+    _case("zeropad_pairs", "input 4x4x3 -> zeropad 0x1 2x1", "zeropad"),
+    _case("zeropad_1d_before_after", "input 5x3 -> zeropad 2x0 -> lstm 2", "zeropad"),
+    _case("zeropad_3d_pairs", "input 2x3x3x2 -> zeropad 1 0x1 1x0", "zeropad"),
+    _case("crop_1d", "input 7x3 -> crop 1x2", "crop"),
+    _case("crop_2d", "input 6x6x3 -> crop 1", "crop"),
+    _case("crop_2d_pairs_then_relu", "input 6x6x3 -> conv2d 3 1x1 -> crop 0x1 2x0 -> relu", "crop", "relu"),
+    _case("crop_3d_symbolic", "input seq x 5x5x2 -> crop 1 0 1x2", "crop"),
+    _case("crop_after_lstm", "input 8x3 -> lstm 4 seq -> crop 1x0 -> gru 2", "crop"),
+    # rescale, normalize (preprocessing), scale (LayerScale), droppath
+    _case("rescale_image", "input 6x6x3 -> rescale 0.00392156862745098", "rescale"),
+    _case("rescale_offset_per_channel", "input 6x6x3 -> rescale 0.5x0.25x2 offset=-1x0x1", "rescale"),
+    _case("rescale_sequence_per_channel", "input seq x 3 -> rescale 2x3x4 -> lstm 2", "rescale"),
+    _case("rescale_channels_first_sequence", "input 8x3 -> conv1d 3 1 -> rescale 2x3x4 offset=1", "rescale"),
+    _case("normalize_adapted_image", "input 6x6x3 -> normalize", "normalize"),
+    _case("normalize_given_image", "input 6x6x3 -> normalize mean=0.5x0.4x0.3 variance=4x1x0.25", "normalize"),
+    _case("normalize_given_scalars_vector", "input 10 -> normalize mean=1 variance=2 -> dense 2", "normalize"),
+    _case("normalize_adapted_sequence", "input 8x4 -> normalize -> conv1d 2 3", "normalize"),
+    _case("normalize_volume_mixed", "input 2x3x3x2 -> normalize mean=1x2 variance=3", "normalize"),
+    _case("scale_image", "input 6x6x8 -> scale", "scale"),
+    _case("scale_sequence", "input seq x 8 -> scale init=0.1 -> relu", "scale"),
+    _case("scale_channels_first_sequence", "input 8x3 -> conv1d 4 1 -> scale -> lstm 2", "scale"),
+    _case("droppath_residual", "input 6x6x4 -> residual( conv2d 4 same -> scale -> droppath 0.1 )", "droppath"),
+    _case("droppath_sequence", "input 8x4 -> droppath 0.5 -> relu", "droppath"),
     # identity
     _case("identity_alone", "input 10 -> identity", "identity"),
     _case("identity_in_chain", "input 10 -> dense 4 -> identity -> dense 2", "identity"),
@@ -229,6 +263,18 @@ LAYER_CASES: list[Case] = [
     _case("average_sequences", "input 7x3 -> (lstm 4 seq | gru 4 seq) -> average", "average"),
     _case("maximum_images", "input 6x6x2 -> (conv2d 3 same | conv2d 3 same | conv2d 3 same) -> maximum", "maximum"),
     _case("minimum_sequences", "input 7x3 -> (lstm 4 seq | conv1d 4 1) -> minimum", "minimum"),
+    _case(
+        "multiply_squeeze_excitation",
+        "input 6x6x8 -> ( identity | globalavgpool keepdims -> conv2d 2 1x1 relu -> conv2d 8 1x1 sigmoid ) -> multiply",
+        "multiply",
+    ),
+    _case("add_broadcast_channel", "input 5x5x3 -> ( conv2d 1 1x1 | identity ) -> add", "add"),
+    _case("subtract_broadcast_both_ways", "input 6x1x4 -> ( identity | reshape 1x6x4 ) -> subtract", "subtract"),
+    _case(
+        "average_broadcast_sequences",
+        "input 7x3 -> ( lstm 4 seq | conv1d 4 3 same -> globalmaxpool keepdims ) -> average",
+        "average",
+    ),
     _case("add_mixed_layouts", "input 10x4 -> (conv1d 4 3 same | lstm 4 seq) -> add", "add", "conv1d"),
     _case("add_mixed_layouts_reversed", "input 10x4 -> (lstm 4 seq | conv1d 4 3 same) -> add", "add"),
     _case("concat_vectors", "input 6 -> (dense 4 | dense 3) -> concat", "concat"),
@@ -708,9 +754,12 @@ def check_torch(model: archdsl.Model, source: str, name: str, params: int | None
     sample = [b[:1].clamp(min=1) if not b.is_floating_point() else b[:1] for b in batch]
     per_layer, reported, extra = torchinfo_macs(net, sample)
     assert set(per_layer) <= {layer.name for layer in model.layers}, "modules that are no layer of the model"
-    assert {layer.name: per_layer.get(layer.name, 0) for layer in model.layers} == {
-        layer.name: layer.macs(SYMBOLIC) for layer in model.layers
-    }, "multiply-adds per layer"
+    # torchinfo counts a shared module's calls under its one attribute: the owner's name
+    wanted_macs = {layer.name: 0 for layer in model.layers}
+    for layer in model.layers:
+        wanted_macs[layer.shares or layer.name] += layer.macs(SYMBOLIC)
+    found_macs = {layer.name: per_layer.get(layer.name, 0) for layer in model.layers}
+    assert found_macs == wanted_macs, "multiply-adds per layer"
     assert reported + extra == model.macs(SYMBOLIC), "torchinfo's total mult-adds, and what it leaves out"
     # every `# (N, ...)` comment of forward, checked at run time
     namespace: dict = {"__name__": f"archdsl_test_{name}_torch_checked", "_archdsl_check_shape": _check_shape}

@@ -63,7 +63,7 @@ def refine(failure: Failure) -> Hint:
         _reshape_first,
         _channels_first_on_small_input,
         _swapped_on_small_input,
-        _merge_without_broadcast,
+        _merge_of_different_ranks,
     )
     for rule in rules:
         found = rule(failure)
@@ -265,34 +265,41 @@ def _swapped_on_small_input(failure: Failure) -> Hint | None:
     return Hint(error.message, f"did you mean '{text}'? the filters come first, then the kernel; or {error.hint}", edit)
 
 
-def _merge_without_broadcast(failure: Failure) -> Hint | None:
-    """Shapes that differ only where one of them has size 1: a merge needs them equal, and does not stretch them."""
+def _merge_of_different_ranks(failure: Failure) -> Hint | None:
+    """A branch with fewer axes that would broadcast once its missing axes are written as size 1:
+    `( identity | globalavgpool -> dense 64 sigmoid ) -> multiply` wants a `reshape 1x1x64`
+    after the dense, or `globalavgpool keepdims` where the pooling is the branch's end."""
     spec, inputs = failure.spec, failure.inputs
-    if failure.error.code != "A305" or not spec.merge or spec.name == "concat" or len({len(s) for s in inputs}) > 1:
+    if failure.error.code != "A305" or not spec.merge or spec.name == "concat" or len({len(s) for s in inputs}) == 1:
         return None
-    axes = list(zip(*inputs, strict=True))
-    if not all(len(set(sizes) - {1}) <= 1 for sizes in axes):
+    rank = max(len(s) for s in inputs)
+    padded = tuple((1,) * (rank - len(s)) + s for s in inputs)
+    if not fits(spec, failure.config, padded):
         return None
-    if not all(isinstance(d, int) for shape in inputs for d in shape):
-        return None
-    target = tuple(max(sizes) for sizes in axes)  # type: ignore[type-var]
-    general = f"{spec.name} needs equal shapes and does not stretch an axis of size 1 to match another"
-    for name, shape in zip(failure.node.inputs, inputs, strict=True):
-        if shape == target:
+    general = f"{spec.name} stretches axes of size 1 but does not add missing ones"
+    for name, shape, wanted in zip(failure.node.inputs, inputs, padded, strict=True):
+        if shape == wanted:
             continue
-        if shape[-1] != target[-1] or len(shape) < 2:
-            return Hint(failure.error.message, general)
-        factors = tuple(t // s for s, t in zip(shape[:-1], target[:-1], strict=True))
-        example = f"upsample {format_dims(factors)}"
-        repeat = f"{general}: repeat the {format_dims(shape)} branch to {format_dims(target)}"
         producer = failure.checked.get(name)
-        if (
-            producer is None
-            or not _ends_branch(producer, failure)
-            or not fits(LAYERS["upsample"], {"size": factors}, (shape,))
-        ):
-            return Hint(failure.error.message, f"{repeat} with an upsample of {format_dims(factors)}")
-        return Hint(failure.error.message, f"{repeat} with '{example}'", _insert_after(producer.span, f" -> {example}"))
+        if producer is None or not _ends_branch(producer, failure):
+            return Hint(
+                failure.error.message, f"{general}: reshape the {format_dims(shape)} branch to {format_dims(wanted)}"
+            )
+        pooled = producer.type in ("globalavgpool", "globalmaxpool") and len(producer.input_shape) == len(wanted)
+        layer = written(failure.source, producer.span)
+        if pooled and layer is not None:
+            text, span = layer
+            return Hint(
+                failure.error.message,
+                f"{general}: keep the pooled axes with '{text} keepdims'",
+                _insert_after(span, " keepdims"),
+            )
+        example = f"reshape {format_dims(wanted)}"
+        return Hint(
+            failure.error.message,
+            f"{general}: give the {format_dims(shape)} branch its missing axes with '{example}'",
+            _insert_after(producer.span, f" -> {example}"),
+        )
     return None
 
 

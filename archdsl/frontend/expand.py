@@ -10,13 +10,15 @@ used, and belongs to its model (or to the block body that gives it).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from archdsl.common.diagnostics import DiagnosticSink, Fix, Span, did_you_mean
+from archdsl.common.diagnostics import DiagnosticSink, Fix, Note, Span, did_you_mean
 from archdsl.frontend import nodes
 from archdsl.frontend.names import reserved_reason
 from archdsl.ir.graph import ArgValue, CallSite, Graph, GraphNode, WrittenArg, WrittenKeyword
-from archdsl.layers import ACTIVATIONS, LAYERS
+from archdsl.layers import ACTIVATIONS, LAYERS, show
+from archdsl.layers.binding import activation_spelled
+from archdsl.layers.spec import NO_ACTIVATION
 from archdsl.layers.spellings import flag_of, layer_spelled
 
 MAX_REPEAT = 10_000
@@ -104,11 +106,9 @@ def evaluate(value: nodes.Value, env: Env) -> WrittenArg:
     if isinstance(value, nodes.Dims):
         parts: list[ArgValue] = []
         for part in value.parts:
-            resolved = evaluate(part, env).value
+            resolved = evaluate(part, env).value  # a decimal is left to the layer (normalize's mean)
             if isinstance(resolved, tuple):
                 parts.extend(resolved)
-            elif isinstance(resolved, float):
-                raise _ValueError("A203", f"a size must be a whole number, got {resolved}", part.span)
             else:
                 parts.append(resolved)
         return WrittenArg(tuple(parts), value.span)
@@ -188,15 +188,11 @@ class _Expander:
         return self._add(state, type=UNKNOWN, args=(), keywords=(), inputs=inputs, span=span, scope=scope)
 
     def chain(self, chain: nodes.Chain, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
-        previous = None
         for node in chain.nodes:
-            current = self.node(node, current, env, scope, stack, state, previous)
-            previous = node
+            current = self.node(node, current, env, scope, stack, state)
         return current
 
-    def node(
-        self, node: nodes.Node, current: Current, env: Env, scope, stack, state: _ModelState, previous=None
-    ) -> Current:
+    def node(self, node: nodes.Node, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
         if isinstance(node, nodes.Input):
             return self.input(node, current, env, scope, state)
         if isinstance(node, nodes.Reference):
@@ -216,7 +212,7 @@ class _Expander:
             )
             current = self._poison(state, node.span, scope)
         if isinstance(node, nodes.Layer):
-            return self.layer(node, current, env, scope, stack, state, previous)
+            return self.layer(node, current, env, scope, stack, state)
         if isinstance(node, nodes.Residual):
             body = self.chain(node.body, self._single(current, node.span, scope, state), env, scope, stack, state)
             body = self._single(body, node.span, scope, state)
@@ -381,20 +377,24 @@ class _Expander:
             outputs.append(found)
         state.outputs = outputs
 
-    def layer(
-        self, node: nodes.Layer, current: Current, env: Env, scope, stack, state: _ModelState, previous=None
-    ) -> Current:
+    def layer(self, node: nodes.Layer, current: Current, env: Env, scope, stack, state: _ModelState) -> Current:
         assert current is not None
         if node.name in self.blocks:
             return self.call(node, current, env, scope, stack, state)
         if node.name == USE:
             return self.use(node, current, scope, stack, state)
+        if node.name in env and node.name not in LAYERS:
+            # `block b(act=relu) = conv2d 8 same -> act`: the activation the parameter holds, as a layer.
+            layer_type = self._parameter_as_layer(node, env, stack)
+            if layer_type is None:
+                return self._poison(state, node.span, scope, current)
+            node = replace(node, name=layer_type)
         spec = LAYERS.get(node.name)
         if spec is None and node.name_span in self.reported:
             return self._poison(state, node.span, scope, current)  # expanded again: said once already
         if spec is None:
             self.reported.add(node.name_span)
-            self._unknown_layer(node, env, stack, previous)
+            self._unknown_layer(node)
             return self._poison(state, node.span, scope, current)
         glued = _glued_dims(node.args, env)
         if glued is not None:
@@ -430,7 +430,8 @@ class _Expander:
         state_from = None
         written = []
         for keyword in node.keywords:
-            if keyword.name == "init" and isinstance(keyword.value, nodes.Reference) and "init" in spec.arg_index:
+            init = spec.arg_index.get("init")
+            if keyword.name == "init" and isinstance(keyword.value, nodes.Reference) and init and init.kind == "ref":
                 state_from = self.resolve(keyword.value.name, keyword.value.span, state)
                 if state_from is None:
                     return self._poison(state, node.span, scope, current)
@@ -459,11 +460,8 @@ class _Expander:
         self._name(state, alias, node.alias_span, added[0])
         return added
 
-    def _unknown_layer(self, node: nodes.Layer, env: Env, stack, previous) -> None:
-        """A201, saying what the name is when it is something: a block parameter, a framework's spelling, a flag."""
-        if node.name in env:
-            self._parameter_as_layer(node, env, stack, previous)
-            return
+    def _unknown_layer(self, node: nodes.Layer) -> None:
+        """A201, saying what the name is when it is something: a framework's spelling, a flag."""
         flagged = flag_of(node.name)
         if flagged:
             self.sink.error(
@@ -482,39 +480,32 @@ class _Expander:
             fix=Fix(node.name_span, near) if near else None,
         )
 
-    def _parameter_as_layer(self, node: nodes.Layer, env: Env, stack, previous) -> None:
-        """`block b(act) = conv2d 4 -> act`: a parameter stands for a value, not (yet) for a layer."""
+    def _parameter_as_layer(self, node: nodes.Layer, env: Env, stack) -> str | None:
+        """The layer type a block parameter standing as a layer names, or None (reported as A201).
+
+        Only an activation word may stand as a layer (`-> act` with act=gelu is a gelu layer);
+        `none` and `linear`, which mean no activation, make it an identity layer.
+        """
+        bound = env[node.name]
+        value = bound.value
+        if value in ACTIVATIONS:
+            return str(value)
+        if value in NO_ACTIVATION:
+            return "identity"
         block = stack[-1].block if stack else "?"
-        message = f"'{node.name}' is a parameter of block '{block}', not a layer"
-        value = env[node.name].value
-        spec = LAYERS.get(previous.name) if isinstance(previous, nodes.Layer) else None
-        if (
-            value in ACTIVATIONS
-            and spec is not None
-            and "activation" in spec.arg_index
-            and not _has_activation(previous, env)
-            and previous.alias is None
-            and not (node.args or node.keywords or node.alias)
-            and previous.span.end_line == node.span.line
-        ):
-            # '-> act' after a layer that takes an activation becomes ' act': that layer's activation.
-            between = Span(node.span.file, previous.span.end_line, previous.span.end_column, *_end(node.span))
-            self.sink.error(
-                "A201",
-                message,
-                node.name_span,
-                f"a parameter cannot stand as a layer yet: make it the activation of the layer before, "
-                f"'{previous.name} ... {node.name}'",
-                fix=Fix(between, f" {node.name}"),
-            )
-            return
+        near = activation_spelled(value) if isinstance(value, str) else None
         self.sink.error(
             "A201",
-            message,
+            f"'{node.name}' is a parameter of block '{block}' and holds {show(value)} here: "
+            "only a parameter that holds an activation may stand as a layer",
             node.name_span,
-            "a parameter cannot stand as a layer yet: it stands for a value (a number, dims or a word); "
-            "write the layer itself here",
+            f"did you mean '{near}'?"
+            if near
+            else f"pass an activation ({', '.join(ACTIVATIONS[:3])}, ...), or write the layer itself here",
+            (Note(f"'{node.name}' is given {show(value)} here", bound.span),),
+            fix=Fix(bound.span, near) if near else None,
         )
+        return None
 
     def _checked_alias(self, node: nodes.Layer, what: str) -> str | None:
         """The `as NAME` of a node, or None (reported as A207) when the name is refused."""
@@ -842,13 +833,6 @@ def _children(node) -> tuple:
     if isinstance(node, nodes.Repeat):
         return (node.node,)
     return ()
-
-
-def _has_activation(layer: nodes.Layer, env: Env) -> bool:
-    words = [env[w.name].value if w.name in env else w.name for w in layer.args if isinstance(w, nodes.Word)]
-    return any(k.name == "activation" for k in layer.keywords) or any(
-        w in ACTIVATIONS or w in ("none", "linear") for w in words
-    )
 
 
 def _end(span: Span) -> tuple[int, int]:

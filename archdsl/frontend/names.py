@@ -11,6 +11,9 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+from functools import cache
+
+from archdsl.common.resources import templates_dir
 
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_NAME_LENGTH = 64
@@ -63,6 +66,16 @@ NN_MODULE_ATTRIBUTES = frozenset(
 )
 
 
+@cache
+def defined_class_names() -> frozenset[str]:
+    """The classes a generated module may define for layers its framework lacks
+    (templates/<target>/classes/): a model named `LayerScale` would replace the one its code uses."""
+    pattern = re.compile(r"^class ([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
+    return frozenset(
+        name for path in templates_dir().glob("*/classes/*.py.j2") for name in pattern.findall(path.read_text())
+    )
+
+
 def reserved_reason(name: str) -> str | None:
     """Why `name` cannot be used for a model or layer, or None when it can."""
     if not NAME_PATTERN.match(name):
@@ -75,6 +88,8 @@ def reserved_reason(name: str) -> str | None:
         return "starts with '_', which archdsl keeps for names of its own in generated code"
     if name in GENERATED_CODE_NAMES:
         return "is a name the generated code uses itself"
+    if name in defined_class_names():
+        return "is a class the generated code defines for a layer its framework lacks"
     if hasattr(builtins, name):
         return "is a Python builtin"
     if name in NN_MODULE_ATTRIBUTES:

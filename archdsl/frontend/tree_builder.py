@@ -12,7 +12,8 @@ from archdsl.common.diagnostics import ArchError, Diagnostic, Span
 from archdsl.frontend import nodes
 from archdsl.frontend.parser import parse_tree, recover_tree, token_span
 
-_MAX_NUMBER_DIGITS = 15
+_MAX_NUMBER_DIGITS = 15  # a whole number: sizes stop at 2**31 - 1 long before
+_MAX_DECIMAL_LENGTH = 32  # a decimal, such as 0.00392156862745098 (1/255 as repr() writes it)
 # Building the syntax tree and the expansion recurse once per level of brackets and operators.
 RECURSION_LIMIT = 20_000
 
@@ -30,7 +31,8 @@ _INTEGER = re.compile(r"[0-9]+")
 
 
 def _check_digits(text: str, span: Span) -> None:
-    if len(text) > _MAX_NUMBER_DIGITS:
+    decimal = not _INTEGER.fullmatch(text)  # as many digits as repr() gives a float (1/255: 19 characters)
+    if len(text) > (_MAX_DECIMAL_LENGTH if decimal else _MAX_NUMBER_DIGITS):
         raise ArchError(
             [
                 Diagnostic(
@@ -71,7 +73,8 @@ def _dims_literal(values, span: Span) -> nodes.Dims:
     texts = str(token).split("x")
     for text in texts:
         _check_digits(text.lstrip("-"), span)
-    return nodes.Dims(tuple(nodes.Number(int(text), text, span) for text in texts), span)
+    # Sizes are whole; per-channel values (`normalize mean=0.5x0.4x0.4`) may have decimals.
+    return nodes.Dims(tuple(nodes.Number(float(t) if "." in t else int(t), t, span) for t in texts), span)
 
 
 def _dims(values, span: Span) -> nodes.Dims:

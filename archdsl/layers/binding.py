@@ -12,7 +12,17 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from archdsl.common.diagnostics import Fix, Span, did_you_mean
-from archdsl.layers.spec import ACTIVATIONS, BOOLEAN_WORDS, PADDINGS, REQUIRED, Arg, BindError, LayerSpec
+from archdsl.layers.shapes import format_pads
+from archdsl.layers.spec import (
+    ACTIVATIONS,
+    BOOLEAN_WORDS,
+    CAUSAL,
+    NO_ACTIVATION,
+    REQUIRED,
+    Arg,
+    BindError,
+    LayerSpec,
+)
 from archdsl.layers.spellings import argument_spelled, layer_spelled
 
 
@@ -30,10 +40,13 @@ class WrittenKeyword(WrittenArg, Protocol):
 
 Value = int | float | str | tuple
 MAX_VALUE = 2**31 - 1  # what the frameworks can index
+DIMS_KINDS = ("dims", "shape", "pads", "floats")  # the kinds that take a dims literal
 
 
 def show(value: Value) -> str:
-    """A value as the user would write it."""
+    """A value as the user would write it: pads per axis (`zeropad`, `crop`) as `0x1 0x1`."""
+    if isinstance(value, tuple) and value and all(isinstance(v, tuple) for v in value):
+        return format_pads(value)
     if isinstance(value, tuple):
         return "x".join(show(v) for v in value)
     if isinstance(value, bool):
@@ -52,13 +65,22 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span, value_span: Spa
         if not isinstance(value, (int, float)):
             raise BindError("A203", f"{where} must be a number, got {show(value)}", span=span)
         result = float(value)
-    elif arg.kind in ("dims", "shape"):
+    elif arg.kind == "floats":
+        parts = value if isinstance(value, tuple) else (value,)
+        if not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in parts):
+            raise BindError(
+                "A203",
+                f"{where} must be a number, or one per channel such as 0.5x0.4x0.4, got {show(value)}",
+                span=span,
+            )
+        result = tuple(float(p) for p in parts) if isinstance(value, tuple) else float(value)  # type: ignore[arg-type]
+    elif arg.kind in ("dims", "shape", "pads"):
         parts = value if isinstance(value, tuple) else (value,)
         if not all(isinstance(p, int) for p in parts):
             raise BindError("A203", f"{where} must be whole numbers such as 3 or 3x3, got {show(value)}", span=span)
-        result = value if arg.kind == "dims" else tuple(parts)
+        result = tuple(parts) if arg.kind == "shape" else value
     elif arg.kind == "activation":
-        if value in ("none", "linear"):
+        if value in NO_ACTIVATION:
             result = None
         elif value in ACTIVATIONS:
             result = value
@@ -72,10 +94,13 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span, value_span: Spa
                 _rewrite(value_span, near),
             )
     elif arg.kind == "padding":
-        if value not in PADDINGS:
-            raise _not_one_of(
-                f"{where} must be 'same' or 'valid', got {show(value)}", value, PADDINGS, span, value_span
+        if value not in arg.choices:
+            error = _not_one_of(
+                f"{where} must be {_either(arg.choices)}, got {show(value)}", value, arg.choices, span, value_span
             )
+            if value == CAUSAL:
+                error.hint = CAUSAL_ONLY
+            raise error
         result = value
     elif arg.kind == "bool":
         if value not in BOOLEAN_WORDS:
@@ -126,6 +151,15 @@ def _coerce(spec: LayerSpec, arg: Arg, value: Value, span: Span, value_span: Spa
     return result
 
 
+CAUSAL_ONLY = "causal padding is for conv1d only, as in Keras; use 'same' padding here"
+
+
+def _either(words: Sequence[str]) -> str:
+    """`'same' or 'valid'`, `'same', 'valid' or 'causal'`."""
+    quoted = [f"'{word}'" for word in words]
+    return f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+
+
 def _not_one_of(message: str, value: Value, choices: Sequence[str], span: Span, value_span: Span | None) -> BindError:
     """A word that is none of the choices; `SAME` or `True` are one of them in other letter case."""
     near = did_you_mean(str(value), choices) if isinstance(value, str) else None
@@ -154,6 +188,7 @@ def bind(
     values: dict[str, Any] = {}
     given_at: dict[str, Span] = {}
     slots = spec.positional_args
+    per_axis: dict[str, list[tuple[Value, Span]]] = {}  # pads written once per axis: `zeropad 0x1 0x1`
 
     def assign(arg: Arg, value: Value, span: Span, value_span: Span | None) -> None:
         if arg.name in given_at:
@@ -173,9 +208,13 @@ def bind(
             continue
         wants_dims = isinstance(value, tuple)
         for slot in slots:
-            if slot.name not in given_at and (not wants_dims or slot.kind in ("dims", "shape")):
+            if slot.name not in given_at and slot.name not in per_axis and (not wants_dims or slot.kind in DIMS_KINDS):
                 break
         else:
+            repeated = next((name for name in per_axis), None)
+            if repeated is not None:
+                per_axis[repeated].append((value, span))
+                continue
             taken = ", ".join(a.name for a in slots) or "no positional numbers"
             kind = "dims" if wants_dims else "number"
             errors.append(
@@ -189,7 +228,16 @@ def bind(
                 )
             )
             continue
+        if slot.kind == "pads":
+            per_axis[slot.name] = [(value, span)]
+            continue
         assign(slot, value, span, span)
+    for name, items in per_axis.items():
+        if len(items) == 1:
+            (value, span), *_ = items
+            assign(spec.arg_index[name], value, span, span)
+        else:
+            _assign_pairs(spec, spec.arg_index[name], items, values, given_at, errors)
 
     meant: set[str] = set()  # arguments that a misspelled keyword stands for: not missing, only misspelled
     for keyword in keywords:
@@ -210,6 +258,41 @@ def bind(
             continue
         values[arg.name] = arg.default
     return MappingProxyType(values), errors
+
+
+def _assign_pairs(
+    spec: LayerSpec,
+    arg: Arg,
+    items: list[tuple[Value, Span]],
+    values: dict[str, Any],
+    given_at: dict[str, Span],
+    errors: list[BindError],
+) -> None:
+    """Pads written once per spatial axis, each a size for both sides or a `BEFORExAFTER` pair,
+    as Keras' `ZeroPadding2D(((top, bottom), (left, right)))`: a tuple of (before, after) pairs."""
+    pairs: list[tuple[int, int]] = []
+    given_at[arg.name] = items[0][1]
+    for value, span in items:
+        try:
+            size = _coerce(spec, arg, value, span, span)
+        except BindError as error:
+            errors.append(error)
+            return
+        if isinstance(size, int):
+            pairs.append((size, size))
+        elif len(size) == 2:
+            pairs.append(size)
+        else:
+            errors.append(
+                BindError(
+                    "A203",
+                    f"{spec.name} {arg.name}: {show(value)} is neither a size nor a BEFORExAFTER pair",
+                    "write one size, or one BEFORExAFTER pair, per spatial axis: 0x1 0x1 on an image",
+                    span,
+                )
+            )
+            return
+    values[arg.name] = tuple(pairs)
 
 
 def _unknown_keyword(spec: LayerSpec, keyword: WrittenKeyword) -> tuple[BindError, str | None]:
@@ -244,9 +327,9 @@ def _bind_word(spec, word, span, assign, errors, known_layers) -> None:
     padding = spec.arg_index.get("padding")
     if word in spec.flags:
         assign(spec.arg_index[word], "true", span, None)
-    elif activation is not None and (word in ACTIVATIONS or word in ("none", "linear")):
+    elif activation is not None and (word in ACTIVATIONS or word in NO_ACTIVATION):
         assign(activation, word, span, span)
-    elif padding is not None and word in PADDINGS:
+    elif padding is not None and word in padding.choices:
         assign(padding, word, span, span)
     else:
         words = spec.words()
@@ -254,6 +337,9 @@ def _bind_word(spec, word, span, assign, errors, known_layers) -> None:
         near = spelled if activation is not None and spelled in ACTIVATIONS else did_you_mean(word, words)
         if word in known_layers:
             hint = f"did you forget '->' before '{word}'?"
+            near = None
+        elif padding is not None and word == CAUSAL:
+            hint = CAUSAL_ONLY
             near = None
         elif near:
             hint = f"did you mean '{near}'?"

@@ -39,6 +39,17 @@ def format_dims(shape: Sequence[Dim]) -> str:
     return joiner.join(str(d) for d in shape)
 
 
+def format_pads(pairs: Sequence[tuple[int, int]]) -> str:
+    """(before, after) per axis as the user writes them for `zeropad` and `crop`: `1x2` when
+    every axis has the same on both sides, else one item per axis, `0x1 3` (a pair only where
+    the sides differ); a sequence's one pair is `1x2`, before and after."""
+    if all(before == after for before, after in pairs):
+        return format_dims([before for before, _ in pairs])
+    if len(pairs) == 1:
+        return format_dims(pairs[0])
+    return " ".join(str(before) if before == after else format_dims((before, after)) for before, after in pairs)
+
+
 def describe(shape: Shape) -> str:
     """`62x62x32 (an image)`: the shape as the user writes it, and what it is."""
     name = RANK_NAMES.get(len(shape), f"a rank-{len(shape)} tensor")
@@ -86,9 +97,9 @@ def sym_floor_div(dim: Dim, divisor: int) -> Dim:
 
 
 def conv_output_length(length: Dim, kernel: int, padding: str, stride: int, dilation: int = 1) -> Dim:
-    """Keras' conv_output_length: valid shrinks by the dilated kernel, same only strides."""
+    """Keras' conv_output_length: valid shrinks by the dilated kernel, same and causal only stride."""
     effective = (kernel - 1) * dilation + 1
-    if padding == "same":
+    if padding in ("same", "causal"):
         return sym_ceil_div(length, stride)
     if isinstance(length, int):
         return (length - effective) // stride + 1

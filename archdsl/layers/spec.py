@@ -28,8 +28,13 @@ ACTIVATIONS = (
     "sigmoid",
     "tanh",
     "softmax",
+    "hardswish",
+    "hardsigmoid",
+    "abs",
 )
+NO_ACTIVATION = ("none", "linear")  # what an activation argument takes for no activation
 PADDINGS = ("same", "valid")
+CAUSAL = "causal"  # Keras' padding="causal", for conv1d: pad the start of the sequence only
 BOOLEAN_WORDS = {"true": True, "false": False}
 
 
@@ -109,9 +114,12 @@ NO_PARAMS = Params()
 class Arg:
     """One argument of a layer.
 
-    kind is how a written value is read: 'int', 'float', 'dims' (an int or NxM,
-    one per spatial axis), 'shape' (target dims, -1 allowed), 'activation',
-    'padding', 'bool' or 'axis'. positional args take bare numbers and dims in
+    kind is how a written value is read: 'int', 'float', 'floats' (a number, or
+    one per channel as dims of decimals: 0.5x0.4x0.4), 'dims' (an int or NxM,
+    one per spatial axis), 'pads' (dims, or a BEFORExAFTER pair per spatial axis
+    written one after another), 'shape' (target dims, -1 allowed), 'activation',
+    'padding' (one of `choices`: same and valid, and causal for conv1d), 'bool',
+    'axis' or 'choice'. positional args take bare numbers and dims in
     the order they are listed. check returns what is wrong with a value, or that
     and the value the user probably meant (`dropout 25`: 0.25).
     """
@@ -242,5 +250,5 @@ class LayerSpec:
             if arg.kind == "activation":
                 words += ACTIVATIONS
             elif arg.kind == "padding":
-                words += PADDINGS
+                words += arg.choices or PADDINGS
         return tuple(words)

@@ -23,18 +23,22 @@ from archdsl.layers.shapes import (
     deconv_output_length,
     describe,
     format_dims,
+    format_pads,
     product,
     sym_add,
     sym_mul,
 )
 from archdsl.layers.spec import (
     ANY,
+    CAUSAL,
     MASK_CONSUMES,
     MASK_DROPS,
+    MASK_LOST,
     MASK_MERGES,
     MASK_PASSES,
     MASK_PREPENDS,
     MASK_USES,
+    PADDINGS,
     REQUIRED,
     SIGNAL,
     Arg,
@@ -87,8 +91,23 @@ def _momentum(value: float) -> str | None:
 
 
 ACTIVATION = Arg("activation", "activation", None, doc="applied to the output")
-PADDING = Arg("padding", "padding", "valid", doc="'valid' (no padding) or 'same' (output = ceil(input / stride))")
+PADDING = Arg(
+    "padding",
+    "padding",
+    "valid",
+    doc="'valid' (no padding) or 'same' (output = ceil(input / stride))",
+    choices=PADDINGS,
+)
+CAUSAL_PADDING = Arg(
+    "padding",
+    "padding",
+    "valid",
+    doc="'valid', 'same', or 'causal': zeros before the sequence only, so no step sees a later one",
+    choices=(*PADDINGS, CAUSAL),
+)
 BIAS = Arg("bias", "bool", True, doc="add a bias vector")
+SCALE = Arg("scale", "bool", True, doc="learn a multiplier per channel (gamma)")
+CENTER = Arg("center", "bool", True, doc="learn an offset per channel (beta)")
 
 
 def _kernel(default: Any = 3) -> Arg:
@@ -295,7 +314,7 @@ def _conv(axes: int) -> LayerSpec:
             Arg("filters", "int", REQUIRED, positional=True, check=_positive, doc="number of output channels"),
             _kernel(),
             ACTIVATION,
-            PADDING,
+            CAUSAL_PADDING if axes == 1 else PADDING,
             STRIDE,
             DILATION,
             Arg("groups", "int", 1, check=_positive, doc="grouped convolution: channels split into this many groups"),
@@ -392,15 +411,33 @@ def _pool(name: str, summary: str) -> LayerSpec:
 def _global_pool_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
     (shape,) = inputs
     require_rank(config["_name"], shape, 2, 3, 4)
+    if config["keepdims"]:
+        return (*(1 for _ in shape[:-1]), shape[-1])
     return (shape[-1],)
 
 
-def _spatial_resolve(arg: str):
+def _global_pool(name: str, summary: str, mask: str = MASK_LOST) -> LayerSpec:
+    return LayerSpec(
+        name=name,
+        summary=summary,
+        category="pooling",
+        args=(Arg("keepdims", "bool", False, doc="keep the pooled axes, with size 1 (squeeze-and-excitation)"),),
+        flags=("keepdims",),
+        infer=_global_pool_infer,
+        reads_sequence=ANY,
+        mask=mask,
+        example=name,
+    )
+
+
+def _spatial_resolve(arg: str, per_axis=spatial):
+    """`arg` read per spatial axis of a rank 2-4 input: sizes (`spatial`), or pads (`_pairs`)."""
+
     def resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
         name = config["_name"]
         (shape,) = inputs
         require_rank(name, shape, 2, 3, 4)
-        return {**config, arg: spatial(name, arg, config[arg], len(shape) - 1)}
+        return {**config, arg: per_axis(name, arg, config[arg], len(shape) - 1)}
 
     return resolve
 
@@ -410,9 +447,57 @@ def _upsample_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
     return (*(sym_mul(d, s) for d, s in zip(shape[:-1], config["size"], strict=True)), shape[-1])
 
 
+Pads = tuple[tuple[int, int], ...]
+
+
+def _pairs(name: str, arg: str, value: Any, axes: int) -> Pads:
+    """Pads as written, made (before, after) per spatial axis, as Keras reads them: one size for
+    every side; one size per axis for both its sides (`1x2`: 1 on each side of the height, 2 of
+    the width); on a sequence, `1x2` is 1 before and 2 after (Keras' ZeroPadding1D((1, 2)));
+    or one pair per axis, written one after another (`0x1 0x1`: ZeroPadding2D(((0, 1), (0, 1))))."""
+    if isinstance(value, int):
+        return ((value, value),) * axes
+    if isinstance(value[0], tuple):
+        if len(value) == axes:
+            return value
+        written = format_pads(value)
+        raise ShapeError(
+            f"{name} {arg} gives {len(value)} pairs ({written}) but the input has {axes} spatial "
+            f"ax{'is' if axes == 1 else 'es'}",
+            f"write one BEFORExAFTER pair per axis, {' '.join(['0x1'] * axes)}, or one size for every side",
+            code="A203",
+        )
+    if len(value) == axes:
+        return tuple((size, size) for size in value)
+    if axes == 1 and len(value) == 2:
+        return (tuple(value),)
+    raise ShapeError(
+        f"{name} {arg} has {len(value)} sizes ({format_dims(value)}) but the input has {axes} spatial "
+        f"ax{'is' if axes == 1 else 'es'}",
+        f"write one size, one per axis ({format_dims((1,) * axes)}), or one BEFORExAFTER pair per axis "
+        f"({' '.join(['0x1'] * axes)})",
+        code="A203",
+    )
+
+
 def _zeropad_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
     (shape,) = inputs
-    return (*(sym_add(d, 2 * p) for d, p in zip(shape[:-1], config["padding"], strict=True)), shape[-1])
+    pads: Pads = config["padding"]
+    return (*(sym_add(d, before + after) for d, (before, after) in zip(shape[:-1], pads, strict=True)), shape[-1])
+
+
+def _crop_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    (shape,) = inputs
+    crops: Pads = config["cropping"]
+    lengths = [sym_add(d, -before - after) for d, (before, after) in zip(shape[:-1], crops, strict=True)]
+    if any(isinstance(d, int) and d <= 0 for d in lengths):
+        removed = format_pads(crops)
+        raise ShapeError(
+            f"crop {removed} leaves nothing of {describe(shape)}",
+            "crop fewer steps or pixels, or remove a downsampling layer before it",
+            code="A302",
+        )
+    return (*lengths, shape[-1])
 
 
 # ---------------------------------------------------------------- core
@@ -481,15 +566,17 @@ def _norm_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
 def _batchnorm_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
     channels = inputs[0][-1]
     assert isinstance(channels, int)
-    # Keras counts gamma, beta and the moving mean and variance, the latter two non-trainable;
-    # PyTorch keeps those two as buffers, beside its num_batches_tracked counter.
-    return Params(4 * channels, 2 * channels, keras_non_trainable=2 * channels, torch_buffers=2 * channels + 1)
+    learned = (config["scale"] + config["center"]) * channels  # gamma and beta, as kept
+    # Keras counts the moving mean and variance too, as non-trainable weights; PyTorch keeps those
+    # two as buffers, beside its num_batches_tracked counter.
+    return Params(learned + 2 * channels, learned, keras_non_trainable=2 * channels, torch_buffers=2 * channels + 1)
 
 
 def _layernorm_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
     channels = inputs[0][-1]
     assert isinstance(channels, int)
-    return Params(2 * channels, 2 * channels)
+    learned = (config["scale"] + config["center"]) * channels
+    return Params(learned, learned)
 
 
 def _normalizes_one_value(config: Config, inputs: tuple[Shape, ...]) -> tuple[str, str] | None:
@@ -501,6 +588,61 @@ def _normalizes_one_value(config: Config, inputs: tuple[Shape, ...]) -> tuple[st
         "whatever its input",
         "normalize a wider axis (reshape first), or use batchnorm for a single channel",
     )
+
+
+def _per_channel(config: dict[str, Any], inputs: tuple[Shape, ...], *args: str) -> dict[str, Any]:
+    """Values given per channel (`rescale 0.5x0.25x2`) must be one per channel of the input: Keras
+    broadcasts them over the last axis, and a count that differs fails only when the model runs."""
+    name = config["_name"]
+    (shape,) = inputs
+    channels = known_last(name, shape, "channels")
+    config = dict(config)
+    for arg in args:
+        value = config[arg]
+        if isinstance(value, tuple) and len(value) == 1:
+            config[arg] = value = value[0]  # one value for every channel
+        if isinstance(value, tuple) and len(value) != channels:
+            raise ShapeError(
+                f"{name} {arg} gives {len(value)} values ({format_dims(value)}) but the input has {channels} "
+                f"channel{'' if channels == 1 else 's'}",
+                f"give one number for every channel, or one value per channel ({channels} of them)",
+                code="A203",
+            )
+    return config
+
+
+def _normalize_resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
+    given = [arg for arg in ("mean", "variance") if config[arg] is not None]
+    if len(given) == 1:
+        (written,) = given
+        missing = "variance" if written == "mean" else "mean"
+        raise ShapeError(
+            f"normalize has {written}= but no {missing}=",
+            "give both, or neither: then they are weights, to load or to learn from data (Keras' adapt())",
+            code="A205",
+        )
+    config = _per_channel(config, inputs, "mean", "variance")
+    if isinstance(config["mean"], tuple) != isinstance(config["variance"], tuple):
+        # Keras wants both per channel or neither: a single number stands for every channel.
+        channels = inputs[0][-1]
+        config = {k: (v,) * channels if k in given and not isinstance(v, tuple) else v for k, v in config.items()}
+    return config
+
+
+def _normalize_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    channels = inputs[0][-1]
+    assert isinstance(channels, int)
+    if config["mean"] is not None:  # given values are constants in Keras, buffers in PyTorch
+        return Params(0, 0, torch_buffers=2 * channels)
+    # Keras counts the mean, the variance and the count of samples adapt() saw, as non-trainable
+    # weights; PyTorch keeps the two statistics as buffers, outside parameters().
+    return Params(2 * channels + 1, 0, keras_non_trainable=2 * channels + 1, torch_buffers=2 * channels)
+
+
+def _scale_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    channels = inputs[0][-1]
+    assert isinstance(channels, int)
+    return Params(channels, channels)
 
 
 def _embedding_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
@@ -696,19 +838,40 @@ def _attention_params(config: Config, inputs: tuple[Shape, ...], output: Shape) 
 # ---------------------------------------------------------------- merges
 
 
-def _same_shapes(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+def _broadcast(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    """The branches' shapes as NumPy broadcasts them over the sample axes: on every axis the sizes
+    agree, or a branch has size 1 there and is stretched to the others'. Ranks must agree: the
+    axes of a lower-rank branch would be matched from the right, which is rarely what a model
+    means, and a reshape or `keepdims` says it plainly."""
     name = config["_name"]
     if name == "subtract" and len(inputs) != 2:
         raise ShapeError(f"subtract needs exactly 2 branches but got {len(inputs)}", code="A305")
-    first = inputs[0]
-    for other in inputs[1:]:
-        if other != first:
+    shown = " and ".join(format_dims(s) for s in inputs)
+    if len({len(s) for s in inputs}) > 1:
+        raise ShapeError(
+            f"{name} needs branches with the same number of axes, but got {shown}",
+            "give every branch the same axes; an axis of size 1 is stretched to match (reshape, or "
+            "'globalavgpool keepdims', keeps the axes a branch would drop)",
+            code="A305",
+        )
+    out: list[Dim] = []
+    for axis, sizes in enumerate(zip(*inputs, strict=True)):
+        stretched = set(sizes) - {1}
+        if len(stretched) > 1:
+            if any(isinstance(d, str) for d in stretched):
+                hint = "a size known only at run time agrees only with itself, or with a size of 1"
+            elif axis == len(inputs[0]) - 1:
+                hint = "make every branch end with the same number of channels (a 1x1 convolution can change them)"
+            else:
+                hint = "use 'same' padding in every branch so that their sizes agree"
             raise ShapeError(
-                f"{name} needs branches of the same shape, but got " + " and ".join(format_dims(s) for s in inputs),
-                "make every branch end in the same shape (a 1x1 conv2d can change the channels)",
+                f"{name} needs branches whose sizes agree on every axis, or are 1 there (NumPy's broadcasting), "
+                f"but got {shown}",
+                hint,
                 code="A305",
             )
-    return first
+        out.append(stretched.pop() if stretched else 1)
+    return tuple(out)
 
 
 def _concat_resolve(config: dict[str, Any], inputs: tuple[Shape, ...]) -> dict[str, Any]:
@@ -752,7 +915,7 @@ def _merge(name: str, summary: str) -> LayerSpec:
         category="merge",
         merge=True,
         reads_sequence=ANY,
-        infer=_same_shapes,
+        infer=_broadcast,
         mask=MASK_MERGES,
         example=f"( conv2d 64 same | identity ) -> {name}",
     )
@@ -845,23 +1008,10 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
     ),
     _pool("maxpool", "max pooling (1-D, 2-D or 3-D from the input)"),
     _pool("avgpool", "average pooling (1-D, 2-D or 3-D from the input)"),
-    LayerSpec(
-        name="globalavgpool",
-        summary="average over every spatial axis (the real steps only, under a padding mask)",
-        category="pooling",
-        infer=_global_pool_infer,
-        reads_sequence=ANY,
-        mask=MASK_CONSUMES,
-        example="globalavgpool",
+    _global_pool(
+        "globalavgpool", "average over every spatial axis (the real steps only, under a padding mask)", MASK_CONSUMES
     ),
-    LayerSpec(
-        name="globalmaxpool",
-        summary="maximum over every spatial axis (padded steps too: Keras' layer cannot be masked)",
-        category="pooling",
-        infer=_global_pool_infer,
-        reads_sequence=ANY,
-        example="globalmaxpool",
-    ),
+    _global_pool("globalmaxpool", "maximum over every spatial axis (padded steps too: Keras' layer cannot be masked)"),
     LayerSpec(
         name="flatten", summary="one vector per sample", category="core", infer=_flatten_infer, example="flatten"
     ),
@@ -877,6 +1027,18 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         mask=MASK_PASSES,
     ),
     LayerSpec(
+        name="droppath",
+        summary="stochastic depth: while training, drops a whole sample's branch; passes its input on at inference",
+        category="regularization",
+        example="droppath 0.1",
+        args=(
+            Arg("rate", "float", REQUIRED, positional=True, check=_rate, doc="probability that a sample is dropped"),
+        ),
+        keeps_shape=True,
+        reads_sequence=ANY,
+        mask=MASK_PASSES,
+    ),
+    LayerSpec(
         name="batchnorm",
         summary="batch normalization over the channels axis",
         category="normalization",
@@ -884,6 +1046,8 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         args=(
             Arg("momentum", "float", 0.99, check=_momentum, doc="Keras' momentum of the moving statistics"),
             Arg("epsilon", "float", 1e-3, check=_positive_float, doc="added to the variance"),
+            SCALE,
+            CENTER,
         ),
         infer=_norm_infer,
         params=_batchnorm_params,
@@ -897,13 +1061,61 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         summary="layer normalization over the last axis",
         category="normalization",
         example="layernorm",
-        args=(Arg("epsilon", "float", 1e-3, check=_positive_float, doc="added to the variance"),),
+        args=(Arg("epsilon", "float", 1e-3, check=_positive_float, doc="added to the variance"), SCALE, CENTER),
         infer=_norm_infer,
         params=_layernorm_params,
         macs=_macs(_layernorm_params, _once),
         keeps_shape=True,
         mask=MASK_PASSES,
         ignores_input=_normalizes_one_value,
+    ),
+    LayerSpec(
+        name="rescale",
+        summary="x * scale + offset: pixel values to a smaller range (Keras' Rescaling)",
+        category="preprocessing",
+        example="rescale 0.00392156862745098",
+        args=(
+            Arg("scale", "floats", REQUIRED, positional=True, doc="multiplier: one number, or one per channel"),
+            Arg("offset", "floats", 0.0, doc="added after scaling: one number, or one per channel"),
+        ),
+        resolve=lambda config, inputs: _per_channel(config, inputs, "scale", "offset"),
+        keeps_shape=True,
+        reads_sequence=ANY,
+        mask=MASK_PASSES,
+    ),
+    LayerSpec(
+        name="normalize",
+        summary="(x - mean) / sqrt(variance) per channel (Keras' Normalization)",
+        category="preprocessing",
+        example="normalize",
+        args=(
+            Arg("mean", "floats", None, doc="one number, or one per channel; left out: a weight to load or adapt"),
+            Arg(
+                "variance",
+                "floats",
+                None,
+                check=_non_negative,
+                doc="one number, or one per channel; left out: a weight to load or adapt",
+            ),
+        ),
+        resolve=_normalize_resolve,
+        params=_normalize_params,
+        keeps_shape=True,
+        reads_sequence=ANY,
+        mask=MASK_PASSES,
+    ),
+    LayerSpec(
+        name="scale",
+        summary="a learned multiplier per channel (LayerScale, as in ConvNeXt and CaiT)",
+        category="normalization",
+        example="scale init=1e-6",
+        args=(Arg("init", "float", 1e-6, doc="the value every multiplier starts at (ConvNeXt's 1e-6)"),),
+        resolve=lambda config, inputs: _per_channel(config, inputs),
+        params=_scale_params,
+        macs=_macs(_scale_params, _once),
+        keeps_shape=True,
+        reads_sequence=ANY,
+        mask=MASK_PASSES,
     ),
     _activation("relu", "max(x, 0)"),
     _activation("relu6", "min(max(x, 0), 6)"),
@@ -920,6 +1132,9 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
     _activation("sigmoid", "1 / (1 + exp(-x))"),
     _activation("tanh", "hyperbolic tangent"),
     _activation("softmax", "softmax over the last (channels) axis", elementwise=False),
+    _activation("hardswish", "x * relu6(x + 3) / 6, MobileNetV3's hard swish"),
+    _activation("hardsigmoid", "relu6(x + 3) / 6, Keras 3's hard sigmoid"),
+    _activation("abs", "absolute value |x|"),
     _rnn("lstm", "long short-term memory"),
     _rnn("gru", "gated recurrent unit (Keras reset_after=True)"),
     _rnn(
@@ -971,9 +1186,37 @@ LAYER_TABLE: tuple[LayerSpec, ...] = (
         summary="zeros around the spatial axes (1-D, 2-D or 3-D from the input)",
         category="resizing",
         example="zeropad 1",
-        args=(Arg("padding", "dims", 1, positional=True, check=_non_negative, doc="zeros on each side, per axis"),),
-        resolve=_spatial_resolve("padding"),
+        args=(
+            Arg(
+                "padding",
+                "pads",
+                1,
+                positional=True,
+                check=_non_negative,
+                doc="zeros on each side; one size per axis; or one BEFORExAFTER pair per axis (0x1 0x1)",
+            ),
+        ),
+        resolve=_spatial_resolve("padding", _pairs),
         infer=_zeropad_infer,
+        reads_sequence=SIGNAL,
+    ),
+    LayerSpec(
+        name="crop",
+        summary="removes steps or pixels at the edges (1-D, 2-D or 3-D from the input)",
+        category="resizing",
+        example="crop 1x2",
+        args=(
+            Arg(
+                "cropping",
+                "pads",
+                REQUIRED,
+                positional=True,
+                check=_non_negative,
+                doc="removed from each side; one size per axis; or one BEFORExAFTER pair per axis (0x1 0x1)",
+            ),
+        ),
+        resolve=_spatial_resolve("cropping", _pairs),
+        infer=_crop_infer,
         reads_sequence=SIGNAL,
     ),
     LayerSpec(

@@ -34,12 +34,22 @@ NAME = "keras"
 # Activations Keras has no name for: a function the module defines (templates/keras/classes/),
 # passed to Keras by name.
 ACTIVATION_FUNCTIONS = {"gelu_tanh": "gelu_tanh"}  # keras.activations.gelu(x, approximate=True)
-# Keras' spelling where it differs from ours.
+# Keras' spelling where it differs from ours; `abs` is no activation name in Keras, so the
+# function itself is passed.
 ACTIVATION_NAMES: dict[str, object] = {
     "leakyrelu": "leaky_relu",
+    "hardswish": "hard_swish",
+    "hardsigmoid": "hard_sigmoid",
+    "abs": Raw("keras.ops.abs"),
     **{k: Raw(v) for k, v in ACTIVATION_FUNCTIONS.items()},
 }
 assert set(ACTIVATION_NAMES) <= set(ACTIVATIONS)
+
+
+def keras_activation(name: str) -> object:
+    """The `activation=` value Keras takes for one of the language's activation words."""
+    return ACTIVATION_NAMES.get(name, name)
+
 
 Builder = Callable[[Layer], Call]
 # One function per layer type: the whole of what Keras needs to know (tests/test_layer_traits.py
@@ -82,8 +92,8 @@ def _common(layer: Layer, **kwargs: object) -> dict[str, object]:
     out: dict[str, object] = {}
     if "stride" in config and set(config["stride"]) != {1}:
         out["strides"] = size(config["stride"])
-    if config.get("padding") == "same":
-        out["padding"] = "same"
+    if config.get("padding") in ("same", "causal"):
+        out["padding"] = config["padding"]
     if "dilation" in config and set(config["dilation"]) != {1}:
         out["dilation_rate"] = size(config["dilation"])
     if config.get("groups", 1) != 1:
@@ -92,7 +102,7 @@ def _common(layer: Layer, **kwargs: object) -> dict[str, object]:
         out["depth_multiplier"] = config["multiplier"]
     out.update(kwargs)
     if config.get("activation"):
-        out["activation"] = ACTIVATION_NAMES.get(config["activation"], config["activation"])
+        out["activation"] = keras_activation(config["activation"])
     if config.get("bias") is False:
         out["use_bias"] = False
     return out
@@ -149,7 +159,8 @@ def pool(layer: Layer) -> Call:
 @builds("globalavgpool", "globalmaxpool")
 def global_pool(layer: Layer) -> Call:
     kind = "GlobalAveragePooling" if layer.type == "globalavgpool" else "GlobalMaxPooling"
-    return _named(layer, f"layers.{kind}{_spatial_rank(layer)}D")
+    kwargs = {"keepdims": True} if layer.config["keepdims"] else {}
+    return _named(layer, f"layers.{kind}{_spatial_rank(layer)}D", **kwargs)
 
 
 @builds("flatten")
@@ -162,18 +173,35 @@ def dropout(layer: Layer) -> Call:
     return _named(layer, "layers.Dropout", layer.config["rate"])
 
 
-@builds("batchnorm")
-def batchnorm(layer: Layer) -> Call:
+@builds("batchnorm", "layernorm")
+def normalization(layer: Layer) -> Call:
     c = layer.config
-    kwargs = {k: c[k] for k in ("momentum", "epsilon") if c[k] != _default("batchnorm", k)}
-    return _named(layer, "layers.BatchNormalization", **kwargs)
+    kwargs = {k: c[k] for k in ("momentum", "epsilon", "center", "scale") if k in c and c[k] != _default(layer.type, k)}
+    cls = "layers.BatchNormalization" if layer.type == "batchnorm" else "layers.LayerNormalization"
+    return _named(layer, cls, **kwargs)
 
 
-@builds("layernorm")
-def layernorm(layer: Layer) -> Call:
-    epsilon = layer.config["epsilon"]
-    written = {"epsilon": epsilon} if epsilon != _default("layernorm", "epsilon") else {}
-    return _named(layer, "layers.LayerNormalization", **written)
+@builds("rescale")
+def rescale(layer: Layer) -> Call:
+    c = layer.config
+    return _named(layer, "layers.Rescaling", c["scale"], **({"offset": c["offset"]} if c["offset"] != 0.0 else {}))
+
+
+@builds("normalize")
+def normalize(layer: Layer) -> Call:
+    c = layer.config
+    given = {"mean": c["mean"], "variance": c["variance"]} if c["mean"] is not None else {}
+    return _named(layer, "layers.Normalization", **given)
+
+
+@builds("scale", defines="layer_scale")
+def scale(layer: Layer) -> Call:
+    return _named(layer, "LayerScale", layer.config["init"])
+
+
+@builds("droppath", defines="drop_path")
+def droppath(layer: Layer) -> Call:
+    return _named(layer, "DropPath", layer.config["rate"])
 
 
 def activation(layer: Layer) -> Call:
@@ -189,7 +217,7 @@ def activation(layer: Layer) -> Call:
         # Keras' Softmax layer applies a padding mask over its own axis, the features, and refuses a
         # mask of the steps; Activation passes the mask on, as the other activation layers do.
         return _named(layer, "layers.Softmax")
-    return _named(layer, "layers.Activation", ACTIVATION_NAMES.get(layer.type, layer.type))
+    return _named(layer, "layers.Activation", keras_activation(layer.type))
 
 
 @builds("lstm", "gru", "rnn")
@@ -225,9 +253,22 @@ def upsample(layer: Layer) -> Call:
     return _named(layer, f"layers.UpSampling{_spatial_rank(layer)}D", size(layer.config["size"]))
 
 
+def pads(pairs: tuple[tuple[int, int], ...]) -> object:
+    """(before, after) per axis as Keras' ZeroPadding and Cropping layers take them, most briefly:
+    one int, one per axis, a 1-D layer's (before, after), or ((top, bottom), (left, right))."""
+    if all(before == after for before, after in pairs):
+        return size(tuple(before for before, _ in pairs))
+    return pairs[0] if len(pairs) == 1 else pairs
+
+
 @builds("zeropad")
 def zeropad(layer: Layer) -> Call:
-    return _named(layer, f"layers.ZeroPadding{_spatial_rank(layer)}D", size(layer.config["padding"]))
+    return _named(layer, f"layers.ZeroPadding{_spatial_rank(layer)}D", pads(layer.config["padding"]))
+
+
+@builds("crop")
+def crop(layer: Layer) -> Call:
+    return _named(layer, f"layers.Cropping{_spatial_rank(layer)}D", pads(layer.config["cropping"]))
 
 
 @builds("identity")

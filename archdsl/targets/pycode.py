@@ -95,6 +95,11 @@ def statement(prefix: str, value: Call | str, suffix: str = "", indent: int = 2,
 
     if isinstance(value, str):
         line = f"{pad}{prefix}{value}{suffix}"
+        chain = _fluent_links(value) if len(line) > LINE_LENGTH and not suffix and prefix.endswith("= ") else None
+        if chain is not None:
+            # ruff's fluent layout of a call chain: one `.method(...)` a line, in parentheses.
+            body = [f"{pad}{prefix}(", *(f"{pad}{INDENT}{link}" for link in chain), f"{pad})"]
+            return _with_above(above, body[:-1] + with_comment(body[-1]))
         if len(line) > LINE_LENGTH and not suffix:
             # ruff's right-hand split: the last bracket's content on a line of its own.
             head, inner, close = _right_hand_split(value)
@@ -112,6 +117,30 @@ def statement(prefix: str, value: Call | str, suffix: str = "", indent: int = 2,
         else:
             lines.append(f"{pad}{INDENT}{part},")
     return _with_above(above, lines + with_comment(f"{pad}){suffix}"))
+
+
+def _fluent_links(value: str) -> list[str] | None:
+    """`a.b(1).c(2).d(3)` as ruff lays out a call chain that does not fit: `a.b(1)`, `.c(2)`,
+    `.d(3)`, when at least two of its calls are made on the result of a call (ruff's fluent
+    style); None for any other expression."""
+    import ast
+
+    try:
+        node = ast.parse(value, mode="eval").body
+    except SyntaxError:
+        return None
+    links: list[str] = []
+    while (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, (ast.Call, ast.Subscript))
+    ):
+        start = node.func.value.end_col_offset
+        links.append(value[start : node.end_col_offset])
+        node = node.func.value
+    if len(links) < 2 or node.col_offset != 0:
+        return None
+    return [value[: node.end_col_offset], *reversed(links)]
 
 
 def signature(name: str, params: list[str], returns: str, indent: int = 1) -> list[str]:

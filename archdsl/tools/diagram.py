@@ -43,6 +43,7 @@ FAMILY_FILL = {
     "regularization": "#eeeeee",
     "resizing": "#d0e0e3",
     "merge": "#ffe599",
+    "preprocessing": "#e2efd9",
 }
 DEFAULT_FILL = "#ffffff"
 ENDPOINT_FILL = "#444444"

@@ -45,7 +45,7 @@ _RESERVED = ("block", "model", "input", "residual", "as", "x")
 _PLAIN_NAME = rf"(?!(?:{'|'.join(_RESERVED)}){_END}){_NAME}"
 # The grammar's DIMS and NUMBER terminals, tried in the grammar's order: `3x3` and `-1x64` are
 # one dims word, `8xseq` is the number 8 and then the name `xseq`.
-_DIMS = rf"-?[0-9]+(?:x-?[0-9]+)+{_END}"
+_DIMS = rf"-?[0-9]+(?:\.[0-9]+)?(?:x-?[0-9]+(?:\.[0-9]+)?)+{_END}"
 _FLOAT = r"(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+"
 _INT = r"[0-9]+"
 _REFERENCE = rf"@{_NAME}"  # the grammar's REF
@@ -53,9 +53,6 @@ _REFERENCE = rf"@{_NAME}"  # the grammar's REF
 _SPACE = r"[ \t\f]+"  # a newline is a token of its own outside brackets
 _SPACE_NL = r"[ \t\f\r\n]+"  # inside brackets newlines are free
 _NEWLINE = r"\r?\n"
-
-# binding.py accepts these two for "no activation"; the layer table has no constant for them.
-_NO_ACTIVATION = ("none", "linear")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,30 +64,51 @@ class _Vocabulary:
 @cache
 def vocabulary() -> _Vocabulary:
     """The layer table's words, with the token each one gets as an argument (the TextMate grammar reads it too)."""
-    from archdsl.layers.spec import ACTIVATIONS, BOOLEAN_WORDS, PADDINGS
+    from archdsl.layers.spec import ACTIVATIONS, BOOLEAN_WORDS, NO_ACTIVATION, PADDINGS
     from archdsl.layers.table import LAYERS
 
     argument_words: dict[str, _TokenType] = {}
     for spec in LAYERS.values():
-        for arg in spec.args:
-            for choice in arg.choices:
-                argument_words[choice] = Keyword.Constant
         for flag in spec.flags:
             argument_words[flag] = Name.Attribute  # `seq` is short for `seq=true`
+    for spec in LAYERS.values():
+        for arg in spec.args:
+            for choice in arg.choices:
+                # A value wins over a flag of the same word: conv1d's padding `causal` and
+                # attention's flag `causal` read alike.
+                argument_words[choice] = Keyword.Constant
     for word in (*PADDINGS, *BOOLEAN_WORDS):
         argument_words[word] = Keyword.Constant
-    for word in (*ACTIVATIONS, *_NO_ACTIVATION):
+    for word in (*ACTIVATIONS, *NO_ACTIVATION):
         argument_words[word] = Name.Builtin.Pseudo
     return _Vocabulary(frozenset(LAYERS), argument_words)
 
 
 def _node_name(lexer: RegexLexer, match: Match[str]) -> Iterator[tuple[int, _TokenType, str]]:
-    """The first word of a node: a layer of the table, or else a call of a block."""
+    """The first word of a node: a layer of the table, a parameter of the block being defined
+    (one that holds an activation stands as a layer), or else a call of a block."""
     name = match.group()
     if name in (USE, OUTPUT):  # words of the graph syntax, written where a layer stands
         yield match.start(), Keyword, name
         return
-    yield match.start(), Name.Builtin if name in vocabulary().layers else Name.Function, name
+    if name in vocabulary().layers:
+        kind = Name.Builtin
+    elif name in getattr(lexer, "block_params", ()):
+        kind = Name.Variable
+    else:
+        kind = Name.Function
+    yield match.start(), kind, name
+
+
+def _definition(lexer: RegexLexer, match: Match[str]) -> Iterator[tuple[int, _TokenType, str]]:
+    """`block` or `model`: a new definition, whose body knows only its own parameters."""
+    lexer.block_params = set()
+    yield match.start(), Keyword.Declaration, match.group()
+
+
+def _parameter(lexer: RegexLexer, match: Match[str]) -> Iterator[tuple[int, _TokenType, str]]:
+    lexer.block_params.add(match.group())
+    yield match.start(), Name.Variable, match.group()
 
 
 def _argument_word(lexer: RegexLexer, match: Match[str]) -> Iterator[tuple[int, _TokenType, str]]:
@@ -211,14 +229,18 @@ class ArchLexer(RegexLexer):
     url = "docs/language.md"
     version_added = "0.1.0"  # archdsl's version, not Pygments'
 
+    def get_tokens_unprocessed(self, text, stack=("root",)):
+        self.block_params: set[str] = set()
+        yield from super().get_tokens_unprocessed(text, stack)
+
     tokens = {
         # Between statements: a block, a model, or else a bare chain.
         "root": [
             (r"\ufeff", Whitespace),  # the byte-order mark a spec may start with
             (_SPACE_NL, Whitespace),
             *_comment(),
-            (rf"block{_END}", Keyword.Declaration, "blockdef"),
-            (rf"model{_END}", Keyword.Declaration, "modeldef"),
+            (rf"block{_END}", _definition, "blockdef"),
+            (rf"model{_END}", _definition, "modeldef"),
             default("chain0"),
         ],
         # After a newline at the top level: a line starting with '->' or '|' goes on.
@@ -244,7 +266,7 @@ class ArchLexer(RegexLexer):
             (r"=", Operator, "default"),
             (r",", Punctuation),
             *_loose(),
-            (_NAME, Name.Variable),
+            (_NAME, _parameter),
         ],
         # A parameter's default value, up to the ',' or ')' that ends it.
         "default": [

@@ -105,6 +105,11 @@ def param_notes(model: Model) -> list[str]:
             "Keras counts BatchNorm's moving mean and variance as (non-trainable) weights; "
             "PyTorch keeps them as buffers, outside parameters()."
         )
+    if any(layer.type == "normalize" and layer.params.keras for layer in model.layers):
+        notes.append(
+            "Keras counts Normalization's mean, variance and sample count as (non-trainable) weights; "
+            "PyTorch keeps the mean and variance as buffers."
+        )
     if types & {"lstm", "rnn"}:
         notes.append("PyTorch's LSTM and RNN cells have two bias vectors (b_ih and b_hh); Keras' have one.")
     return notes

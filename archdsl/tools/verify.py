@@ -62,13 +62,16 @@ def _randomize(keras_model: Any, rng: Any) -> None:
     for variable in keras_model.weights:
         name = variable.path.rsplit("/", 1)[-1]
         shape = tuple(variable.shape)
-        if name in ("gamma", "moving_variance"):
+        if name in ("gamma", "moving_variance", "variance"):  # `variance`, `mean`: Keras' Normalization
             value = rng.uniform(0.5, 1.5, shape)
-        elif name in ("bias", "beta", "moving_mean") or name.endswith("bias") or _constant(variable):
+        elif name in ("bias", "beta", "moving_mean", "mean") or name.endswith("bias") or _constant(variable):
             value = rng.normal(0.0, 0.2, shape)  # a class token starts at zeros too
         else:
             continue  # kernels keep Keras' seeded initialisation, already random and well scaled
         variable.assign(value.astype("float32"))
+    for layer in keras_model.layers:
+        if hasattr(layer, "finalize_state"):  # as load_weights() does: Normalization rereads its statistics
+            layer.finalize_state()
 
 
 def _constant(variable: Any) -> bool:

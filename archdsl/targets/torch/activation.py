@@ -27,11 +27,15 @@ CALLS = {
     "sigmoid": "torch.sigmoid({})",
     "tanh": "torch.tanh({})",
     "softmax": "torch.softmax({}, dim={dim})",
+    "hardswish": "F.hardswish({})",  # x * relu6(x + 3) / 6, as Keras' hard_swish
+    "hardsigmoid": "F.hardsigmoid({})",  # relu6(x + 3) / 6, as Keras 3's hard_sigmoid
+    "abs": "torch.abs({})",
 }
 # The activations written in place where that is safe: the ones hand-written PyTorch runs in
 # place (nn.ReLU(inplace=True) and kin), whose in-place backward reads only their own output.
-# The others stay out of place: gelu has no in-place form, selu and silu are rarely written
-# in place, and sigmoid, tanh and softmax usually sit at the head, where no memory is saved.
+# The others stay out of place: gelu has no in-place form, selu, silu, hardswish, hardsigmoid
+# and abs are rarely written in place, and sigmoid, tanh and softmax usually sit at the head,
+# where no memory is saved.
 IN_PLACE_CALLS = {
     "relu": "F.relu({}, inplace=True)",
     "relu6": "F.relu6({}, inplace=True)",
@@ -39,17 +43,21 @@ IN_PLACE_CALLS = {
     "elu": "F.elu({}, inplace=True)",  # alpha 1.0, Keras' default
 }
 assert set(CALLS) == set(ACTIVATIONS), "every activation word needs a PyTorch call"
-
-
-TANH_APPROXIMATION = Note(
-    "GELU",
-    'both use the tanh approximation: PyTorch\'s `approximate="tanh"`, and in Keras `gelu_tanh`, a function '
-    "the module defines around keras.activations.gelu(x, approximate=True), as Keras has no name for it.",
-)
-
-
-def _notes(activation: str) -> list[Note]:
-    return [TANH_APPROXIMATION] if activation == "gelu_tanh" else []
+# What a reader porting by hand should know of an activation, whichever way it is written.
+FUNCTION_NOTES = {
+    "hardsigmoid": Note(
+        "Hard sigmoid",
+        "Keras' hard_sigmoid computes what PyTorch's `F.hardsigmoid` does; before Keras' current major version it "
+        "was a steeper line, so weights trained there do not carry over.",
+    ),
+    "hardswish": Note("Hard swish", "Keras' hard_swish (also hard_silu) is PyTorch's `F.hardswish`."),
+    "abs": Note("Abs", "Keras has no activation named abs: the Keras code passes the function `keras.ops.abs`."),
+    "gelu_tanh": Note(
+        "GELU",
+        'both use the tanh approximation: PyTorch\'s `approximate="tanh"`, and in Keras `gelu_tanh`, a function '
+        "the module defines around keras.activations.gelu(x, approximate=True), as Keras has no name for it.",
+    ),
+}
 
 
 def _call(template: str, expr: str, layout: str) -> str:
@@ -66,7 +74,11 @@ def activate(expr: str, activation: str | None, layout: str, in_place: bool = Fa
         "Activations",
         f"Keras' activation= argument is a call around the module in PyTorch's forward (`{function}`).",
     )
-    return _call(template, expr, layout), [note, *_notes(activation)]
+    return _call(template, expr, layout), [note, *_function_notes(activation)]
+
+
+def _function_notes(activation: str) -> list[Note]:
+    return [FUNCTION_NOTES[activation]] if activation in FUNCTION_NOTES else []
 
 
 def _activation_layer(emit: Emit) -> Code:
@@ -81,7 +93,8 @@ def _activation_layer(emit: Emit) -> Code:
         )
         return Code(None, [Step("{out}", expr)], emit.layout, [note])
     template = IN_PLACE_CALLS[layer.type] if emit.in_place else CALLS[layer.type]
-    return Code(None, [Step("{out}", _call(template, emit.x, emit.layout))], emit.layout, _notes(layer.type))
+    step = Step("{out}", _call(template, emit.x, emit.layout))
+    return Code(None, [step], emit.layout, _function_notes(layer.type))
 
 
 for _spec in LAYER_TABLE:

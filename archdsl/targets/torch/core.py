@@ -159,10 +159,27 @@ def upsample(emit: Emit) -> Code:
     return Code(None, [Step("{out}", value)], CHANNELS_FIRST)
 
 
+PAD_ORDER = (
+    "F.pad lists the pads from the last axis back, (left, right, top, bottom) for an image, the reverse of "
+    "Keras' ((top, bottom), (left, right))."
+)
+
+
 @translates("zeropad", fresh_output=True)
 def zeropad(emit: Emit) -> Code:
-    pads = pad_arg([(p, p) for p in emit.layer.config["padding"]])
-    return Code(None, [Step("{out}", f"F.pad({emit.x}, {pads})")], CHANNELS_FIRST)
+    pairs = emit.layer.config["padding"]
+    pads = pad_arg(list(pairs))
+    notes = [] if all(before == after for before, after in pairs) else [Note("Padding", PAD_ORDER, f"`{pads}`")]
+    return Code(None, [Step("{out}", f"F.pad({emit.x}, {pads})")], CHANNELS_FIRST, notes)
+
+
+CROP = "PyTorch has no cropping layer: the code slices the tensor, which makes a view of it, not a copy."
+
+
+@translates("crop", passes_input=True)
+def crop(emit: Emit) -> Code:
+    ranges = ", ".join(f"{before or ''}:{-after if after else ''}" for before, after in emit.layer.config["cropping"])
+    return Code(None, [Step("{out}", f"{emit.x}[:, :, {ranges}]")], CHANNELS_FIRST, [Note("Cropping", CROP)])
 
 
 TAKE = (
@@ -180,3 +197,16 @@ def take(emit: Emit) -> Code:
 @translates("identity", passes_input=True)
 def identity(emit: Emit) -> Code:
     return Code(None, [], emit.layout)  # nothing to compute: later layers read the same tensor
+
+
+DROP_PATH = (
+    "Neither framework has a stochastic-depth layer: each file defines DropPath (timm's name). In training "
+    "the two draw different random numbers, so archdsl verify compares them at inference, where both pass "
+    "the input on; in eval mode PyTorch's module does the same."
+)
+
+
+@translates("droppath", passes_input=True, defines="drop_path")
+def droppath(emit: Emit) -> Code:
+    module = call("DropPath", emit.layer.config["rate"])
+    return Code(module, [Step("{out}", module_call(emit))], emit.layout, [Note("DropPath", DROP_PATH)])

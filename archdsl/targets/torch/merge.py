@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from archdsl.layers import LAYER_TABLE
+from archdsl.targets.common import Note
 from archdsl.targets.pycode import Raw, call
 from archdsl.targets.torch.layout import CHANNELS_FIRST
 from archdsl.targets.torch.registry import Code, Emit, Step, translates
@@ -24,6 +25,12 @@ def concat(emit: Emit) -> Code:
     return Code(None, [Step("{out}", call("torch.cat", Raw(f"[{', '.join(emit.inputs)}]"), dim=dim))], emit.layout)
 
 
+BROADCASTING = (
+    "the branches differ where one has an axis of size one: PyTorch's element-wise operations stretch it "
+    "against the others as Keras' merge layers do: no branch is repeated."
+)
+
+
 def elementwise_merge(emit: Emit) -> Code:
     kind = emit.layer.type
     if kind in _FUNCTIONS:
@@ -34,7 +41,8 @@ def elementwise_merge(emit: Emit) -> Code:
         expr = _OPERATORS[kind].join(emit.inputs)
         if kind == "average":
             expr = f"({expr}) / {len(emit.inputs)}"
-    return Code(None, [Step("{out}", expr)], emit.layout)
+    notes = [Note("Broadcasting", BROADCASTING)] if len(set(emit.layer.input_shapes)) > 1 else []
+    return Code(None, [Step("{out}", expr)], emit.layout, notes)
 
 
 for _spec in LAYER_TABLE:

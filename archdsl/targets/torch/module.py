@@ -261,6 +261,8 @@ def _lines(layer: Layer, code: Code, names: dict[str, str]) -> tuple[list[str], 
     init = []
     if code.module is not None and layer.shares is None:  # a shared layer's module is made once
         init = statement(f"self.{layer.name} = ", code.module, indent=2, comment=code.module_comment)
+    for given in code.attributes:
+        init += statement(f"self.{layer.name}.{given.name} = ", given.value, indent=2, comment=given.comment)
     forward: list[str] = []
     for index, step in enumerate(code.steps):
         last = index == len(code.steps) - 1

@@ -52,6 +52,21 @@ UNEVEN = (
 )
 
 
+CAUSAL = (
+    "Keras' padding='causal' puts every zero before the sequence, the dilation times the kernel size less one of "
+    "them, so that no output step sees a later input step; PyTorch's Conv1d has no causal padding, so the code "
+    "pads the start by hand with F.pad."
+)
+
+
+def _causal(window, dilation) -> tuple[dict[str, object], tuple[int, ...] | None, list[Note]]:
+    pads = [((k - 1) * d, 0) for k, d in zip(window, dilation, strict=True)]
+    if all(before == 0 for before, _ in pads):
+        return {}, None, []  # a kernel of one step looks at no other step
+    pad = pad_arg(pads)
+    return {}, pad, [Note("Causal padding", CAUSAL, f"`{literal(pad)}`")]
+
+
 def padding(
     layer: Layer, window, stride, dilation=None, explicit: bool = False
 ) -> tuple[dict[str, object], tuple[int, ...] | None, list[Note]]:
@@ -59,6 +74,8 @@ def padding(
 
     Returns the keyword arguments of the module, the F.pad argument (or None), and the note.
     """
+    if layer.config["padding"] == "causal":
+        return _causal(window, dilation or (1,) * len(window))
     if layer.config["padding"] != "same":
         return {}, None, []
     pads = same_pads(layer, window, stride, dilation)

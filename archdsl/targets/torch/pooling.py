@@ -69,6 +69,8 @@ MASKED_AVERAGE = (
     "steps where `{mask}` is True and divides by their number."
 )
 
+KEEPDIMS = "Keras' keepdims=True is `keepdim=True` in PyTorch's reductions (no s): the pooled axes stay, with size 1."
+
 
 # amax's backward reads its own output, so an activation may not overwrite a global max-pool's.
 @translates("globalmaxpool")
@@ -82,11 +84,14 @@ def global_pool(emit: Emit) -> Code:
     if emit.mask is not None and layer.type == "globalavgpool":
         # A mask is (N, T): spread over the features, which come last or, in (N, C, T), first.
         spread = f"{emit.mask}[..., None]" if emit.layout == STEPS_FIRST else f"{emit.mask}[:, None]"
-        average = f"({emit.x} * {spread}).sum(dim={dims}) / {emit.mask}.sum(dim=1, keepdim=True)"
-        return Code(
-            None,
-            [Step("{out}", average, "the mean of the real steps")],
-            FLAT,
-            [Note("Padding mask", MASKED_AVERAGE.format(mask=emit.mask))],
-        )
+        keep = ", keepdim=True" if layer.config["keepdims"] else ""
+        count = f"{emit.mask}.sum(dim=1, keepdim=True)" + ("[..., None]" if keep else "")
+        average = f"({emit.x} * {spread}).sum(dim={dims}{keep}) / {count}"
+        notes = [Note("Padding mask", MASKED_AVERAGE.format(mask=emit.mask))]
+        notes += [Note("Global pooling", KEEPDIMS)] if keep else []
+        step = Step("{out}", average, "the mean of the real steps")
+        return Code(None, [step], emit.layout if keep else FLAT, notes)
+    if layer.config["keepdims"]:
+        step = Step("{out}", f"{emit.x}.{method}(dim={dims}, keepdim=True)")
+        return Code(None, [step], emit.layout, [Note("Global pooling", KEEPDIMS)])
     return Code(None, [Step("{out}", f"{emit.x}.{method}(dim={dims})")], FLAT)

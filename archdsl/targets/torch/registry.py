@@ -61,6 +61,16 @@ class Step:
     shape: str = ""  # the shape comment of a line before the layer's last (which gets the output's)
 
 
+@dataclass(frozen=True)
+class Attribute:
+    """`self.<layer>.<name> = value` in __init__, after the module is built: what its constructor
+    cannot be asked for (a BatchNorm with a learned offset and no learned scale)."""
+
+    name: str
+    value: Call
+    comment: str = ""
+
+
 @dataclass
 class Code:
     """What one layer becomes: its module (built in __init__), its forward lines, its notes.
@@ -75,6 +85,7 @@ class Code:
     notes: list[Note] = field(default_factory=list)
     module_comment: str = ""
     defines: tuple[str, ...] = ()
+    attributes: list[Attribute] = field(default_factory=list)
 
 
 Arrays = list[Any]  # numpy arrays, as Keras' get_weights() returns them
