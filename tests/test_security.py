@@ -634,23 +634,24 @@ TAMPERED = {
 }
 
 
-def test_checker_trusts_a_defined_helper_only_word_for_word():
+@pytest.mark.parametrize(
+    ("spec", "defined", "line"),
+    [
+        ("input 8 -> dense 4 gelu_tanh", "def gelu_tanh(x):", "approximate=True)"),
+        ("input 8x8x3 -> scale -> droppath 0.1", "class LayerScale(keras.layers.Layer):", "return inputs * self.gamma"),
+        (
+            "input seq -> embedding 9 4 mask_zero -> attention 2",
+            "class MaskKeepingAttention(keras.layers.MultiHeadAttention):",
+            "return output",
+        ),
+    ],
+)
+def test_checker_trusts_a_defined_helper_only_word_for_word(spec, defined, line):
     """A function or class from templates/<target>/classes/ passes as it is; edited, it is checked as code."""
-    source = archdsl.generate(archdsl.parse("input 8 -> dense 4 gelu_tanh").model(), "keras")
-    assert "def gelu_tanh(x):" in source
+    source = archdsl.generate(archdsl.parse(spec).model(), "keras")
+    assert defined in source
     check_generated(source, "keras", "Model")
-    edited = source.replace("approximate=True)", "approximate=True) or __import__('os')", 1)
-    assert edited != source
-    with pytest.raises(UnsafeCode):
-        check_generated(edited, "keras", "Model")
-
-
-def test_checker_trusts_a_defined_class_only_word_for_word():
-    """A class from templates/<target>/classes/ passes as it is; edited, it is checked as code."""
-    source = archdsl.generate(archdsl.parse("input 8x8x3 -> scale -> droppath 0.1").model(), "keras")
-    assert "class LayerScale(keras.layers.Layer):" in source
-    check_generated(source, "keras", "Model")
-    edited = source.replace("return inputs * self.gamma", "return inputs * self.gamma or __import__('os')", 1)
+    edited = source.replace(line, f"{line} or __import__('os')", 1)
     assert edited != source
     with pytest.raises(UnsafeCode):
         check_generated(edited, "keras", "Model")
