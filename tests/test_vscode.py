@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pygments.token import Name
 from test_highlight import VALID, expected_tokens
 
 from archdsl.lsp.textmate import GRAMMAR_PATH, SCOPES, build_grammar, grammar_text
@@ -77,6 +78,16 @@ def _utf16(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def _parameter_as_layer(text: str, value: str, kind, scope: str) -> bool:
+    """A block parameter standing as a layer (`block b(act=relu) = conv2d 8 -> act`) is a variable to
+    the parser, and a block call to TextMate: a grammar matches each line on its own and cannot
+    remember a block's parameters, so VS Code colours it as a call (docs/editors.md says so)."""
+    if kind != Name.Variable or scope != SCOPES[Name.Function]:
+        return False
+    params = re.findall(r"block\s+\w+\s*\(([^)]*)\)", text)
+    return value in {part.split("=")[0].strip() for group in params for part in group.split(",")}
+
+
 def test_every_spec_is_coloured_in_vs_code_as_the_parser_reads_it() -> None:
     texts = dict(VALID)
     found = _node_tokens(texts)
@@ -91,6 +102,8 @@ def test_every_spec_is_coloured_in_vs_code_as_the_parser_reads_it() -> None:
             column = _utf16(lines[line][: offset - starts[line]])
             got = tokens.get((line, column))
             expected = (column + _utf16(value), SCOPES[kind])
+            if got is not None and got[0] == expected[0] and _parameter_as_layer(text, value, kind, got[1]):
+                continue
             if got != expected:
                 shown = (got[0], by_scope.get(got[1], got[1])) if got else None
                 problems.append(f"{name} line {line + 1}: {value!r} should be {kind}, VS Code gives {shown}")
