@@ -154,9 +154,7 @@ def _members(
     return _runs(members, depth, readers)
 
 
-def _instance(
-    model: Model, layers: tuple[Layer, ...], depth: int, readers: Counter, built: list[Instance]
-) -> Instance:
+def _instance(model: Model, layers: tuple[Layer, ...], depth: int, readers: Counter, built: list[Instance]) -> Instance:
     produced = {layer.name for layer in layers}
     entering = {name for layer in layers for name in layer.inputs if name not in produced}
     if len(entering) != 1:
