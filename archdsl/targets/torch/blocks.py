@@ -107,6 +107,8 @@ FORWARD = "@forward"  # between a body's `__init__` lines and its `forward` line
 
 
 class _Builder:
+    """The block classes of one model, made innermost first, and the lines that call them."""
+
     def __init__(self, model: Model, records: dict[str, LayerCode], names: dict[str, str], taken: set[str]):
         self.model = model
         self.records = records
@@ -115,7 +117,6 @@ class _Builder:
         self.calls: dict[tuple[str, ...], str] = {}  # an instance's path -> `ClassName(args)`
         self.classes: list[BlockClass] = []
         self.attributes: dict[tuple[str, ...], str] = {}  # an instance's path -> its attribute in its holder
-        self.paths: dict[str, str] = {}
 
     def body(self, members: tuple[Member, ...], entering: str | None, root: bool):
         """The lines of one block (or of the model) in its own names; its result's variable."""
