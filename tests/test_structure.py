@@ -111,6 +111,20 @@ def test_models_without_blocks_generate_the_flat_code(path):
         assert archdsl.generate(model, "keras") == archdsl.generate(model, "keras", flat=True)
 
 
+def test_cli_generate_flat_keeps_one_class():
+    import test_cli
+
+    def run(*extra: str) -> str:
+        result = test_cli.run(["generate", "examples/resnet.arch", "-t", "torch", *extra], REPO)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    model = archdsl.load("examples/resnet.arch").model()
+    assert run("--flat") == archdsl.generate(model, "torch", flat=True)
+    assert run() == archdsl.generate(model, "torch")
+    assert _classes(run("--flat")) == ["ResNet20"] and _classes(run()) == ["Basic", "Down", "ResNet20"]
+
+
 def test_structured_code_is_deterministic():
     model = archdsl.load("examples/vgg_small.arch").model()
     assert archdsl.generate(model, "torch") == archdsl.generate(model, "torch")
