@@ -174,8 +174,8 @@ def _same_function(model: archdsl.Model) -> None:
     flat = test_targets.exec_source(archdsl.generate(model, "torch", flat=True), f"{model.name}_flat")
     state = {}
     for key, value in flat.state_dict().items():
-        layer, rest = key.split(".", 1)
-        state[f"{code.path(layer)}.{rest}"] = value
+        layer, dot, rest = key.partition(".")  # a bare nn.Parameter (a class token) has no dot
+        state[f"{code.path(layer)}{dot}{rest}"] = value
     structured.load_state_dict(state, strict=True)
     count = [sum(p.numel() for p in net.parameters()) for net in (structured, flat)]
     assert count[0] == count[1] == model.params.torch

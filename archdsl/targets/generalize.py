@@ -257,7 +257,9 @@ def _layout(lines: list[str]) -> list[str]:
     if not code_lines:
         return lines
     indent = _indent_of(lines) // len(INDENT)
-    exploded = len(code_lines) > 2 and all(line.rstrip().endswith(",") for line in code_lines[1:-1])
+    # Three lines or more: ruff's layout of a call that does not fit (exploded, or split at its
+    # last bracket), which the flat code already has; kept as written.
+    exploded = len(code_lines) > 2
     last_code, last_comment = _split_comment(code_lines[-1])
     comment = "; ".join([*comments, last_comment] if last_comment else comments)
     if exploded:

@@ -265,7 +265,7 @@ def _structured_instance(model: Model, flat_module: Any) -> Any:
     module = namespace["build_model"]().eval()
     state = {}
     for key, value in flat_module.state_dict().items():
-        layer, rest = key.split(".", 1)
-        state[f"{code.path(layer)}.{rest}"] = value
+        layer, dot, rest = key.partition(".")  # a bare nn.Parameter (a class token) has no dot
+        state[f"{code.path(layer)}{dot}{rest}"] = value
     module.load_state_dict(state, strict=True)
     return module

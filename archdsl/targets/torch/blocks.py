@@ -174,13 +174,13 @@ class _Builder:
         result = self.names[last.name if isinstance(last, Layer) else last.output]
         return init, forward, mapping.get(result, result), argument, mapping
 
-    def _construction(self, instances: tuple[Instance, ...]) -> str:
+    def _construction(self, instances: tuple[Instance, ...]) -> str | Call:
         made = [self.calls[instance.path] for instance in instances]
         if len(instances) == 1:
             return made[0]
         if len(set(made)) == 1:
             return f"nn.Sequential(*({made[0]} for _ in range({len(made)})))"
-        return call("nn.Sequential", *(Raw(text) for text in made)).inline()
+        return call("nn.Sequential", *(Raw(text) for text in made))  # exploded a call a line if too long
 
     def blocks(self, structure: Structure) -> None:
         """The classes, innermost blocks first: a block's code names the classes of the calls inside it."""
