@@ -16,7 +16,7 @@ from archdsl.ir.model import Layer, Model
 from archdsl.ir.structure import Instance, Member, Run, Structure
 from archdsl.targets.common import LayerCode
 from archdsl.targets.generalize import generalize, relayout, rename, variants, with_defaults
-from archdsl.targets.pycode import Raw, call, literal, statement
+from archdsl.targets.pycode import Call, Raw, call, literal, statement
 from archdsl.targets.torch.layout import torch_shape
 
 
