@@ -172,10 +172,7 @@ def _same_function(model: archdsl.Model) -> None:
     code = emit(model, "torch")
     structured = test_targets.exec_source(archdsl.generate(model, "torch"), f"{model.name}_structured")
     flat = test_targets.exec_source(archdsl.generate(model, "torch", flat=True), f"{model.name}_flat")
-    state = {}
-    for key, value in flat.state_dict().items():
-        layer, dot, rest = key.partition(".")  # a bare nn.Parameter (a class token) has no dot
-        state[f"{code.path(layer)}{dot}{rest}"] = value
+    state = {code.structured_key(key): value for key, value in flat.state_dict().items()}
     structured.load_state_dict(state, strict=True)
     count = [sum(p.numel() for p in net.parameters()) for net in (structured, flat)]
     assert count[0] == count[1] == model.params.torch

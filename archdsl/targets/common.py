@@ -219,6 +219,12 @@ class TargetCode:
     def path(self, name: str) -> str:
         return dict(self.paths).get(name, name)
 
+    def structured_key(self, flat_key: str) -> str:
+        """A flat module's state_dict key in the code with a class per block: `conv2d_5.weight` is
+        `basic_1.1.conv2d_1.weight`; a bare nn.Parameter (a class token) has no dot."""
+        layer, dot, rest = flat_key.partition(".")
+        return f"{self.path(layer)}{dot}{rest}"
+
     def layer(self, name: str) -> LayerCode:
         for code in self.layers:
             if code.name == name:

@@ -263,9 +263,6 @@ def _structured_instance(model: Model, flat_module: Any) -> Any:
     namespace: dict[str, Any] = {"__name__": "archdsl_verify"}
     exec(compile(source, f"<archdsl verify {model.name} structured>", "exec"), namespace)  # noqa: S102
     module = namespace["build_model"]().eval()
-    state = {}
-    for key, value in flat_module.state_dict().items():
-        layer, dot, rest = key.partition(".")  # a bare nn.Parameter (a class token) has no dot
-        state[f"{code.path(layer)}{dot}{rest}"] = value
+    state = {code.structured_key(key): value for key, value in flat_module.state_dict().items()}
     module.load_state_dict(state, strict=True)
     return module
