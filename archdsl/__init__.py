@@ -11,14 +11,15 @@ from archdsl.pipeline import load, parse
 from archdsl.version import __version__
 
 
-def generate(model: Model, target: str, logits: bool = False) -> str:
+def generate(model: Model, target: str, logits: bool = False, flat: bool = False) -> str:
     """The source of a runnable Python module that builds `model` for `target` ('keras' or 'torch').
 
     With `logits`, the final softmax or sigmoid is left out, for losses that apply it themselves.
+    Blocks become classes (PyTorch) and functions (Keras) unless `flat`.
     """
     from archdsl.targets.codegen import generate as run
 
-    return run(model, target, logits)
+    return run(model, target, logits, flat)
 
 
 def format_source(text: str, filename: str = "<string>") -> str:
@@ -28,14 +29,14 @@ def format_source(text: str, filename: str = "<string>") -> str:
     return run(text, filename)
 
 
-def build(model: Model, target: str, logits: bool = False):
+def build(model: Model, target: str, logits: bool = False, flat: bool = False):
     """A live `keras.Model` or `torch.nn.Module` for `model`; imports that framework only now.
 
     Raises FrameworkMissing (an ArchError) when that framework is not installed.
     """
     from archdsl.targets.codegen import build as run
 
-    return run(model, target, logits)
+    return run(model, target, logits, flat)
 
 
 def verify(model: Model, seed: int = 0, atol: float | None = None, rtol: float | None = None):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
-EXAMPLES = ("card_cnn", "card_rnn", "lenet5", "resnet", "text_bigru", "autoencoder")
+EXAMPLES = ("card_cnn", "card_rnn", "lenet5", "resnet", "text_bigru", "autoencoder", "transformer_encoder", "vgg_small")
 TARGETS = ("keras", "torch")
 
 

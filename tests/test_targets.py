@@ -651,12 +651,19 @@ def _comment_dims(comment: str) -> list[str]:
     return dims
 
 
-def instrument_forward(source: str) -> str:
-    """The source with `_archdsl_check_shape(var, "(N, ...)")` after every commented forward line."""
+def instrument_forward(source: str, symbols: tuple[str, ...] = ()) -> str:
+    """The source with `_archdsl_check_shape(var, "(N, ...)")` after every commented forward line.
+
+    A block's class serving calls of several sizes writes the sizes that differ as its
+    parameters (`c * 4`) or `?`: those lines are checked through the calls of the model's class.
+    """
     lines = source.splitlines()
     inserts: dict[int, str] = {}
     for stmt, comment in forward_statements(source):
         if comment is None or not isinstance(stmt, pyast.Assign):
+            continue
+        dims = _comment_dims(comment)[1:]
+        if any(not re.fullmatch(r"-?\d+", d) and not set(re.findall(r"[A-Za-z_]\w*", d)) <= set(symbols) for d in dims):
             continue
         target = stmt.targets[0]
         # Of `x, _ = ...`, `_, x = ...` and `x, (h, c) = ...`, the comment describes the first value kept.
@@ -740,19 +747,24 @@ def check_torch(model: archdsl.Model, source: str, name: str, params: int | None
     expected_params = model.params.torch if params is None else params
     assert sum(p.numel() for p in net.parameters()) == expected_params, "PyTorch parameter count"
     assert sum(b.numel() for b in net.buffers()) == model.params.torch_buffers, "PyTorch buffers"
-    # A layer's parameters and buffers: its module's, or itself when it is a bare nn.Parameter (a class token).
-    counts = {
-        layer.name: (
+    modules = module_of_layer(model, net, source)
+
+    def held(layer) -> tuple[int, int]:
+        """A layer's parameters and buffers: its module's, or itself when it is a bare nn.Parameter (a class token)."""
+        if layer.name in modules:
+            module = modules[layer.name]
+            return sum(p.numel() for p in module.parameters()), sum(b.numel() for b in module.buffers())
+        return (
             sum(p.numel() for key, p in net.named_parameters() if key.split(".")[0] == layer.name),
             sum(b.numel() for key, b in net.named_buffers() if key.split(".")[0] == layer.name),
         )
-        for layer in model.layers
-    }
+
+    counts = {layer.name: held(layer) for layer in model.layers}
     wanted = {layer.name: (layer.params.torch, layer.params.torch_buffers) for layer in model.layers}
     assert counts == wanted, "PyTorch per-layer parameters and buffers"
     # One sample without padding (token 0 is padding under mask_zero): archdsl counts every step.
     sample = [b[:1].clamp(min=1) if not b.is_floating_point() else b[:1] for b in batch]
-    per_layer, reported, extra = torchinfo_macs(net, sample)
+    per_layer, reported, extra = torchinfo_macs(net, sample, modules)
     assert set(per_layer) <= {layer.name for layer in model.layers}, "modules that are no layer of the model"
     # torchinfo counts a shared module's calls under its one attribute: the owner's name
     wanted_macs = {layer.name: 0 for layer in model.layers}
@@ -763,7 +775,7 @@ def check_torch(model: archdsl.Model, source: str, name: str, params: int | None
     assert reported + extra == model.macs(SYMBOLIC), "torchinfo's total mult-adds, and what it leaves out"
     # every `# (N, ...)` comment of forward, checked at run time
     namespace: dict = {"__name__": f"archdsl_test_{name}_torch_checked", "_archdsl_check_shape": _check_shape}
-    exec(compile(instrument_forward(source), f"<instrumented {name}>", "exec"), namespace)  # noqa: S102
+    exec(compile(instrument_forward(source, model.symbols), f"<instrumented {name}>", "exec"), namespace)  # noqa: S102
     checked = namespace["build_model"]().eval()
     with torch.no_grad():
         checked(*batch)
@@ -773,7 +785,23 @@ def _size(weights) -> int:
     return sum(math.prod(weight.shape) for weight in weights)
 
 
-def torchinfo_macs(net, sample) -> tuple[dict[str, int], int, int]:
+def module_of_layer(model: archdsl.Model, net, source: str) -> dict:
+    """Each layer's module in `net`: an attribute of the model, or inside a block's module
+    (`basic_1.0.conv2d_1`) where the code has a class per block."""
+    from archdsl.targets.codegen import emit
+
+    flat = archdsl.generate(model, "torch", flat=True) == source
+    code = emit(model, "torch", flat=flat)
+    found = {}
+    for layer in model.layers:
+        try:
+            found[layer.name] = net.get_submodule(code.path(layer.name))
+        except AttributeError:
+            continue  # no module of its own: a function call, or the module of the layer it shares
+    return found
+
+
+def torchinfo_macs(net, sample, modules: dict | None = None) -> tuple[dict[str, int], int, int]:
     """torchinfo's multiply-adds for one sample: per layer (the modules of each attribute of `net`),
     its "Total mult-adds", and what the two rules below add to that total.
 
@@ -787,7 +815,8 @@ def torchinfo_macs(net, sample) -> tuple[dict[str, int], int, int]:
     import torchinfo
 
     stats = torchinfo.summary(net, input_data=sample, device="cpu", verbose=0)
-    owner = {id(module): name for name, child in net.named_children() for module in child.modules()}
+    children = modules if modules is not None else dict(net.named_children())
+    owner = {id(module): name for name, child in children.items() for module in child.modules()}
     per_layer: dict[str, int] = {}
     extra = 0
     for info in stats.summary_list:

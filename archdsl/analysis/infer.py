@@ -194,6 +194,7 @@ def _check_node(
         span=node.span,
         scope=node.scope,
         notes=notes,
+        called_from=node.called_from,
         shares=node.shares,
         state_from=node.state_from,
     )
@@ -268,6 +269,7 @@ def _insert_flatten(node: GraphNode, shape: Shape, taken: set[str], sink: Diagno
         params=Params(),
         span=node.span,
         scope=node.scope,
+        called_from=node.called_from,
         notes=(f"inserted before {node.name}: dense takes a vector",),
         inserted=True,
     )

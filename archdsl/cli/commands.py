@@ -157,7 +157,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.logits and not (model.layers and output_activation(model.layers[-1])):
         sys.stderr.write(f"archdsl: note: model {model.name} ends in no softmax or sigmoid; --logits changes nothing\n")
     with _source_for_errors(program):
-        text = generate(model, args.target, logits=args.logits)
+        text = generate(model, args.target, logits=args.logits, flat=args.flat)
     write_result(text, args, args.target, model)
     return EXIT_OK
 
@@ -347,6 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--logits",
         action="store_true",
         help="leave out the final softmax or sigmoid, for a loss that applies it (nn.CrossEntropyLoss)",
+    )
+    generate.add_argument(
+        "--flat",
+        action="store_true",
+        help="every layer in the model's own class or function, with no class or function per block",
     )
 
     diff = sub.add_parser("diff", parents=[common], help="the Keras and PyTorch code of a model, side by side")

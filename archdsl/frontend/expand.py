@@ -551,10 +551,11 @@ class _Expander:
             state.block_calls[block.name] += 1
             label = f"{block.name}_{state.block_calls[block.name]}"
         first = len(state.nodes)
+        arguments = tuple((param.name, bound[param.name].value) for param in block.params if param.name in bound)
         state.names.append({})
         try:
             result = self.chain(
-                block.body, current, bound, (*scope, label), (*stack, CallSite(block.name, node.span)), state
+                block.body, current, bound, (*scope, label), (*stack, CallSite(block.name, node.span, arguments)), state
             )
         finally:
             state.names.pop()

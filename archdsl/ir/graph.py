@@ -32,10 +32,12 @@ class WrittenKeyword:
 
 @record
 class CallSite:
-    """A block call a node was expanded from: the block's name and where the call is written."""
+    """A block call a node was expanded from: the block's name, where the call is written and
+    the values its parameters took (in the block's order), which the generated code passes on."""
 
     block: str
     span: Span
+    arguments: tuple[tuple[str, ArgValue], ...] = ()
 
 
 @record

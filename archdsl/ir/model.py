@@ -12,6 +12,7 @@ from typing import Any
 
 from archdsl.common.diagnostics import ArchError, Diagnostic, Span, did_you_mean
 from archdsl.common.record import record
+from archdsl.ir.graph import CallSite
 from archdsl.layers.shapes import EXAMPLE_SIZE, Shape, evaluate, symbols
 from archdsl.layers.spec import Params
 from archdsl.layers.table import LAYERS
@@ -46,6 +47,7 @@ class Layer:
     span: Span
     scope: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    called_from: tuple[CallSite, ...] = ()  # the block calls it was expanded through, outermost first
     inserted: bool = False
     mask: str | None = None
     input_masks: tuple[str | None, ...] = ()

@@ -35,11 +35,12 @@ def reported_as_diagnostic(model: Model, target_name: str):
         raise ArchError([Diagnostic("A601", f"{target_name}: {error.message}", span, error.hint)]) from None
 
 
-def emit(model: Model, target: str) -> TargetCode:
-    """What each layer of `model` becomes in `target`: lines and notes, and the view of the whole module."""
+def emit(model: Model, target: str, flat: bool = False) -> TargetCode:
+    """What each layer of `model` becomes in `target`: lines and notes, and the view of the whole module
+    (with a class or function per block, unless `flat`)."""
     module = target_module(target)
     with reported_as_diagnostic(model, module.NAME):
-        return module.emit_model(model)
+        return module.emit_model(model, flat=flat)
 
 
 def outline(code: TargetCode, marker: str) -> str:
@@ -47,17 +48,18 @@ def outline(code: TargetCode, marker: str) -> str:
     return render_text(code.target, target_module(code.target).outline(code.view, marker))
 
 
-def generate(model: Model, target: str, logits: bool = False) -> str:
+def generate(model: Model, target: str, logits: bool = False, flat: bool = False) -> str:
     """The source of a runnable Python module that builds `model` in `target`.
 
     `logits` leaves out the model's final softmax or sigmoid, for training with a loss that
-    applies it itself (PyTorch's nn.CrossEntropyLoss, Keras' from_logits=True).
+    applies it itself (PyTorch's nn.CrossEntropyLoss, Keras' from_logits=True). `flat` writes every
+    layer in the model's own class or function, as for a model without blocks.
     """
     module = target_module(target)
     if logits:
         model = logits_model(model)
     with gc_paused():
-        code = emit(model, target)
+        code = emit(model, target, flat)
         source = render_module(module.NAME, code.view)
         # Freed while the collector is still paused, the records' objects are no longer counted
         # when it resumes: otherwise its first allocation would scan them all, and the older
@@ -66,10 +68,10 @@ def generate(model: Model, target: str, logits: bool = False) -> str:
     return source
 
 
-def build(model: Model, target: str, logits: bool = False) -> Any:
+def build(model: Model, target: str, logits: bool = False, flat: bool = False) -> Any:
     """A live `keras.Model` or `torch.nn.Module` for `model`: imports the framework only now."""
     module = target_module(target)
-    source = generate(model, target, logits)
+    source = generate(model, target, logits, flat)
     from archdsl.common.frameworks import require
 
     require(module.NAME)

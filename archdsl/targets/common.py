@@ -213,6 +213,11 @@ class TargetCode:
     layers: tuple[LayerCode, ...]
     notes: tuple[Note, ...]
     view: Any
+    # Where each layer's weights live in structured code (`basic_1.0.conv2d_1`); flat code: its name.
+    paths: tuple[tuple[str, str], ...] = ()
+
+    def path(self, name: str) -> str:
+        return dict(self.paths).get(name, name)
 
     def layer(self, name: str) -> LayerCode:
         for code in self.layers:

@@ -425,7 +425,7 @@ def _listed(names: list[str]) -> Raw:
     return Raw(names[0] if len(names) == 1 else f"[{', '.join(names)}]")
 
 
-def emit_model(model: Model, probe: bool = False) -> TargetCode:
+def emit_model(model: Model, probe: bool = False, flat: bool = False) -> TargetCode:
     """The model in Keras; with `probe` (verify), the model returns every layer's output, by name."""
     names = variables(model, "inputs", "outputs", probe=probe)
     shared = frozenset(layer.shares for layer in model.layers if layer.shares)

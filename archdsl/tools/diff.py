@@ -71,7 +71,8 @@ def _rows(model: Model, keras: TargetCode, torch: TargetCode) -> list[DiffRow]:
 
 
 def build_diff(model: Model) -> DiffView:
-    keras, torch = emit(model, "keras"), emit(model, "torch")
+    # Layer by layer, in the flat form of both files: a row pairs one layer's code in each.
+    keras, torch = emit(model, "keras", flat=True), emit(model, "torch", flat=True)
     return DiffView(
         model=model.name,
         keras_source=render_module(keras.target, keras.view),

@@ -14,6 +14,7 @@ from typing import Any
 
 from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
+from archdsl.ir.structure import structure
 from archdsl.targets import torch as torch_target
 from archdsl.targets.common import LayerCode, TargetCode, example_shape, token_ids, vocabulary
 from archdsl.targets.render import render_module
@@ -43,10 +44,13 @@ class VerifyReport:
     rtol: float
     seed: int
     notes: tuple[str, ...] = ()
+    # The model's outputs from the PyTorch code with a class per block, its weights copied by
+    # path (`basic_1.0.conv2d_1`): None for a model the code writes flat.
+    structured: LayerAgreement | None = None
 
     @property
     def ok(self) -> bool:
-        return all(layer.ok for layer in self.layers)
+        return all(layer.ok for layer in self.layers) and (self.structured is None or self.structured.ok)
 
     @property
     def first_mismatch(self) -> LayerAgreement | None:
@@ -220,15 +224,48 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
     with torch.no_grad():
         torch_module(*torch_inputs)
 
-    results = []
-    for layer, layer_code, keras_value in zip(model.layers, code.layers, keras_outputs, strict=True):
-        expected = np.asarray(keras_value)
-        actual = _to_keras_layout(recorded[layer.name], layer, layer_code)
+    def agreement(name: str, kind: str, actual: Any, expected: Any) -> LayerAgreement:
         if actual.shape != expected.shape:
-            results.append(LayerAgreement(layer.name, layer.type, float("inf"), float("inf"), False))
-            continue
+            return LayerAgreement(name, kind, float("inf"), float("inf"), False)
         error = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
         scale = float(np.max(np.abs(expected))) if expected.size else 0.0
         relative = error / scale if scale > 0 else error
-        results.append(LayerAgreement(layer.name, layer.type, error, relative, error <= atol + rtol * scale))
-    return VerifyReport(model.name, tuple(results), atol, rtol, seed, tuple(notes))
+        return LayerAgreement(name, kind, error, relative, error <= atol + rtol * scale)
+
+    results = []
+    for layer, layer_code, keras_value in zip(model.layers, code.layers, keras_outputs, strict=True):
+        actual = _to_keras_layout(recorded[layer.name], layer, layer_code)
+        results.append(agreement(layer.name, layer.type, actual, np.asarray(keras_value)))
+    structured = None
+    if structure(model) is not None:
+        module = _structured_instance(model, torch_module)
+        with torch.no_grad():
+            found = module(*torch_inputs)
+        found = found if isinstance(found, tuple) else (found,)
+        worst = None
+        for name, value in zip(model.outputs, found, strict=True):
+            layer = model.layer(name)
+            actual = _to_keras_layout(value, layer, code.layer(name))
+            result = agreement(name, layer.type, actual, np.asarray(by_name[name]))
+            worst = result if worst is None or not result.ok or result.max_abs > worst.max_abs else worst
+        structured = worst
+    return VerifyReport(model.name, tuple(results), atol, rtol, seed, tuple(notes), structured)
+
+
+def _structured_instance(model: Model, flat_module: Any) -> Any:
+    """The generated PyTorch model with a class per block, holding the flat module's weights.
+
+    Weights are copied by each layer's identity, whatever the nesting: the flat module's
+    `conv2d_5.weight` is the structured one's `basic_1.1.conv2d_1.weight`.
+    """
+    code = torch_target.emit_model(model)
+    source = render_module(torch_target.NAME, code.view)
+    namespace: dict[str, Any] = {"__name__": "archdsl_verify"}
+    exec(compile(source, f"<archdsl verify {model.name} structured>", "exec"), namespace)  # noqa: S102
+    module = namespace["build_model"]().eval()
+    state = {}
+    for key, value in flat_module.state_dict().items():
+        layer, dot, rest = key.partition(".")  # a bare nn.Parameter (a class token) has no dot
+        state[f"{code.path(layer)}{dot}{rest}"] = value
+    module.load_state_dict(state, strict=True)
+    return module

@@ -7,6 +7,7 @@ from dataclasses import replace
 from archdsl.analysis.masks import ends_unexpectedly
 from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
+from archdsl.ir.structure import structure
 from archdsl.layers import LAYERS
 from archdsl.targets.common import (
     LayerCode,
@@ -24,6 +25,7 @@ from archdsl.targets.common import (
 from archdsl.targets.pycode import call, signature, statement
 from archdsl.targets.render import defined_classes
 from archdsl.targets.torch.activation import IN_PLACE_CALLS
+from archdsl.targets.torch.blocks import BlockClass, structured_module
 from archdsl.targets.torch.layout import (
     CHANNELS_FIRST,
     FLAT,
@@ -50,6 +52,7 @@ class ModuleClass:
     signature: tuple[str, ...]  # the `def forward(...)` line(s), laid out as ruff would
     forward: tuple[str, ...]
     result: str
+    constructor: tuple[str, ...] = ("    def __init__(self) -> None:",)  # a block's takes its sizes
 
 
 @record
@@ -175,11 +178,13 @@ def _input_note(model: Model, name: str, layout: str) -> Note:
     return Note(topic, f"both take {keras_in}: a batch of feature vectors.")
 
 
-def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> TargetCode:
+def emit_model(model: Model, probe: bool = False, in_place: bool = True, flat: bool = False) -> TargetCode:
     """The model in PyTorch; with `probe`, forward also reports each layer's output (for verify).
 
     `in_place` lets activations overwrite their input where that is safe (see
     in_place_activations); a probe forward never does, as it would overwrite a reported tensor.
+    A model written with blocks gets a class per block (see blocks.py) unless `flat` or `probe`:
+    the records of the layers are the same either way.
     """
     overwrite = in_place_activations(model) if in_place and not probe else frozenset()
     names = variables(model, "x", probe=probe)
@@ -238,14 +243,37 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True) -> Targ
     parameters = ["self", *(f"{names[given.name]}: torch.Tensor" for given in model.inputs)]
     header = tuple(signature("forward", parameters, returns))
     model_class = ModuleClass(model.name, tuple(init), header, tuple(forward), ", ".join(results))
-    view = _view(model, model_class, layouts, names, defined_classes(NAME, defines))
+    found = None if flat or probe else structure(model)
+    classes: tuple[ModuleClass, ...] = (model_class,)
+    paths: tuple[tuple[str, str], ...] = ()
+    if found is not None:
+        taken = {model.name, *defines, *(found_.defines for found_ in TRANSLATIONS.values() if found_.defines)}
+        built = structured_module(model, found, {code.name: code for code in records}, names, taken)
+        classes = (
+            *(_block_class(block) for block in built.classes),
+            replace(model_class, init=built.init, forward=built.forward, result=built.result),
+        )
+        paths = tuple(built.paths.items())
+    view = _view(model, classes, layouts, names, defined_classes(NAME, defines))
     input_codes = tuple(
         LayerCode(i.name, "input", (), (f"{names[i.name]}: torch.Tensor",), (), layouts[i.name]) for i in model.inputs
     )
     notes = [_input_note(model, i.name, layouts[i.name]) for i in model.inputs]
     if len(model.outputs) > 1:
         notes.append(Note("Outputs", OUTPUTS))
-    return TargetCode(NAME, model.name, input_codes, tuple(records), tuple(notes), view)
+    return TargetCode(NAME, model.name, input_codes, tuple(records), tuple(notes), view, paths)
+
+
+def _block_class(block: BlockClass) -> ModuleClass:
+    parameters = ["self", *block.parameters]
+    return ModuleClass(
+        block.name,
+        block.init,
+        tuple(signature("forward", ["self", f"{block.argument}: torch.Tensor"], "torch.Tensor")),
+        block.forward,
+        block.result,
+        tuple(signature("__init__", parameters, "None")),
+    )
 
 
 def _lines(layer: Layer, code: Code, names: dict[str, str]) -> tuple[list[str], list[str]]:
@@ -274,7 +302,11 @@ def _lines(layer: Layer, code: Code, names: dict[str, str]) -> tuple[list[str], 
 
 
 def _view(
-    model: Model, model_class: ModuleClass, layouts: dict[str, str], names: dict[str, str], helpers: tuple[str, ...]
+    model: Model,
+    classes: tuple[ModuleClass, ...],
+    layouts: dict[str, str],
+    names: dict[str, str],
+    helpers: tuple[str, ...],
 ) -> TorchView:
     batch: list[str] = []
     texts: list[str] = []
@@ -296,14 +328,14 @@ def _view(
         batch += statement(f"{batch_name(model, model_input.name)} = ", made, indent=1)
     shapes = [torch_shape(model.shape_of(name), layouts[name]) for name in model.outputs]
     imports = ["import torch", "from torch import nn"]
-    if any("F." in line for line in (*model_class.init, *model_class.forward, *helpers)):
+    if any("F." in line for cls in classes for line in (*cls.init, *cls.forward, *helpers)):
         imports.insert(1, "import torch.nn.functional as F")
     return TorchView(
         docstring=tuple(docstring_lines(model, "PyTorch", texts, shapes, container="tuple")),
         imports=tuple(imports),
         helpers=helpers,
-        classes=(model_class,),
-        model_class=model_class.name,
+        classes=classes,
+        model_class=model.name,
         batch=tuple(batch),
         call=(arguments := ", ".join(batch_name(model, given.name) for given in model.inputs)),
         report=output_report(model, arguments, indent=2) if len(model.outputs) > 1 else (),

@@ -1,0 +1,272 @@
+"""One piece of code for several block calls: renaming, and numbers that become parameters.
+
+The layer emitters write each layer with its own values, and that code is proven by verify.
+A block's class or function is built from that very code: each call's lines, with the names
+made local to the block, are compared; where they differ only in numbers, those numbers become
+the block's parameters (named after the block parameter, or the input size, whose value they
+carry in every call), and the calls pass them. So the code of a block is the code of its calls,
+and a call whose lines differ in more than numbers gets a class of its own instead of a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from archdsl.common.record import record
+from archdsl.targets.pycode import INDENT, LINE_LENGTH, statement
+
+_TOKENS = re.compile(r'("[^"]*"|[A-Za-z_]\w*|\d+\.\d*(?:e[-+]?\d+)?|\d+(?:e[-+]?\d+)?)')
+_NUMBER = re.compile(r"\d")
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+def _split_comment(line: str) -> tuple[str, str]:
+    """The code and the trailing comment of a generated line (its strings never hold '#')."""
+    code, hash_sign, comment = line.partition("  # ")
+    if not hash_sign and line.lstrip().startswith("# "):
+        return "", line.lstrip()[2:]
+    return code, comment
+
+
+def rename(lines: Iterable[str], names: dict[str, str], attributes: dict[str, str]) -> list[str]:
+    """`lines` with each variable in `names` and each `self.` attribute in `attributes` renamed (not
+    attributes of other objects, keyword arguments or strings): the code of a call, in its block's names."""
+    renamed = []
+    for line in lines:
+        code, comment = _split_comment(line)
+        if not code:
+            renamed.append(line)
+            continue
+        parts = _TOKENS.split(code)
+        for index in range(1, len(parts), 2):
+            token = parts[index]
+            before, after = parts[index - 1], parts[index + 1]
+            table = attributes if before == "." and parts[index - 2] == "self" else names
+            if token not in table or before.endswith(".") and table is names:
+                continue  # not renamed, or an attribute of something else: x.mean
+            if after.startswith("=") and not after.startswith("=="):
+                continue  # a keyword argument
+            parts[index] = table[token]
+        renamed.append("".join(parts) + (f"  # {comment}" if comment else ""))
+    return renamed
+
+
+def _pieces(line: str) -> list[str]:
+    return _TOKENS.split(line)
+
+
+def _shape(pieces: list[str]) -> tuple[str, ...]:
+    """The pieces with every number blanked: calls whose lines have the same shape differ in numbers only."""
+    return tuple("#" if _NUMBER.match(piece) and not piece.startswith('"') else piece for piece in pieces)
+
+
+@record
+class Generalized:
+    """One body for several calls: its lines (numbers that differ replaced by parameters), the parameters
+    its constructor takes, and the values each call passes for them."""
+
+    lines: tuple[str, ...]
+    parameters: tuple[str, ...]
+    arguments: tuple[tuple[object, ...], ...]  # per call, in the order of `parameters`
+
+
+def variants(bodies: Sequence[tuple[str, ...]]) -> list[list[int]]:
+    """The calls grouped by the shape of their code: indices into `bodies`, first seen first."""
+    groups: dict[tuple, list[int]] = {}
+    for index, body in enumerate(bodies):
+        key = tuple(_shape(_pieces(line)) for line in body)
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())
+
+
+def generalize(
+    bodies: Sequence[tuple[str, ...]],
+    known: Sequence[tuple[str, Sequence[object]]],
+    unknown_comment: str = "?",
+    written: Sequence[str] | None = None,
+) -> Generalized:
+    """The common body of calls whose lines have the same shape (see `variants`).
+
+    `known` are the candidate parameters in order of preference, each with its value in every
+    call (the block's parameters, then the input size). A number that differs between calls
+    becomes the first candidate with the same values, or that candidate times a constant; in code,
+    a number no candidate explains becomes a parameter of its own, and in a comment (a shape)
+    it is written `unknown_comment`. `written` is the first call's lines as its emitters wrote
+    them, where `bodies` differ from them (see `with_defaults`): what changed is laid out again.
+    """
+    used: dict[str, Sequence[object]] = {}
+    extra: list[tuple[str, Sequence[object]]] = []
+
+    def explain(values: tuple[object, ...], in_code: bool) -> str | None:
+        for name, given in known:
+            if tuple(given) == values:
+                used[name] = given
+                return name
+        for name, given in known:
+            factor = _factor(values, given)
+            if factor is not None:
+                used[name] = given
+                return f"{name} * {factor}"
+        if not in_code:
+            return None
+        for name, given in extra:
+            if tuple(given) == values:
+                return name
+        name = f"size_{len(extra) + 1}"
+        extra.append((name, values))
+        return name
+
+    split = [[_pieces(line) for line in body] for body in bodies]
+    lines: list[str] = []
+    for row in range(len(bodies[0])):
+        pieces = list(split[0][row])
+        code_end = _comment_start(pieces)
+        for index in range(1, len(pieces), 2):
+            values = tuple(_number(call[row][index]) for call in split)
+            if values[0] is None or len(set(values)) == 1:
+                continue
+            named = explain(values, in_code=index < code_end)
+            pieces[index] = named if named is not None else unknown_comment
+        lines.append("".join(pieces))
+    names = [name for name, _ in known if name in used] + [name for name, _ in extra]
+    values = {**used, **dict(extra)}
+    arguments = tuple(tuple(values[name][call] for name in names) for call in range(len(bodies)))
+    return Generalized(tuple(relayout(lines, written or bodies[0])), tuple(names), arguments)
+
+
+def with_defaults(
+    bodies: Sequence[tuple[str, ...]], calls: re.Pattern, defaults: dict[str, str]
+) -> list[tuple[str, ...]]:
+    """The bodies with the keyword arguments in `defaults` written out, at their default value, in the
+    calls matching `calls` of those bodies that leave out what another body writes (`stride=2`
+    in one call of a block, nothing in another): then both have the same shape and one parameter
+    serves, as torchvision's Bottleneck takes `stride`."""
+    if len({len(body) for body in bodies}) != 1:
+        return list(bodies)
+    result = [list(body) for body in bodies]
+    for row in range(len(bodies[0])):
+        parsed = [_call_arguments(body[row], calls) for body in bodies]
+        if any(found is None for found in parsed):
+            continue
+        order: list[str] = []
+        for _, _, keywords, _ in parsed:
+            for position, (name, _) in enumerate(keywords):
+                if name not in order:
+                    previous = keywords[position - 1][0] if position else None
+                    order.insert(order.index(previous) + 1 if previous in order else 0, name)
+        names = [{name for name, _ in keywords} for _, _, keywords, _ in parsed]
+        if all(found == names[0] for found in names) or any(set(order) - found - set(defaults) for found in names):
+            continue
+        for index, (head, positional, keywords, tail) in enumerate(parsed):
+            given = dict(keywords)
+            parts = [*positional, *(f"{name}={given.get(name, defaults.get(name))}" for name in order)]
+            result[index][row] = f"{head}{', '.join(parts)}){tail}"
+    return [tuple(body) for body in result]
+
+
+def _call_arguments(line: str, calls: re.Pattern) -> tuple[str, list[str], list[tuple[str, str]], str] | None:
+    """A one-line call's head (up to its `(`), positional and keyword arguments and the rest of the line."""
+    code, comment = _split_comment(line)
+    found = calls.search(code)
+    if found is None or not code.endswith(")"):
+        return None
+    inner = code[found.end() : -1]
+    parts, depth, current = [], 0, ""
+    for char in inner:
+        if char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        current += char
+    if current.strip():
+        parts.append(current.strip())
+    positional = [part for part in parts if not re.match(r"\w+=", part)]
+    keywords = [tuple(part.split("=", 1)) for part in parts if re.match(r"\w+=", part)]
+    if parts[: len(positional)] != positional:
+        return None
+    return code[: found.end()], positional, keywords, "" if not comment else f"  # {comment}"
+
+
+def _comment_start(pieces: list[str]) -> int:
+    for index, piece in enumerate(pieces):
+        if index % 2 == 0 and "#" in piece:
+            return index
+    return len(pieces)
+
+
+def _number(piece: str) -> object:
+    if piece.startswith('"') or not _NUMBER.match(piece):
+        return None
+    return float(piece) if any(c in piece for c in ".e") else int(piece)
+
+
+def _factor(values: tuple[object, ...], given: Sequence[object]) -> int | None:
+    if not all(isinstance(v, int) and isinstance(g, int) and g > 0 for v, g in zip(values, given, strict=True)):
+        return None
+    if values[0] % given[0]:
+        return None
+    factor = values[0] // given[0]
+    if factor > 1 and all(v == g * factor for v, g in zip(values, given, strict=True)):
+        return factor
+    return None
+
+
+def relayout(lines: Sequence[str], before: Sequence[str]) -> list[str]:
+    """Statements whose text changed laid out again as the targets lay them out (ruff's layout)."""
+    result: list[str] = []
+    for statement_lines, original in zip(_statements(lines), _statements(before), strict=True):
+        if statement_lines == original:
+            result += statement_lines
+        else:
+            result += _layout(statement_lines)
+    return result
+
+
+def _statements(lines: Sequence[str]) -> list[list[str]]:
+    """The lines grouped by statement: comments above it, its first line, its continuation lines
+    (a statement goes on while a bracket is open)."""
+    groups: list[list[str]] = []
+    pending: list[str] = []
+    depth = 0
+    for line in lines:
+        code, _ = _split_comment(line)
+        if depth > 0:
+            groups[-1].append(line)
+        elif not code:
+            pending.append(line)
+            continue
+        else:
+            groups.append([*pending, line])
+            pending = []
+        depth += sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
+    if pending:
+        groups.append(pending)
+    return groups
+
+
+def _indent_of(group: list[str]) -> int:
+    first = next(line for line in group if not line.strip().startswith("# "))
+    return len(first) - len(first.lstrip())
+
+
+def _layout(lines: list[str]) -> list[str]:
+    comments = [line.strip()[2:] for line in lines if line.strip().startswith("# ")]
+    code_lines = [line for line in lines if not line.strip().startswith("# ")]
+    if not code_lines:
+        return lines
+    indent = _indent_of(lines) // len(INDENT)
+    # Three lines or more: ruff's layout of a call that does not fit (exploded, or split at its
+    # last bracket), which the flat code already has; kept as written.
+    exploded = len(code_lines) > 2
+    last_code, last_comment = _split_comment(code_lines[-1])
+    comment = "; ".join([*comments, last_comment] if last_comment else comments)
+    if exploded:
+        closing = last_code
+        if comment and len(f"{closing}  # {comment}") <= LINE_LENGTH:
+            return [*code_lines[:-1], f"{closing}  # {comment}"]
+        above = [f"{INDENT * indent}# {comment}"] if comment else []
+        return [*above, *code_lines[:-1], closing]
+    text = "".join(line.strip() for line in [*code_lines[:-1], last_code])
+    return statement("", text, indent=indent, comment=comment)
