@@ -558,8 +558,11 @@ def _reshape_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
 
 
 def _norm_infer(config: Config, inputs: tuple[Shape, ...]) -> Shape:
+    """The channels must be known where they size weights: batchnorm's statistics, a gamma or a beta
+    (a layernorm with neither normalizes any number of channels, as Keras' does)."""
     (shape,) = inputs
-    known_last(config["_name"], shape, "channels")
+    if config["_name"] == "batchnorm" or config["scale"] or config["center"]:
+        known_last(config["_name"], shape, "channels")
     return shape
 
 
@@ -573,6 +576,8 @@ def _batchnorm_params(config: Config, inputs: tuple[Shape, ...], output: Shape) 
 
 
 def _layernorm_params(config: Config, inputs: tuple[Shape, ...], output: Shape) -> Params:
+    if not (config["scale"] or config["center"]):
+        return Params()  # the channels may be symbolic then
     channels = inputs[0][-1]
     assert isinstance(channels, int)
     learned = (config["scale"] + config["center"]) * channels

@@ -104,9 +104,22 @@ LAYERNORM_CHANNELS = (
 )
 
 
+SYMBOLIC_CHANNELS = (
+    "Without gamma and beta there is nothing to size, and Keras normalizes any number of channels; "
+    "nn.LayerNorm is built for one, so the code calls `F.layer_norm` with the channels of the tensor it gets."
+)
+
+
 @translates("layernorm", weights=_layernorm_weights, fresh_output=True)
 def layernorm(emit: Emit) -> Code:
     layer = emit.layer
+    rank = len(layer.input_shape)
+    if not isinstance(layer.input_shape[-1], int):  # no scale, no center (the shape pass checked)
+        x = f"{emit.x}.permute({to_channels_last(rank)})" if rank >= 3 else emit.x
+        channels = f"{emit.x}.shape[1:2]" if rank >= 3 else f"{emit.x}.shape[-1:]"  # held channels first
+        expr = f"F.layer_norm({x}, {channels}, eps={literal(layer.config['epsilon'])})"
+        expr += f".permute({to_channels_first(rank)})" if rank >= 3 else ""
+        return Code(None, [Step("{out}", expr)], emit.layout, [Note("LayerNorm", SYMBOLIC_CHANNELS)])
     learned, attributes, learned_notes = _learned(layer)
     module = call("nn.LayerNorm", layer.input_shape[-1], eps=layer.config["epsilon"], **learned)
     notes = [size_note(layer)]
@@ -117,7 +130,6 @@ def layernorm(emit: Emit) -> Code:
         )
     )
     notes += learned_notes
-    rank = len(layer.input_shape)
     if rank >= 3:
         expr = module_call(emit, f"{emit.x}.permute({to_channels_last(rank)})") + f".permute({to_channels_first(rank)})"
         step = Step("{out}", expr, "normalized over channels, as Keras' axis=-1")
