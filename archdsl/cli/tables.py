@@ -360,15 +360,18 @@ def verify_table(report) -> TextTable:
 def verify_verdict(report, color: bool) -> str:
     tolerance = f"atol={report.atol:g}, rtol={report.rtol:g}"
     first = report.first_mismatch
-    structured = report.structured
-    if first is None and structured is not None and not structured.ok:
+    kinds = {"Keras": "the Keras code with a function per block", "PyTorch": "the PyTorch code with a class per block"}
+    wrong = [(target, found) for target, found in report.structured if not found.ok]
+    if first is None and wrong:
+        target, found = wrong[0]
         return (
-            f"{paint('mismatch', 'red bold', color)}: every layer agrees, but the PyTorch code with a class per block "
-            f"gives output {structured.name} with max abs error {structured.max_abs:.2e} > {tolerance}\n"
+            f"{paint('mismatch', 'red bold', color)}: every layer agrees, but {kinds[target]} "
+            f"gives output {found.name} with max abs error {found.max_abs:.2e} > {tolerance}\n"
         )
     if first is None:
         worst = max((layer.max_rel for layer in report.layers), default=0.0)
-        also = " and so does the PyTorch code with a class per block" if structured is not None else ""
+        verb = "so does" if len(report.structured) == 1 else "so do"
+        also = f" and {verb} {' and '.join(kinds[target] for target, _ in report.structured)}" if report.structured else ""
         return (
             f"{paint('ok', 'green', color)}: all {len(report.layers)} layers agree within {tolerance}{also} "
             f"(largest relative error {worst:.1e})\n"

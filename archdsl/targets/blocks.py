@@ -11,6 +11,7 @@ function) and how it is called is each target's: a subclass of `BlockWriter` say
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 from archdsl.frontend.names import reserved_reason
@@ -171,6 +172,11 @@ class BlockWriter:
         """Calls whose code has the same shape, split further where one piece of code cannot serve."""
         return [group]
 
+    def sizes(self, argument: str, channels: list[int | None]) -> tuple[list, list]:
+        """How the code of a block may write the size of its input's last axis: as a parameter the
+        call passes (PyTorch's `in_channels`), or as an expression of the input itself."""
+        return [("in_channels", channels)], []
+
     def unit(self, block: str, common: Generalized, known, argument: str) -> tuple[object, str]:
         """The class or function for calls with `common` code, and its name."""
         raise NotImplementedError
@@ -190,9 +196,10 @@ class BlockWriter:
             # and the result is `x` when one statement makes it. The same in every call.
             argument = "x" if [index for index, name in reads if name == entering] == [0] else "inputs"
             mapping[self.names[entering]] = argument
+        held = Counter(self.names.values())
         for index, member in enumerate(members):
             out = member.name if isinstance(member, Layer) else member.output
-            if self.names[out] != out:
+            if self.names[out] != out and (entering is None or held[self.names[out]] > 1):
                 continue  # `x`, or a layer that computes nothing and passes on another's variable
             readers = [reader for reader, name in reads if name == out]
             if index == len(members) - 1 and entering is not None:
@@ -245,10 +252,11 @@ class BlockWriter:
                     for position, (name, value) in enumerate(calls[group[0]].arguments, 1)
                     if isinstance(value, int | float) and not isinstance(value, bool)
                 ),
-                ("in_channels", [_channels(calls[i]) for i in group]),
             ]
-            known = [(name, values) for name, values in known if None not in values]
-            common = generalize([bodies[i] for i in group], known, written=written[group[0]])
+            parameters, derived = self.sizes(rendered[group[0]][3], [_channels(calls[i]) for i in group])
+            known = [(name, values) for name, values in [*known, *parameters] if None not in values]
+            derived = [(name, values) for name, values in derived if None not in values]
+            common = generalize([bodies[i] for i in group], known, written=written[group[0]], derived=derived)
             made, name = self.unit(block, common, known, rendered[group[0]][3])
             self.units.append(made)
             for position, index in enumerate(group):

@@ -29,9 +29,12 @@ def _split_comment(line: str) -> tuple[str, str]:
     return code, comment
 
 
-def rename(lines: Iterable[str], names: dict[str, str], attributes: dict[str, str]) -> list[str]:
-    """`lines` with each variable in `names` and each `self.` attribute in `attributes` renamed (not
-    attributes of other objects, keyword arguments or strings): the code of a call, in its block's names."""
+def rename(
+    lines: Iterable[str], names: dict[str, str], attributes: dict[str, str], strings: dict[str, str] | None = None
+) -> list[str]:
+    """`lines` with each variable in `names`, each `self.` attribute in `attributes` and each string in
+    `strings` (quotes included) renamed, not attributes of other objects or keyword arguments: the code
+    of a call, in its block's names."""
     renamed = []
     for line in lines:
         code, comment = _split_comment(line)
@@ -41,6 +44,9 @@ def rename(lines: Iterable[str], names: dict[str, str], attributes: dict[str, st
         parts = _TOKENS.split(code)
         for index in range(1, len(parts), 2):
             token = parts[index]
+            if token.startswith('"'):
+                parts[index] = (strings or {}).get(token, token)
+                continue
             before, after = parts[index - 1], parts[index + 1]
             table = attributes if before == "." and parts[index - 2] == "self" else names
             if token not in table or before.endswith(".") and table is names:
@@ -85,6 +91,7 @@ def generalize(
     known: Sequence[tuple[str, Sequence[object]]],
     unknown_comment: str = "?",
     written: Sequence[str] | None = None,
+    derived: Sequence[tuple[str, Sequence[object]]] = (),
 ) -> Generalized:
     """The common body of calls whose lines have the same shape (see `variants`).
 
@@ -92,22 +99,29 @@ def generalize(
     call (the block's parameters, then the input size). A number that differs between calls
     becomes the first candidate with the same values, or that candidate times a constant; in code,
     a number no candidate explains becomes a parameter of its own, and in a comment (a shape)
-    it is written `unknown_comment`. `written` is the first call's lines as its emitters wrote
+    it is written `unknown_comment`. `derived` are expressions the body can compute itself
+    (`inputs.shape[-1]`), tried after `known` and never parameters. `written` is the first call's lines as its emitters wrote
     them, where `bodies` differ from them (see `with_defaults`): what changed is laid out again.
     """
     used: dict[str, Sequence[object]] = {}
     extra: list[tuple[str, Sequence[object]]] = []
 
     def explain(values: tuple[object, ...], in_code: bool) -> str | None:
-        for name, given in known:
-            if tuple(given) == values:
-                used[name] = given
-                return name
-        for name, given in known:
-            factor = _factor(values, given)
-            if factor is not None:
-                used[name] = given
-                return f"{name} * {factor}"
+        for candidates, parameters in ((known, True), (derived, False)):
+            for name, given in candidates:
+                if tuple(given) == values:
+                    used.update({name: given} if parameters else {})
+                    return name
+            for name, given in candidates:
+                factor = _factor(values, given)
+                if factor is not None:
+                    used.update({name: given} if parameters else {})
+                    return f"{name} * {factor}"
+            for name, given in candidates:
+                offset = _offset(values, given)
+                if offset is not None:  # `bottleneck f * (n - 1)`: range(n - 1)
+                    used.update({name: given} if parameters else {})
+                    return f"{name} {'+' if offset > 0 else '-'} {abs(offset)}"
         if not in_code:
             return None
         for name, given in extra:
@@ -161,7 +175,7 @@ def with_defaults(
         for index, (head, positional, keywords, tail) in enumerate(parsed):
             given = dict(keywords)
             parts = [*positional, *(f"{name}={given.get(name, defaults.get(name))}" for name in order)]
-            result[index][row] = f"{head}{', '.join(parts)}){tail}"
+            result[index][row] = f"{head}{', '.join(parts)}{tail}"
     return [tuple(body) for body in result]
 
 
@@ -169,24 +183,28 @@ def _call_arguments(line: str, calls: re.Pattern) -> tuple[str, list[str], list[
     """A one-line call's head (up to its `(`), positional and keyword arguments and the rest of the line."""
     code, comment = _split_comment(line)
     found = calls.search(code)
-    if found is None or not code.endswith(")"):
+    if found is None:
         return None
-    inner = code[found.end() : -1]
     parts, depth, current = [], 0, ""
-    for char in inner:
+    for end in range(found.end(), len(code)):
+        char = code[end]
         if char == "," and depth == 0:
             parts.append(current.strip())
             current = ""
             continue
-        depth += {"(": 1, ")": -1}.get(char, 0)
+        depth += {"(": 1, ")": -1, "[": 1, "]": -1}.get(char, 0)
+        if depth < 0:
+            break  # the call's own `)`: a Keras layer's call on its input may follow
         current += char
+    else:
+        return None  # the call goes on to the next line
     if current.strip():
         parts.append(current.strip())
     positional = [part for part in parts if not re.match(r"\w+=", part)]
     keywords = [tuple(part.split("=", 1)) for part in parts if re.match(r"\w+=", part)]
     if parts[: len(positional)] != positional:
         return None
-    return code[: found.end()], positional, keywords, "" if not comment else f"  # {comment}"
+    return code[: found.end()], positional, keywords, code[end:] + ("" if not comment else f"  # {comment}")
 
 
 def _comment_start(pieces: list[str]) -> int:
@@ -211,6 +229,15 @@ def _factor(values: tuple[object, ...], given: Sequence[object]) -> int | None:
     if factor > 1 and all(v == g * factor for v, g in zip(values, given, strict=True)):
         return factor
     return None
+
+
+def _offset(values: tuple[object, ...], given: Sequence[object]) -> int | None:
+    """The small constant (one or two) every value differs from `given` by, as `n - 1` does."""
+    if not all(isinstance(v, int) and isinstance(g, int) for v, g in zip(values, given, strict=True)):
+        return None
+    offsets = {v - g for v, g in zip(values, given, strict=True)}  # type: ignore[operator]
+    offset = offsets.pop() if len(offsets) == 1 else 0
+    return offset if 0 < abs(offset) <= 2 else None
 
 
 def relayout(lines: Sequence[str], before: Sequence[str]) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
 from archdsl.ir.structure import structure
+from archdsl.targets import keras as keras_target
 from archdsl.targets import torch as torch_target
 from archdsl.targets.common import LayerCode, TargetCode, example_shape, token_ids, vocabulary
 from archdsl.targets.render import render_module
@@ -44,13 +45,14 @@ class VerifyReport:
     rtol: float
     seed: int
     notes: tuple[str, ...] = ()
-    # The model's outputs from the PyTorch code with a class per block, its weights copied by
-    # path (`basic_1.0.conv2d_1`): None for a model the code writes flat.
-    structured: LayerAgreement | None = None
+    # The model's outputs from the code with a class or function per block, its weights copied by
+    # path (`basic_1.0.conv2d_1`), against the flat Keras model's: by target (`"PyTorch"`), the
+    # output that agrees least. Empty for a model the code writes flat.
+    structured: tuple[tuple[str, LayerAgreement], ...] = ()
 
     @property
     def ok(self) -> bool:
-        return all(layer.ok for layer in self.layers) and (self.structured is None or self.structured.ok)
+        return all(layer.ok for layer in self.layers) and all(found.ok for _, found in self.structured)
 
     @property
     def first_mismatch(self) -> LayerAgreement | None:
@@ -236,33 +238,47 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
     for layer, layer_code, keras_value in zip(model.layers, code.layers, keras_outputs, strict=True):
         actual = _to_keras_layout(recorded[layer.name], layer, layer_code)
         results.append(agreement(layer.name, layer.type, actual, np.asarray(keras_value)))
-    structured = None
-    if structure(model) is not None:
-        module = _structured_instance(model, torch_module)
-        with torch.no_grad():
-            found = module(*torch_inputs)
-        found = found if isinstance(found, tuple) else (found,)
+    structured: list[tuple[str, LayerAgreement]] = []
+
+    def worst_output(found: Any, layout: bool) -> LayerAgreement:
+        found = found if isinstance(found, list | tuple) else (found,)
         worst = None
         for name, value in zip(model.outputs, found, strict=True):
             layer = model.layer(name)
-            actual = _to_keras_layout(value, layer, code.layer(name))
+            actual = _to_keras_layout(value, layer, code.layer(name)) if layout else np.asarray(value)
             result = agreement(name, layer.type, actual, np.asarray(by_name[name]))
             worst = result if worst is None or not result.ok or result.max_abs > worst.max_abs else worst
-        structured = worst
-    return VerifyReport(model.name, tuple(results), atol, rtol, seed, tuple(notes), structured)
+        assert worst is not None
+        return worst
+
+    if structure(model) is not None:
+        keras_code = keras_target.emit_model(model)
+        if keras_code.paths:
+            built = _structured_instance(model, keras_code, keras_model)
+            structured.append(("Keras", worst_output(built(keras_inputs[0] if len(keras_inputs) == 1 else keras_inputs, training=False), layout=False)))
+        module = _structured_instance(model, torch_target.emit_model(model), torch_module)
+        with torch.no_grad():
+            structured.append(("PyTorch", worst_output(module(*torch_inputs), layout=True)))
+    return VerifyReport(model.name, tuple(results), atol, rtol, seed, tuple(notes), tuple(structured))
 
 
-def _structured_instance(model: Model, flat_module: Any) -> Any:
-    """The generated PyTorch model with a class per block, holding the flat module's weights.
+def _structured_instance(model: Model, code: TargetCode, flat: Any) -> Any:
+    """The generated model with a class or function per block, holding the weights of `flat` (the same
+    target's model, written flat).
 
     Weights are copied by each layer's identity, whatever the nesting: the flat module's
-    `conv2d_5.weight` is the structured one's `basic_1.1.conv2d_1.weight`.
+    `conv2d_5.weight` is the structured one's `basic_1.1.conv2d_1.weight`, the flat Keras
+    model's layer `conv2d_5` the structured one's `basic_1.1.conv2d_1`.
     """
-    code = torch_target.emit_model(model)
-    source = render_module(torch_target.NAME, code.view)
+    source = render_module(code.target, code.view)
     namespace: dict[str, Any] = {"__name__": "archdsl_verify"}
     exec(compile(source, f"<archdsl verify {model.name} structured>", "exec"), namespace)  # noqa: S102
-    module = namespace["build_model"]().eval()
-    state = {code.structured_key(key): value for key, value in flat_module.state_dict().items()}
-    module.load_state_dict(state, strict=True)
-    return module
+    built = namespace["build_model"]()
+    if code.target == keras_target.NAME:
+        for layer in model.layers:
+            if layer.shares is None:
+                built.get_layer(code.path(layer.name)).set_weights(flat.get_layer(layer.name).get_weights())
+        return built
+    state = {code.structured_key(key): value for key, value in flat.state_dict().items()}
+    built.load_state_dict(state, strict=True)
+    return built.eval()

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
+from archdsl.ir.structure import structure
 from archdsl.layers import LAYER_TABLE, LAYERS
 from archdsl.layers.shapes import batch_shape
 from archdsl.layers.spec import ACTIVATIONS
@@ -27,10 +28,13 @@ from archdsl.targets.common import (
     variables,
     vocabulary,
 )
+from archdsl.targets.keras.blocks import BlockFunction, structured_body
 from archdsl.targets.pycode import Call, Raw, call, statement
 from archdsl.targets.render import defined_classes
 
 NAME = "keras"
+# Names the module's code uses itself: no block's function may take them.
+RESERVED = {"keras", "layers", "build_model", "model", "i", "x", "inputs", "outputs", "name"}
 # Activations Keras has no name for: a function the module defines (templates/keras/classes/),
 # passed to Keras by name.
 ACTIVATION_FUNCTIONS = {"gelu_tanh": "gelu_tanh"}  # keras.activations.gelu(x, approximate=True)
@@ -413,6 +417,7 @@ class KerasView:
     docstring: tuple[str, ...]
     imports: tuple[str, ...]
     classes: tuple[str, ...]
+    functions: tuple[BlockFunction, ...]  # one per block, as keras.applications writes them
     inputs: tuple[str, ...]
     body: tuple[str, ...]
     returns: tuple[str, ...]
@@ -438,10 +443,18 @@ def emit_model(model: Model, probe: bool = False, flat: bool = False) -> TargetC
         body += lines
         records.append(LayerCode(layer.name, layer.type, (), tuple(lines), layout="channels last"))
     inputs = _listed([names[model_input.name] for model_input in model.inputs])
+    results = {name: names[name] for name in model.outputs}
+    found = None if flat or probe else structure(model)
+    functions: tuple[BlockFunction, ...] = ()
+    paths: tuple[tuple[str, str], ...] = ()
+    if found is not None and not any(instance.shares for instance in found.instances()):
+        taken = {*RESERVED, model.name, *names, *names.values(), *(layer.type for layer in model.layers)}
+        built = structured_body(model, found, {code.name: code for code in records}, names, taken)
+        body, functions, results, paths = list(built.body), built.functions, built.result, tuple(built.paths.items())
     if probe:
         outputs = Raw("{" + ", ".join(f'"{layer.name}": {names[layer.name]}' for layer in model.layers) + "}")
     else:
-        outputs = _listed([names[name] for name in model.outputs])
+        outputs = _listed([results[name] for name in model.outputs])
     returns = statement("return ", call("keras.Model", inputs, outputs, name=model.name), indent=1)
 
     batch: list[str] = []
@@ -457,6 +470,7 @@ def emit_model(model: Model, probe: bool = False, flat: bool = False) -> TargetC
         # A model of defined layers alone (`clstoken -> posembed`) uses nothing of keras.layers.
         imports=("import keras", *(["from keras import layers"] if any("layers." in line for line in body) else [])),
         classes=defined_classes(NAME, defined_for(model.layers)),
+        functions=functions,
         inputs=tuple(line for lines in per_input for line in lines),
         body=tuple(body),
         returns=tuple(returns),
@@ -468,7 +482,7 @@ def emit_model(model: Model, probe: bool = False, flat: bool = False) -> TargetC
         LayerCode(model_input.name, "input", (), tuple(lines), layout="channels last")
         for model_input, lines in zip(model.inputs, per_input, strict=True)
     )
-    return TargetCode(NAME, model.name, input_codes, tuple(records), (), view)
+    return TargetCode(NAME, model.name, input_codes, tuple(records), (), view, paths)
 
 
 def _inputs_text(model: Model) -> list[str]:
@@ -487,4 +501,4 @@ def _outputs_text(model: Model) -> list[str]:
 
 def outline(view: KerasView, marker: str) -> KerasView:
     """The view with the layers' lines (inputs included) replaced by one `marker` comment."""
-    return replace(view, inputs=(f"    {marker}",), body=())
+    return replace(view, inputs=(f"    {marker}",), body=(), functions=())
