@@ -1,6 +1,7 @@
-"""Generated code in the structure of the spec (LANGUAGE.md section 9): a class per block.
+"""Generated code in the structure of the spec (LANGUAGE.md section 9): a class (PyTorch) or a function
+(Keras) per block.
 
-The structured PyTorch code is built from the flat code's own lines, so the claim to test is
+The structured code is built from the flat code's own lines, so the claim to test is
 that the two compute the same function: for every example and for generated programs, the
 weights of the flat module copied into the structured one by path give the same outputs, bit
 for bit, and the parameter counts are equal. ResNet-50, written with a projection and a
@@ -35,6 +36,10 @@ def _models(path: Path) -> list[archdsl.Model]:
 
 def _classes(source: str) -> list[str]:
     return [node.name for node in ast.parse(source).body if isinstance(node, ast.ClassDef)]
+
+
+def _functions(source: str) -> list[str]:
+    return [node.name for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)]
 
 
 # ---------------------------------------------------------------- the structure pass
@@ -108,7 +113,17 @@ def test_models_without_blocks_generate_the_flat_code(path):
         else:
             assert len(_classes(source)) > len(_classes(flat)), "a class per block, beside any helper class"
             assert _classes(source)[-1] == _classes(flat)[-1] == model.name
-        assert archdsl.generate(model, "keras") == archdsl.generate(model, "keras", flat=True)
+        keras_code = archdsl.generate(model, "keras")
+        if structure(model) is None or _shares_a_call(model):
+            assert keras_code == archdsl.generate(model, "keras", flat=True)
+        else:
+            assert _functions(keras_code) and "build_model" not in _functions(keras_code)[:-1]
+
+
+def _shares_a_call(model: archdsl.Model) -> bool:
+    """A block call applied again with `use`: its Keras layers must be made once, so Keras stays flat."""
+    found = structure(model)
+    return found is not None and any(instance.shares for instance in found.instances())
 
 
 def test_cli_generate_flat_keeps_one_class():
@@ -140,17 +155,26 @@ def test_resnet50_has_a_class_per_block_and_fits_in_120_lines():
     assert model.params.keras == KERAS_RESNET50_PARAMS
     flat = archdsl.generate(model, "torch", flat=True)
     assert len(flat.splitlines()) > 300
+    keras_source = archdsl.generate(model, "keras")
+    assert _functions(keras_source) == ["projection", "bottleneck", "build_model"]
+    assert "def bottleneck(inputs: keras.KerasTensor, f: int, name: str) -> keras.KerasTensor:" in keras_source
+    assert '    for i in range(5):\n        x = bottleneck(x, 256, name=f"bottleneck_3.{i}")' in keras_source
+    assert len(keras_source.splitlines()) < 100 and len(archdsl.generate(model, "keras", flat=True).splitlines()) > 190
 
 
 def test_code_size_grows_with_the_spec_not_the_expanded_model():
-    def source(repeats: int) -> str:
+    def source(repeats: int, target: str = "torch") -> str:
         text = f"block unit(c) = dense c -> relu\ninput 16 -> unit 16 * {repeats} -> dense 2\n"
-        return archdsl.generate(archdsl.parse(text, "deep.arch").model(), "torch")
+        return archdsl.generate(archdsl.parse(text, "deep.arch").model(), target)
 
     small, deep = source(5), source(5000)  # 11 and 10,001 layers
     assert len(deep.splitlines()) == len(small.splitlines())
     assert abs(len(deep) - len(small)) <= 16, "only the count and the last layer's number grow"
     assert "for _ in range(5000)" in deep
+    small, deep = source(5, "keras"), source(5000, "keras")
+    assert len(deep.splitlines()) == len(small.splitlines())
+    assert abs(len(deep) - len(small)) <= 16
+    assert "    for i in range(5000):" in deep
 
 
 def test_block_paths_name_every_weighted_layer():
@@ -183,12 +207,48 @@ def _same_function(model: archdsl.Model) -> None:
         assert torch.equal(mine, theirs)
 
 
+def _shown(weight, rng):
+    """Kernels keep their random start; a weight that starts constant (biases at 0, scales and
+    variances at 1) is given random values of its kind, so that a wrong copy cannot hide."""
+    import numpy as np
+
+    if weight.size == 0 or not np.all(weight == weight.flat[0]):
+        return weight
+    if weight.flat[0] == 1:
+        return rng.uniform(0.5, 1.5, weight.shape).astype(weight.dtype)
+    return rng.normal(0.0, 0.1, weight.shape).astype(weight.dtype)
+
+
+def _same_keras_function(model: archdsl.Model) -> None:
+    import numpy as np
+    import test_targets
+
+    code = emit(model, "keras")
+    if not code.paths:
+        return  # a block call applied again (`use`): Keras' code stays flat
+    structured = test_targets.exec_source(archdsl.generate(model, "keras"), f"{model.name}_structured")
+    flat = test_targets.exec_source(archdsl.generate(model, "keras", flat=True), f"{model.name}_flat")
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if layer.shares is None:
+            weights = [_shown(w, rng) for w in flat.get_layer(layer.name).get_weights()]
+            flat.get_layer(layer.name).set_weights(weights)
+            structured.get_layer(code.path(layer.name)).set_weights(weights)
+    assert structured.count_params() == flat.count_params() == model.params.keras
+    batch = test_targets.keras_batch(model)
+    outputs = [test_targets.as_list(net(batch, training=False)) for net in (structured, flat)]
+    for mine, theirs in zip(*outputs, strict=True):
+        assert np.isfinite(np.asarray(theirs)).all()
+        assert np.array_equal(np.asarray(mine), np.asarray(theirs))
+
+
 @pytest.mark.frameworks
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_structured_and_flat_code_compute_the_same_function(path):
     for model in _models(path):
         if structure(model) is not None:
             _same_function(model)
+            _same_keras_function(model)
 
 
 @pytest.mark.frameworks
@@ -204,6 +264,7 @@ def test_generated_programs_compute_the_same_function_structured_and_flat():
             except archdsl.ArchError:
                 continue  # a layer PyTorch cannot express: refused alike, flat or not
             _same_function(model)
+            _same_keras_function(model)
             checked += 1
     assert checked >= 10, "the fuzzer's programs should call blocks"
 
@@ -222,6 +283,6 @@ def test_verify_checks_the_structured_code_too():
     from archdsl.tools.verify import verify_model
 
     report = verify_model(archdsl.load("examples/resnet.arch").model())
-    assert report.ok and report.structured is not None and report.structured.ok
+    assert report.ok and [target for target, found in report.structured if found.ok] == ["Keras", "PyTorch"]
     flat = verify_model(archdsl.load("examples/lenet5.arch").model())
-    assert flat.ok and flat.structured is None
+    assert flat.ok and flat.structured == ()

@@ -34,6 +34,7 @@ import pytest
 import archdsl
 from archdsl.layers import ACTIVATIONS, LAYERS
 from archdsl.targets import torch as torch_target
+from archdsl.targets.codegen import emit
 from archdsl.targets.torch.layout import CHANNELS_FIRST
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -710,8 +711,10 @@ def check_keras(model: archdsl.Model, source: str, name: str, params: int | None
     # layer by layer: names are shared with archdsl
     symbolic, counts, frozen = {}, {}, {}
     own = [layer for layer in model.layers if layer.shares is None]  # a shared layer is its owner called again
+    held = {found.name for found in net.layers}
+    paths = dict(emit(model, "keras").paths)  # a layer in a block's function: `bottleneck_1.0.conv2d_1`
     for layer in own:
-        keras_layer = net.get_layer(layer.name)
+        keras_layer = net.get_layer(layer.name if layer.name in held else paths[layer.name])
         symbolic[layer.name] = tuple(_first_output(keras_layer).shape)
         counts[layer.name] = keras_layer.count_params()
         frozen[layer.name] = _size(keras_layer.non_trainable_weights)
@@ -722,7 +725,8 @@ def check_keras(model: archdsl.Model, source: str, name: str, params: int | None
     assert counts == {layer.name: layer.params.keras for layer in own}, "Keras per-layer parameters"
     assert frozen == {layer.name: layer.params.keras_non_trainable for layer in own}, "Keras non-trainable"
     if own:
-        probe = keras.Model(net.inputs, [_first_output(net.get_layer(layer.name)) for layer in own])
+        outputs = [net.get_layer(layer.name if layer.name in held else paths[layer.name]) for layer in own]
+        probe = keras.Model(net.inputs, [_first_output(found) for found in outputs])
         outputs = as_list(probe(batch, training=False))
         actual = {layer.name: tuple(o.shape) for layer, o in zip(own, outputs, strict=True)}
         wanted = {layer.name: (BATCH, *concrete(layer.output_shape)) for layer in own}

@@ -371,7 +371,9 @@ def verify_verdict(report, color: bool) -> str:
     if first is None:
         worst = max((layer.max_rel for layer in report.layers), default=0.0)
         verb = "so does" if len(report.structured) == 1 else "so do"
-        also = f" and {verb} {' and '.join(kinds[target] for target, _ in report.structured)}" if report.structured else ""
+        also = (
+            f" and {verb} {' and '.join(kinds[target] for target, _ in report.structured)}" if report.structured else ""
+        )
         return (
             f"{paint('ok', 'green', color)}: all {len(report.layers)} layers agree within {tolerance}{also} "
             f"(largest relative error {worst:.1e})\n"

@@ -10,11 +10,12 @@ and a call whose lines differ in more than numbers gets a class of its own inste
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable, Sequence
 
 from archdsl.common.record import record
-from archdsl.targets.pycode import INDENT, LINE_LENGTH, statement
+from archdsl.targets.pycode import INDENT, LINE_LENGTH, Call, Raw, statement
 
 _TOKENS = re.compile(r'("[^"]*"|[A-Za-z_]\w*|\d+\.\d*(?:e[-+]?\d+)?|\d+(?:e[-+]?\d+)?)')
 _NUMBER = re.compile(r"\d")
@@ -100,8 +101,9 @@ def generalize(
     becomes the first candidate with the same values, or that candidate times a constant; in code,
     a number no candidate explains becomes a parameter of its own, and in a comment (a shape)
     it is written `unknown_comment`. `derived` are expressions the body can compute itself
-    (`inputs.shape[-1]`), tried after `known` and never parameters. `written` is the first call's lines as its emitters wrote
-    them, where `bodies` differ from them (see `with_defaults`): what changed is laid out again.
+    (`inputs.shape[-1]`), tried after `known` and never parameters. `written` is the first
+    call's lines as its emitters wrote them, where `bodies` differ from them (see
+    `with_defaults`): what changed is laid out again.
     """
     used: dict[str, Sequence[object]] = {}
     extra: list[tuple[str, Sequence[object]]] = []
@@ -296,4 +298,27 @@ def _layout(lines: list[str]) -> list[str]:
         above = [f"{INDENT * indent}# {comment}"] if comment else []
         return [*above, *code_lines[:-1], closing]
     text = "".join(line.strip() for line in [*code_lines[:-1], last_code])
+    applied = _applied_call(text)
+    if applied is not None:  # `x = layers.Conv2D(...)(x)`: laid out as the Keras target lays it out
+        prefix, made, suffix = applied
+        return statement(prefix, made, suffix, indent=indent, comment=comment)
     return statement("", text, indent=indent, comment=comment)
+
+
+def _applied_call(text: str) -> tuple[str, Call, str] | None:
+    """`target = func(arguments)(inputs)` taken apart: the assignment, the inner call, what it is applied to."""
+    try:
+        node = ast.parse(text).body[0]
+    except SyntaxError:
+        return None
+    if not (
+        isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Call)
+    ):
+        return None
+    inner = node.value.func
+    made = Call(
+        ast.get_source_segment(text, inner.func) or "",
+        tuple(Raw(ast.get_source_segment(text, arg) or "") for arg in inner.args),
+        tuple((k.arg or "", Raw(ast.get_source_segment(text, k.value) or "")) for k in inner.keywords),
+    )
+    return text[: node.value.col_offset], made, text[inner.end_col_offset :]

@@ -255,7 +255,14 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
         keras_code = keras_target.emit_model(model)
         if keras_code.paths:
             built = _structured_instance(model, keras_code, keras_model)
-            structured.append(("Keras", worst_output(built(keras_inputs[0] if len(keras_inputs) == 1 else keras_inputs, training=False), layout=False)))
+            structured.append(
+                (
+                    "Keras",
+                    worst_output(
+                        built(keras_inputs[0] if len(keras_inputs) == 1 else keras_inputs, training=False), layout=False
+                    ),
+                )
+            )
         module = _structured_instance(model, torch_target.emit_model(model), torch_module)
         with torch.no_grad():
             structured.append(("PyTorch", worst_output(module(*torch_inputs), layout=True)))

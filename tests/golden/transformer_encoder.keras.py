@@ -9,30 +9,36 @@ import keras
 from keras import layers
 
 
+def self_attention(inputs: keras.KerasTensor, name: str) -> keras.KerasTensor:
+    x = layers.MultiHeadAttention(
+        num_heads=4,
+        key_dim=16,
+        name=f"{name}.attention_1",
+    )(inputs, inputs)
+    x = layers.Add(name=f"{name}.add_1")([x, inputs])
+    x = layers.LayerNormalization(name=f"{name}.layernorm_1")(x)
+    return x
+
+
+def feed_forward(inputs: keras.KerasTensor, name: str) -> keras.KerasTensor:
+    x = layers.Dense(256, activation="relu", name=f"{name}.dense_1")(inputs)
+    x = layers.Dense(64, name=f"{name}.dense_2")(x)
+    x = layers.Add(name=f"{name}.add_1")([x, inputs])
+    x = layers.LayerNormalization(name=f"{name}.layernorm_1")(x)
+    return x
+
+
+def encoder(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
+    x = self_attention(x, name=f"{name}.self_attention_1")
+    x = feed_forward(x, name=f"{name}.feed_forward_1")
+    return x
+
+
 def build_model() -> keras.Model:
     inputs = keras.Input(shape=(None, 64), name="input")
-    x = layers.MultiHeadAttention(
-        num_heads=4,
-        key_dim=16,
-        name="attention_1",
-    )(inputs, inputs)
-    x = layers.Add(name="add_1")([x, inputs])
-    layernorm_1 = layers.LayerNormalization(name="layernorm_1")(x)
-    x = layers.Dense(256, activation="relu", name="dense_1")(layernorm_1)
-    x = layers.Dense(64, name="dense_2")(x)
-    x = layers.Add(name="add_2")([x, layernorm_1])
-    layernorm_2 = layers.LayerNormalization(name="layernorm_2")(x)
-    x = layers.MultiHeadAttention(
-        num_heads=4,
-        key_dim=16,
-        name="attention_2",
-    )(layernorm_2, layernorm_2)
-    x = layers.Add(name="add_3")([x, layernorm_2])
-    layernorm_3 = layers.LayerNormalization(name="layernorm_3")(x)
-    x = layers.Dense(256, activation="relu", name="dense_3")(layernorm_3)
-    x = layers.Dense(64, name="dense_4")(x)
-    x = layers.Add(name="add_4")([x, layernorm_3])
-    x = layers.LayerNormalization(name="layernorm_4")(x)
+    x = inputs
+    for i in range(2):
+        x = encoder(x, name=f"encoder_1.{i}")
     x = layers.GlobalAveragePooling1D(name="globalavgpool_1")(x)
     x = layers.Dropout(0.1, name="dropout_1")(x)
     x = layers.Dense(20, activation="relu", name="dense_5")(x)

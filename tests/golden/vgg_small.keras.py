@@ -8,32 +8,28 @@ import keras
 from keras import layers
 
 
+def conv_bn(x: keras.KerasTensor, c: int, name: str) -> keras.KerasTensor:
+    x = layers.Conv2D(c, 3, padding="same", name=f"{name}.conv2d_1")(x)
+    x = layers.BatchNormalization(name=f"{name}.batchnorm_1")(x)
+    x = layers.ReLU(name=f"{name}.relu_1")(x)
+    return x
+
+
+def vgg_stage(
+    x: keras.KerasTensor, c: int, rate: float, name: str
+) -> keras.KerasTensor:
+    x = conv_bn(x, c, name=f"{name}.conv_bn_1")
+    x = conv_bn(x, c, name=f"{name}.conv_bn_2")
+    x = layers.MaxPooling2D(2, name=f"{name}.maxpool_1")(x)
+    x = layers.Dropout(rate, name=f"{name}.dropout_1")(x)
+    return x
+
+
 def build_model() -> keras.Model:
     inputs = keras.Input(shape=(32, 32, 3), name="input")
-    x = layers.Conv2D(32, 3, padding="same", name="conv2d_1")(inputs)
-    x = layers.BatchNormalization(name="batchnorm_1")(x)
-    x = layers.ReLU(name="relu_1")(x)
-    x = layers.Conv2D(32, 3, padding="same", name="conv2d_2")(x)
-    x = layers.BatchNormalization(name="batchnorm_2")(x)
-    x = layers.ReLU(name="relu_2")(x)
-    x = layers.MaxPooling2D(2, name="maxpool_1")(x)
-    x = layers.Dropout(0.2, name="dropout_1")(x)
-    x = layers.Conv2D(64, 3, padding="same", name="conv2d_3")(x)
-    x = layers.BatchNormalization(name="batchnorm_3")(x)
-    x = layers.ReLU(name="relu_3")(x)
-    x = layers.Conv2D(64, 3, padding="same", name="conv2d_4")(x)
-    x = layers.BatchNormalization(name="batchnorm_4")(x)
-    x = layers.ReLU(name="relu_4")(x)
-    x = layers.MaxPooling2D(2, name="maxpool_2")(x)
-    x = layers.Dropout(0.3, name="dropout_2")(x)
-    x = layers.Conv2D(128, 3, padding="same", name="conv2d_5")(x)
-    x = layers.BatchNormalization(name="batchnorm_5")(x)
-    x = layers.ReLU(name="relu_5")(x)
-    x = layers.Conv2D(128, 3, padding="same", name="conv2d_6")(x)
-    x = layers.BatchNormalization(name="batchnorm_6")(x)
-    x = layers.ReLU(name="relu_6")(x)
-    x = layers.MaxPooling2D(2, name="maxpool_3")(x)
-    x = layers.Dropout(0.4, name="dropout_3")(x)
+    x = vgg_stage(inputs, 32, 0.2, name="vgg_stage_1")
+    x = vgg_stage(x, 64, 0.3, name="vgg_stage_2")
+    x = vgg_stage(x, 128, 0.4, name="vgg_stage_3")
     x = layers.Flatten(name="flatten_1")(x)
     x = layers.Dense(128, activation="relu", name="dense_1")(x)
     x = layers.BatchNormalization(name="batchnorm_7")(x)

@@ -468,7 +468,7 @@ def emit_model(model: Model, probe: bool = False, flat: bool = False) -> TargetC
     view = KerasView(
         docstring=tuple(docstring_lines(model, "Keras", _inputs_text(model), _outputs_text(model))),
         # A model of defined layers alone (`clstoken -> posembed`) uses nothing of keras.layers.
-        imports=("import keras", *(["from keras import layers"] if any("layers." in line for line in body) else [])),
+        imports=("import keras", *(["from keras import layers"] if _uses_layers(body, functions) else [])),
         classes=defined_classes(NAME, defined_for(model.layers)),
         functions=functions,
         inputs=tuple(line for lines in per_input for line in lines),
@@ -483,6 +483,10 @@ def emit_model(model: Model, probe: bool = False, flat: bool = False) -> TargetC
         for model_input, lines in zip(model.inputs, per_input, strict=True)
     )
     return TargetCode(NAME, model.name, input_codes, tuple(records), (), view, paths)
+
+
+def _uses_layers(body: list[str], functions: tuple[BlockFunction, ...]) -> bool:
+    return any("layers." in line for line in (*body, *(line for made in functions for line in made.body)))
 
 
 def _inputs_text(model: Model) -> list[str]:

@@ -65,12 +65,13 @@ class _FunctionWriter(BlockWriter):
             function, values = called[0]
             made = call(function, Raw(source), *values, **{PREFIX: _prefixed(name, root)})
             return [], statement(f"{target} = ", made, indent=1)
-        if len(set(called)) == 1 and source == target:
+        if len(set(called)) == 1:
             function, values = called[0]
             label = f"{{{PREFIX}}}.{name}" if not root else name
-            made = call(function, Raw(source), *values, **{PREFIX: Raw(f'f"{label}.{{i}}"')})
+            made = call(function, Raw(target), *values, **{PREFIX: Raw(f'f"{label}.{{i}}"')})
             loop = f"{INDENT}for i in range({len(instances)}):"
-            return [], [loop, *statement(f"{target} = ", made, indent=2)]
+            start = [] if source == target else [f"{INDENT}{target} = {source}"]  # `x = inputs`
+            return [], [*start, loop, *statement(f"{target} = ", made, indent=2)]
         lines: list[str] = []
         for position, (function, values) in enumerate(called):
             made = call(function, Raw(source), *values, **{PREFIX: _prefixed(f"{name}.{position}", root)})
