@@ -32,13 +32,15 @@ def test_one_row_per_layer_plus_the_input():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_nothing_is_hidden(path):
-    """Every line of both generated files is in a layer row or in the rest of the file."""
+    """Every line of both generated files is in a block, a layer or call row, or in the rest of the file."""
     program = archdsl.load(path)
     model = program.models[0]
     view = build_diff(model)
+    assert view.keras_source == archdsl.generate(model, "keras") or view.blocks == ()
+    assert view.torch_source == archdsl.generate(model, "torch") or view.blocks == ()
     for source, rows, rest in (
-        (view.keras_source, [r.keras for r in view.rows], view.keras_only),
-        (view.torch_source, [r.torch for r in view.rows], view.torch_only),
+        (view.keras_source, [r.keras for r in view.rows] + [b.keras for b in view.blocks], view.keras_only),
+        (view.torch_source, [r.torch for r in view.rows] + [b.torch for b in view.blocks], view.torch_only),
     ):
         shown = {line.strip() for row in rows for line in row} | {line.strip() for line in rest}
         for line in source.splitlines():
@@ -186,3 +188,72 @@ def test_diff_never_imports_a_framework():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.stderr.strip().endswith("[]"), result.stderr
+
+
+# ---------------------------------------------------------------- code written with blocks
+
+RESNET50 = ROOT / "tests" / "data" / "resnet50.arch"
+
+
+def test_each_block_is_shown_once_then_the_models_calls():
+    model = archdsl.load(RESNET50).model()
+    view = build_diff(model)
+    assert [block.block for block in view.blocks] == ["projection", "bottleneck"]
+    bottleneck = view.blocks[1]
+    assert bottleneck.keras[0].startswith("def bottleneck(") and bottleneck.keras[-1] == "    return x"
+    assert bottleneck.torch[0] == "class Bottleneck(nn.Module):" and bottleneck.torch[-1] == "        return x"
+    rows = {row.name: row for row in view.rows}
+    assert "conv2d_2" not in rows, "a block's layers are in its block, not in the model's rows"
+    run = rows["bottleneck_3"]
+    assert (run.type, run.shape) == ("bottleneck * 5", "(None, 14, 14, 1024)")
+    assert run.keras == ("for i in range(5):", 'x = bottleneck(x, 256, name=f"bottleneck_3.{i}")')
+    assert run.torch == (
+        "self.bottleneck_3 = nn.Sequential(*(Bottleneck(256, 1024) for _ in range(5)))",
+        "# forward:",
+        "x = self.bottleneck_3(x)  # (N, 1024, 14, 14)",
+    )
+    assert [row.name for row in view.rows][:2] == ["input", "zeropad_1"]
+
+
+def test_the_blocks_note_quotes_a_name_the_code_has():
+    view = build_diff(archdsl.load(ROOT / "examples" / "resnet.arch").model())
+    keras_note, torch_note = (note for note in view.notes if note.startswith("Blocks: "))
+    layer = keras_note.split("layers' names (", 1)[1].split(")", 1)[0]
+    assert f'"{{name}}.{layer.rsplit(".", 1)[1]}"' in view.keras_source.replace('f"{name}', '"{name}')
+    assert "Python loop" in keras_note and "nn.Sequential" in torch_note  # ResNet-20 repeats `basic`
+    assert f"self.{layer.split('.')[0]} = " in view.torch_source
+
+
+def test_flat_diff_and_shared_calls_stay_layer_by_layer():
+    model = archdsl.load(RESNET50).model()
+    flat = build_diff(model, flat=True)
+    assert flat.blocks == () and "conv2d_2" in {row.name for row in flat.rows}
+    assert flat.torch_source == archdsl.generate(model, "torch", flat=True)
+    # A block call applied again (`use`): Keras writes it flat, so the diff pairs layers on both sides.
+    siamese = build_diff(archdsl.load(ROOT / "examples" / "siamese.arch").model())
+    assert siamese.blocks == () and not any(note.startswith("Blocks") for note in siamese.notes)
+
+
+def test_blocks_collapse_in_html_and_markdown():
+    view = build_diff(archdsl.load(ROOT / "examples" / "resnet.arch").model())
+    page = render_diff(view, "html")
+    assert page.count('<details class="block" open>') == len(view.blocks) == 2
+    assert page.index("<summary>basic</summary>") < page.index(
+        "<h1>ResNet20: Keras and PyTorch, layer by layer and call"
+    )
+    text = render_diff(view, "markdown")
+    assert text.count("<details><summary><b>") == 2 and "```python\ndef basic(" in text
+
+
+def test_cli_diff_flat(tmp_path):
+    def run(*extra: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "archdsl", "diff", "examples/resnet.arch", "-f", "markdown", *extra],
+            capture_output=True, text=True, cwd=ROOT, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "each block once" in run() and "class Basic(nn.Module):" in run()
+    flat = run("--flat")
+    assert "each block once" not in flat and "conv2d_5" in flat

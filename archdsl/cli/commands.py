@@ -171,7 +171,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     to_terminal = args.output in (None, "-")
     color = to_terminal and _use_color(sys.stdout, args)
     with _source_for_errors(program):
-        text = render_diff(build_diff(model), args.format, color=color)
+        text = render_diff(build_diff(model, flat=args.flat), args.format, color=color)
     write_result(text, args, f"{args.format} diff", model)
     return EXIT_OK
 
@@ -365,6 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="side-by-side (default), unified, markdown or html",
     )
     diff.add_argument("-o", "--output", metavar="PATH", help="write to PATH (atomically) instead of stdout")
+    diff.add_argument(
+        "--flat",
+        action="store_true",
+        help="layer by layer, as `generate --flat` writes the code, instead of each block once",
+    )
 
     graph = sub.add_parser(
         "graph", parents=[common], help="draw a model: one box per layer, shapes on the edges, blocks as clusters"

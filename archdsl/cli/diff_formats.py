@@ -30,17 +30,21 @@ def side_by_side(view: DiffView, color: bool, width: int | None = None) -> str:
         force_terminal=color,
         highlight=False,
     )
-    table = Table(
-        title=f"{view.model}: Keras and PyTorch, layer by layer",
-        box=box.SQUARE,
-        title_justify="left",
-        show_lines=True,
-        expand=True,
-    )
-    table.add_column("Layer", overflow="fold", ratio=1, style="bold")
-    table.add_column("Keras", overflow="fold", ratio=3)
-    table.add_column("PyTorch", overflow="fold", ratio=3)
+
+    def table(title: str, first: str) -> Table:
+        made = Table(title=title, box=box.SQUARE, title_justify="left", show_lines=True, expand=True)
+        made.add_column(first, overflow="fold", ratio=1, style="bold")
+        made.add_column("Keras", overflow="fold", ratio=3)
+        made.add_column("PyTorch", overflow="fold", ratio=3)
+        return made
+
     # Code is plain Text: rich would read `[a, b]` as markup and drop it.
+    if view.blocks:
+        blocks = table(f"{view.model}: each block once, a Keras function beside a PyTorch class", "Block")
+        for block in view.blocks:
+            blocks.add_row(Text(block.block), Text("\n".join(block.keras)), Text("\n".join(block.torch)))
+        console.print(blocks)
+    table = table(f"{view.model}: Keras and PyTorch, {_unit(view)}", "Layer")
     for row in view.rows:
         table.add_row(
             Text(f"{row.name}\n{row.type}\n{row.shape}"), Text("\n".join(row.keras)), Text("\n".join(row.torch))
@@ -53,11 +57,23 @@ def side_by_side(view: DiffView, color: bool, width: int | None = None) -> str:
     return buffer.getvalue()
 
 
+def _unit(view: DiffView) -> str:
+    return "layer by layer and call by call" if view.blocks else "layer by layer"
+
+
 def markdown(view: DiffView) -> str:
     def cell(lines) -> str:
         return "<br>".join(f"<code>{html.escape(line).replace('|', '&#124;')}</code>" for line in lines) or " "
 
-    out = [f"## {view.model}: Keras and PyTorch, layer by layer", "", "| Layer | Keras | PyTorch |", "|---|---|---|"]
+    out = []
+    if view.blocks:
+        out += [f"## {view.model}: each block once, a Keras function beside a PyTorch class", ""]
+        for block in view.blocks:
+            out += [f"<details><summary><b>{html.escape(block.block)}</b></summary>", ""]
+            for target, lines in (("Keras", block.keras), ("PyTorch", block.torch)):
+                out += [f"{target}:", "", "```python", *lines, "```", ""]
+            out += ["</details>", ""]
+    out += [f"## {view.model}: Keras and PyTorch, {_unit(view)}", "", "| Layer | Keras | PyTorch |", "|---|---|---|"]
     for row in view.rows:
         out.append(f"| **{row.name}**<br>{row.type}<br>`{row.shape}` | {cell(row.keras)} | {cell(row.torch)} |")
     out += [
@@ -100,12 +116,14 @@ td.layer {{ width: 14%; font-size: .85rem; }} td.layer b {{ font-size: .95rem; }
 td.layer code {{ color: #57606a; }}
 .highlight pre {{ margin: 0; white-space: pre-wrap; word-break: break-word; font-size: .82rem; background: none; }}
 ul.notes li {{ margin: .4rem 0; line-height: 1.4; }}
+details.block {{ margin: .5rem 0; border: 1px solid #d0d7de; border-radius: 6px; padding: .4rem .6rem; }}
+details.block summary {{ cursor: pointer; font-weight: 600; }}
 footer {{ color: #57606a; font-size: .8rem; margin-top: 2rem; }}
 {css}
 </style>
 </head>
 <body>
-<h1>{title}</h1>
+{blocks}<h1>{title}</h1>
 <table class="diff">
 <tr><th style="width:14%">Layer</th><th>Keras</th><th>PyTorch</th></tr>
 {rows}
@@ -142,8 +160,18 @@ def html_page(view: DiffView) -> str:
         f"<td>{code(view.torch_only)}</td></tr>"
     )
     notes = "\n".join(f"<li>{html.escape(note)}</li>" for note in view.notes)
+    blocks = ""
+    if view.blocks:
+        # Each block collapsible, open at first: the calls below refer to them by name.
+        blocks = f"<h1>{html.escape(view.model)}: each block once</h1>\n" + "".join(
+            f'<details class="block" open><summary>{html.escape(block.block)}</summary>\n'
+            '<table class="diff"><tr><th>Keras</th><th>PyTorch</th></tr>\n'
+            f"<tr><td>{code(block.keras)}</td><td>{code(block.torch)}</td></tr></table>\n</details>\n"
+            for block in view.blocks
+        )
     return _PAGE.format(
-        title=html.escape(f"{view.model}: Keras and PyTorch, layer by layer"),
+        blocks=blocks,
+        title=html.escape(f"{view.model}: Keras and PyTorch, {_unit(view)}"),
         css=formatter.get_style_defs(".highlight"),
         rows="\n".join(rows),
         notes=notes,

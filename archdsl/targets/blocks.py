@@ -147,6 +147,8 @@ class BlockWriter:
         self.taken = taken
         self.calls: dict[tuple[str, ...], object] = {}  # an instance's path -> how the target calls its code
         self.units: list[object] = []
+        self.unit_names: list[tuple[str, str]] = []  # (block, the name of its class or function)
+        self.members: list[tuple[str, LayerCode]] = []  # the model's own, as its code writes them
         self.attributes: dict[tuple[str, ...], str] = {}  # an instance's path -> its name in its holder
 
     # -- what each target says -------------------------------------------------------------------
@@ -226,9 +228,20 @@ class BlockWriter:
                 made, applied = self.call_lines(instances, local[index], source, target, root)
             init += made
             forward += applied
+            if root:
+                self.members.append(self._member(member, local[index], made, applied))
         last = members[-1]
         result = self.names[last.name if isinstance(last, Layer) else last.output]
         return init, forward, mapping.get(result, result), argument, mapping
+
+    def _member(self, member: Member, local: str, init: list[str], forward: list[str]) -> tuple[str, LayerCode]:
+        if isinstance(member, Layer):
+            code = self.records[member.name]
+            return member.name, LayerCode(member.name, member.type, tuple(init), tuple(forward), (), code.layout)
+        instances = member.instances if isinstance(member, Run) else (member,)
+        kind = instances[0].block + (f" * {len(instances)}" if len(instances) > 1 else "")
+        layout = self.records[member.output].layout
+        return member.output, LayerCode(local, kind, tuple(init), tuple(forward), (), layout)
 
     def write(self, structure: Structure) -> None:
         """The code of every block, innermost first: a block's code names the code of the calls inside it."""
@@ -259,5 +272,6 @@ class BlockWriter:
             common = generalize([bodies[i] for i in group], known, written=written[group[0]], derived=derived)
             made, name = self.unit(block, common, known, rendered[group[0]][3])
             self.units.append(made)
+            self.unit_names.append((block, name))
             for position, index in enumerate(group):
                 self.calls[calls[index].path] = (name, common.arguments[position])

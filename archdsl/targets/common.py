@@ -215,6 +215,12 @@ class TargetCode:
     view: Any
     # Where each layer's weights live in structured code (`basic_1.0.conv2d_1`); flat code: its name.
     paths: tuple[tuple[str, str], ...] = ()
+    # Code with a class or function per block: the model's own members as its code writes them (a
+    # layer, or a block call named by its label, typed by its block, `block * N` for a run), each
+    # with the layer whose output it gives; and the block each class or function was made for, in
+    # the order the file defines them (`("bottleneck", "Bottleneck")`). Empty for flat code.
+    members: tuple[tuple[str, LayerCode], ...] = ()
+    units: tuple[tuple[str, str], ...] = ()
 
     def path(self, name: str) -> str:
         return dict(self.paths).get(name, name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
@@ -19,6 +20,7 @@ from archdsl.layers.shapes import batch_shape
 from archdsl.layers.spec import ACTIVATIONS
 from archdsl.targets.common import (
     LayerCode,
+    Note,
     TargetCode,
     batch_name,
     docstring_lines,
@@ -430,6 +432,19 @@ def _listed(names: list[str]) -> Raw:
     return Raw(names[0] if len(names) == 1 else f"[{', '.join(names)}]")
 
 
+def blocks_note(paths: dict[str, str], members) -> Note:
+    """How Keras writes blocks, told with a layer name of this model and its own repetition, if any."""
+    nested = next(path for path in paths.values() if "." in path)
+    text = (
+        "Keras makes each block a function that creates the block's layers and applies them, as"
+        " keras.applications writes its blocks: Keras layers find their input sizes themselves, and the"
+        f" call's name prefixes its layers' names ({nested}), so they read as PyTorch's state_dict keys"
+    )
+    if any(" * " in code.type for _, code in members):
+        text += "; identical calls in a row are a Python loop"
+    return Note("Blocks", text + ".")
+
+
 def emit_model(model: Model, probe: bool = False, flat: bool = False) -> TargetCode:
     """The model in Keras; with `probe` (verify), the model returns every layer's output, by name."""
     names = variables(model, "inputs", "outputs", probe=probe)
@@ -446,11 +461,13 @@ def emit_model(model: Model, probe: bool = False, flat: bool = False) -> TargetC
     results = {name: names[name] for name in model.outputs}
     found = None if flat or probe else structure(model)
     functions: tuple[BlockFunction, ...] = ()
-    paths: tuple[tuple[str, str], ...] = ()
+    structured: dict[str, Any] = {}
     if found is not None and not any(instance.shares for instance in found.instances()):
         taken = {*RESERVED, model.name, *names, *names.values(), *(layer.type for layer in model.layers)}
         built = structured_body(model, found, {code.name: code for code in records}, names, taken)
-        body, functions, results, paths = list(built.body), built.functions, built.result, tuple(built.paths.items())
+        body, functions, results = list(built.body), built.functions, built.result
+        structured = {"paths": tuple(built.paths.items()), "members": built.members, "units": built.units}
+        structured["notes"] = (blocks_note(built.paths, built.members),)
     if probe:
         outputs = Raw("{" + ", ".join(f'"{layer.name}": {names[layer.name]}' for layer in model.layers) + "}")
     else:
@@ -482,7 +499,7 @@ def emit_model(model: Model, probe: bool = False, flat: bool = False) -> TargetC
         LayerCode(model_input.name, "input", (), tuple(lines), layout="channels last")
         for model_input, lines in zip(model.inputs, per_input, strict=True)
     )
-    return TargetCode(NAME, model.name, input_codes, tuple(records), (), view, paths)
+    return TargetCode(NAME, model.name, input_codes, tuple(records), view=view, **{"notes": (), **structured})
 
 
 def _uses_layers(body: list[str], functions: tuple[BlockFunction, ...]) -> bool:

@@ -36,6 +36,8 @@ class StructuredBody:
     body: tuple[str, ...]
     result: dict[str, str]  # the variable each output of the model is held in
     paths: dict[str, str]
+    members: tuple[tuple[str, LayerCode], ...]  # see TargetCode.members
+    units: tuple[tuple[str, str], ...]
 
 
 CONVOLUTIONS = re.compile(r"= layers\.Conv[123]D(?:Transpose)?\(")
@@ -100,4 +102,6 @@ def structured_body(
     writer.write(structure)
     _, body, _, _, mapping = writer.body(structure.members, None, root=True)
     results = {output: mapping.get(names[output], names[output]) for output in model.outputs}
-    return StructuredBody(tuple(writer.units), tuple(body), results, paths(structure))  # type: ignore[arg-type]
+    functions = tuple(writer.units)  # type: ignore[arg-type]
+    members, units = tuple(writer.members), tuple(writer.unit_names)
+    return StructuredBody(functions, tuple(body), results, paths(structure), members, units)

@@ -38,6 +38,8 @@ class StructuredModule:
     forward: tuple[str, ...]
     result: str
     paths: dict[str, str]
+    members: tuple[tuple[str, LayerCode], ...]  # see TargetCode.members
+    units: tuple[tuple[str, str], ...]
 
 
 # PyTorch's defaults for the convolution arguments the emitters leave out when they hold them: a
@@ -106,4 +108,6 @@ def structured_module(
     init, forward, _, _, mapping = writer.body(structure.members, None, root=True)
     results = ", ".join(mapping.get(names[output], names[output]) for output in model.outputs)
     classes = tuple(writer.units)  # type: ignore[arg-type]
-    return StructuredModule(classes, tuple(init), tuple(forward), results, paths(structure))
+    found = paths(structure)
+    members, units = tuple(writer.members), tuple(writer.unit_names)
+    return StructuredModule(classes, tuple(init), tuple(forward), results, found, members, units)

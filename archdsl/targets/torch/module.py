@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from archdsl.analysis.masks import ends_unexpectedly
 from archdsl.common.record import record
@@ -178,6 +179,19 @@ def _input_note(model: Model, name: str, layout: str) -> Note:
     return Note(topic, f"both take {keras_in}: a batch of feature vectors.")
 
 
+def blocks_note(paths: dict[str, str], members) -> Note:
+    """How PyTorch holds blocks, told with a path of this model and its own repetition, if any."""
+    nested = next(path for path in paths.values() if "." in path)
+    text = (
+        "PyTorch makes each block an nn.Module subclass: its constructor builds the block's modules from the"
+        " sizes they need (the input's channels among them, as torchvision's Bottleneck takes inplanes), and"
+        f" a call is an attribute whose state_dict keys nest under it ({nested}.weight)"
+    )
+    if any(" * " in code.type for _, code in members):
+        text += "; identical calls in a row are one nn.Sequential"
+    return Note("Blocks", text + ".")
+
+
 def emit_model(model: Model, probe: bool = False, in_place: bool = True, flat: bool = False) -> TargetCode:
     """The model in PyTorch; with `probe`, forward also reports each layer's output (for verify).
 
@@ -245,7 +259,8 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True, flat: b
     model_class = ModuleClass(model.name, tuple(init), header, tuple(forward), ", ".join(results))
     found = None if flat or probe else structure(model)
     classes: tuple[ModuleClass, ...] = (model_class,)
-    paths: tuple[tuple[str, str], ...] = ()
+    structured: dict[str, Any] = {}
+    notes_on_blocks: list[Note] = []
     if found is not None:
         taken = {model.name, *defines, *(found_.defines for found_ in TRANSLATIONS.values() if found_.defines)}
         built = structured_module(model, found, {code.name: code for code in records}, names, taken)
@@ -253,7 +268,8 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True, flat: b
             *(_block_class(block) for block in built.classes),
             replace(model_class, init=built.init, forward=built.forward, result=built.result),
         )
-        paths = tuple(built.paths.items())
+        structured = {"paths": tuple(built.paths.items()), "members": built.members, "units": built.units}
+        notes_on_blocks = [blocks_note(built.paths, built.members)]
     view = _view(model, classes, layouts, names, defined_classes(NAME, defines))
     input_codes = tuple(
         LayerCode(i.name, "input", (), (f"{names[i.name]}: torch.Tensor",), (), layouts[i.name]) for i in model.inputs
@@ -261,7 +277,8 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True, flat: b
     notes = [_input_note(model, i.name, layouts[i.name]) for i in model.inputs]
     if len(model.outputs) > 1:
         notes.append(Note("Outputs", OUTPUTS))
-    return TargetCode(NAME, model.name, input_codes, tuple(records), tuple(notes), view, paths)
+    notes += notes_on_blocks
+    return TargetCode(NAME, model.name, input_codes, tuple(records), tuple(notes), view, **structured)
 
 
 def _block_class(block: BlockClass) -> ModuleClass:
@@ -343,9 +360,9 @@ def _view(
 
 
 def outline(view: TorchView, marker: str) -> TorchView:
-    """The view with the layers' lines replaced by one `marker` comment in each method."""
+    """The view with the layers' lines replaced by one `marker` comment in each method, and the classes
+    of the blocks (shown apart) left out: the model's class is the last."""
     pad = "        "
-    classes = tuple(
-        replace(cls, init=(pad + marker,) if cls.init else (), forward=(pad + marker,)) for cls in view.classes
-    )
+    model = view.classes[-1]
+    classes = (replace(model, init=(pad + marker,) if model.init else (), forward=(pad + marker,)),)
     return replace(view, classes=classes)
