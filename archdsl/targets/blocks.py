@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from archdsl.frontend.names import reserved_reason
 from archdsl.ir.model import Layer, Model
 from archdsl.ir.structure import Instance, Member, Run, Structure
-from archdsl.targets.common import LayerCode
+from archdsl.targets.common import LayerCode, Note
 from archdsl.targets.generalize import Generalized, generalize, variants, with_defaults
 
 
@@ -125,6 +125,16 @@ def _channels(instance: Instance) -> int | None:
 def typed_parameters(common: Generalized, known: Sequence[tuple[str, Sequence[object]]]) -> tuple[str, ...]:
     kinds = {name: ("float" if any(isinstance(v, float) for v in values) else "int") for name, values in known}
     return tuple(f"{name}: {kinds.get(name, 'int')}" for name in common.parameters)
+
+
+def blocks_note(made: str, repeated: str, paths: dict[str, str], members: Sequence[tuple[str, LayerCode]]) -> Note:
+    """What a target made of the blocks (`made`, with a `{path}` of this model's), and of `* N` when
+    the model repeats a call (`repeated`): told with the code's own names."""
+    nested = next(path for path in paths.values() if "." in path)
+    text = made.format(path=nested)
+    if any(" * " in code.type for _, code in members):
+        text += f"; {repeated}"
+    return Note("Blocks", text + ".")
 
 
 class BlockWriter:

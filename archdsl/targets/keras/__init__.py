@@ -18,9 +18,9 @@ from archdsl.ir.structure import structure
 from archdsl.layers import LAYER_TABLE, LAYERS
 from archdsl.layers.shapes import batch_shape
 from archdsl.layers.spec import ACTIVATIONS
+from archdsl.targets.blocks import blocks_note
 from archdsl.targets.common import (
     LayerCode,
-    Note,
     TargetCode,
     batch_name,
     docstring_lines,
@@ -432,17 +432,12 @@ def _listed(names: list[str]) -> Raw:
     return Raw(names[0] if len(names) == 1 else f"[{', '.join(names)}]")
 
 
-def blocks_note(paths: dict[str, str], members) -> Note:
-    """How Keras writes blocks, told with a layer name of this model and its own repetition, if any."""
-    nested = next(path for path in paths.values() if "." in path)
-    text = (
-        "Keras makes each block a function that creates the block's layers and applies them, as"
-        " keras.applications writes its blocks: Keras layers find their input sizes themselves, and the"
-        f" call's name prefixes its layers' names ({nested}), so they read as PyTorch's state_dict keys"
-    )
-    if any(" * " in code.type for _, code in members):
-        text += "; identical calls in a row are a Python loop"
-    return Note("Blocks", text + ".")
+BLOCKS = (
+    "Keras makes each block a function that creates the block's layers and applies them, as"
+    " keras.applications writes its blocks: Keras layers find their input sizes themselves, and the"
+    " call's name prefixes its layers' names ({path}), so they read as PyTorch's state_dict keys",
+    "identical calls in a row are a Python loop",
+)
 
 
 def emit_model(model: Model, probe: bool = False, flat: bool = False) -> TargetCode:
@@ -467,7 +462,7 @@ def emit_model(model: Model, probe: bool = False, flat: bool = False) -> TargetC
         built = structured_body(model, found, {code.name: code for code in records}, names, taken)
         body, functions, results = list(built.body), built.functions, built.result
         structured = {"paths": tuple(built.paths.items()), "members": built.members, "units": built.units}
-        structured["notes"] = (blocks_note(built.paths, built.members),)
+        structured["notes"] = (blocks_note(*BLOCKS, built.paths, built.members),)
     if probe:
         outputs = Raw("{" + ", ".join(f'"{layer.name}": {names[layer.name]}' for layer in model.layers) + "}")
     else:

@@ -10,6 +10,7 @@ from archdsl.common.record import record
 from archdsl.ir.model import Layer, Model
 from archdsl.ir.structure import structure
 from archdsl.layers import LAYERS
+from archdsl.targets.blocks import blocks_note
 from archdsl.targets.common import (
     LayerCode,
     Note,
@@ -179,17 +180,12 @@ def _input_note(model: Model, name: str, layout: str) -> Note:
     return Note(topic, f"both take {keras_in}: a batch of feature vectors.")
 
 
-def blocks_note(paths: dict[str, str], members) -> Note:
-    """How PyTorch holds blocks, told with a path of this model and its own repetition, if any."""
-    nested = next(path for path in paths.values() if "." in path)
-    text = (
-        "PyTorch makes each block an nn.Module subclass: its constructor builds the block's modules from the"
-        " sizes they need (the input's channels among them, as torchvision's Bottleneck takes inplanes), and"
-        f" a call is an attribute whose state_dict keys nest under it ({nested}.weight)"
-    )
-    if any(" * " in code.type for _, code in members):
-        text += "; identical calls in a row are one nn.Sequential"
-    return Note("Blocks", text + ".")
+BLOCKS = (
+    "PyTorch makes each block an nn.Module subclass: its constructor builds the block's modules from the"
+    " sizes they need (the input's channels among them, as torchvision's Bottleneck takes inplanes), and"
+    " a call is an attribute whose state_dict keys nest under it ({path}.weight)",
+    "identical calls in a row are one nn.Sequential",
+)
 
 
 def emit_model(model: Model, probe: bool = False, in_place: bool = True, flat: bool = False) -> TargetCode:
@@ -269,7 +265,7 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True, flat: b
             replace(model_class, init=built.init, forward=built.forward, result=built.result),
         )
         structured = {"paths": tuple(built.paths.items()), "members": built.members, "units": built.units}
-        notes_on_blocks = [blocks_note(built.paths, built.members)]
+        notes_on_blocks = [blocks_note(*BLOCKS, built.paths, built.members)]
     view = _view(model, classes, layouts, names, defined_classes(NAME, defines))
     input_codes = tuple(
         LayerCode(i.name, "input", (), (f"{names[i.name]}: torch.Tensor",), (), layouts[i.name]) for i in model.inputs
