@@ -229,9 +229,11 @@ def test_flat_diff_and_shared_calls_stay_layer_by_layer():
     flat = build_diff(model, flat=True)
     assert flat.blocks == () and "conv2d_2" in {row.name for row in flat.rows}
     assert flat.torch_source == archdsl.generate(model, "torch", flat=True)
-    # A block call applied again (`use`): Keras writes it flat, so the diff pairs layers on both sides.
+    # A block call applied again (`use`): Keras makes it a model, PyTorch calls its module again.
     siamese = build_diff(archdsl.load(ROOT / "examples" / "siamese.arch").model())
-    assert siamese.blocks == () and not any(note.startswith("Blocks") for note in siamese.notes)
+    rows = {row.name: row for row in siamese.rows}
+    assert rows["enc"].keras[-1] == "enc = enc_model(left)" and rows["enc_right"].keras == ("x = enc_model(right)",)
+    assert rows["enc_right"].torch == ("x = self.enc(right)  # (N, 64)",)
 
 
 def test_blocks_collapse_in_html_and_markdown():

@@ -114,16 +114,10 @@ def test_models_without_blocks_generate_the_flat_code(path):
             assert len(_classes(source)) > len(_classes(flat)), "a class per block, beside any helper class"
             assert _classes(source)[-1] == _classes(flat)[-1] == model.name
         keras_code = archdsl.generate(model, "keras")
-        if structure(model) is None or _shares_a_call(model):
+        if structure(model) is None:
             assert keras_code == archdsl.generate(model, "keras", flat=True)
         else:
-            assert _functions(keras_code) and "build_model" not in _functions(keras_code)[:-1]
-
-
-def _shares_a_call(model: archdsl.Model) -> bool:
-    """A block call applied again with `use`: its Keras layers must be made once, so Keras stays flat."""
-    found = structure(model)
-    return found is not None and any(instance.shares for instance in found.instances())
+            assert _functions(keras_code)[:-1] and _functions(keras_code)[-1] == "build_model"
 
 
 def test_cli_generate_flat_keeps_one_class():
@@ -223,17 +217,18 @@ def _same_keras_function(model: archdsl.Model) -> None:
     import numpy as np
     import test_targets
 
+    from archdsl.tools.verify import keras_layer
+
     code = emit(model, "keras")
-    if not code.paths:
-        return  # a block call applied again (`use`): Keras' code stays flat
     structured = test_targets.exec_source(archdsl.generate(model, "keras"), f"{model.name}_structured")
     flat = test_targets.exec_source(archdsl.generate(model, "keras", flat=True), f"{model.name}_flat")
     rng = np.random.default_rng(0)
+    placed = dict(code.paths)  # a block call applied again (`use`) is its original called again
     for layer in model.layers:
-        if layer.shares is None:
+        if layer.shares is None and layer.name in placed:
             weights = [_shown(w, rng) for w in flat.get_layer(layer.name).get_weights()]
             flat.get_layer(layer.name).set_weights(weights)
-            structured.get_layer(code.path(layer.name)).set_weights(weights)
+            keras_layer(structured, code.path(layer.name)).set_weights(weights)
     assert structured.count_params() == flat.count_params() == model.params.keras
     batch = test_targets.keras_batch(model)
     outputs = [test_targets.as_list(net(batch, training=False)) for net in (structured, flat)]

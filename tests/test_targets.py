@@ -36,6 +36,7 @@ from archdsl.layers import ACTIVATIONS, LAYERS
 from archdsl.targets import torch as torch_target
 from archdsl.targets.codegen import emit
 from archdsl.targets.torch.layout import CHANNELS_FIRST
+from archdsl.tools.verify import keras_layer as found_layer
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = frameworks.importorskip("keras")
@@ -711,10 +712,11 @@ def check_keras(model: archdsl.Model, source: str, name: str, params: int | None
     # layer by layer: names are shared with archdsl
     symbolic, counts, frozen = {}, {}, {}
     own = [layer for layer in model.layers if layer.shares is None]  # a shared layer is its owner called again
-    held = {found.name for found in net.layers}
-    paths = dict(emit(model, "keras").paths)  # a layer in a block's function: `bottleneck_1.0.conv2d_1`
+    code = emit(model, "keras")  # a layer in a block's function: `bottleneck_1.0.conv2d_1`
+    if code.paths:  # the layers of a block call applied again (`use`) are its original's
+        own = [layer for layer in own if layer.name in dict(code.paths)]
     for layer in own:
-        keras_layer = net.get_layer(layer.name if layer.name in held else paths[layer.name])
+        keras_layer = found_layer(net, code.path(layer.name))
         symbolic[layer.name] = tuple(_first_output(keras_layer).shape)
         counts[layer.name] = keras_layer.count_params()
         frozen[layer.name] = _size(keras_layer.non_trainable_weights)
@@ -724,9 +726,10 @@ def check_keras(model: archdsl.Model, source: str, name: str, params: int | None
     assert symbolic == wanted_symbolic, "Keras per-layer output shapes"
     assert counts == {layer.name: layer.params.keras for layer in own}, "Keras per-layer parameters"
     assert frozen == {layer.name: layer.params.keras_non_trainable for layer in own}, "Keras non-trainable"
+    top = {found.name for found in net.layers}
+    own = [layer for layer in own if code.path(layer.name) in top]  # not inside a block made a model (`use`)
     if own:
-        outputs = [net.get_layer(layer.name if layer.name in held else paths[layer.name]) for layer in own]
-        probe = keras.Model(net.inputs, [_first_output(found) for found in outputs])
+        probe = keras.Model(net.inputs, [_first_output(net.get_layer(code.path(layer.name))) for layer in own])
         outputs = as_list(probe(batch, training=False))
         actual = {layer.name: tuple(o.shape) for layer, o in zip(own, outputs, strict=True)}
         wanted = {layer.name: (BATCH, *concrete(layer.output_shape)) for layer in own}

@@ -174,6 +174,17 @@ def _state_key(layer_name: str, key: str) -> str:
     return f"{layer_name}.{key}" if key else layer_name
 
 
+def keras_layer(keras_model: Any, path: str) -> Any:
+    """The layer of a generated Keras model by its name, also inside the model a block applied again
+    (`use`) is made into: `enc.conv2d_1` is in the nested model `enc`."""
+    for found in keras_model.layers:
+        if found.name == path:
+            return found
+        if hasattr(found, "get_layer") and path.startswith(f"{found.name}."):
+            return keras_layer(found, path)
+    raise KeyError(f"no Keras layer {path}")
+
+
 def _to_keras_layout(value: Any, layer: Layer, code: LayerCode) -> Any:
     """A PyTorch activation in Keras' layout (channels last), for comparison."""
     array = value.detach().cpu().numpy()
@@ -282,9 +293,10 @@ def _structured_instance(model: Model, code: TargetCode, flat: Any) -> Any:
     exec(compile(source, f"<archdsl verify {model.name} structured>", "exec"), namespace)  # noqa: S102
     built = namespace["build_model"]()
     if code.target == keras_target.NAME:
+        placed = dict(code.paths)  # not the layers of a block call applied again: they are the original's
         for layer in model.layers:
-            if layer.shares is None:
-                built.get_layer(code.path(layer.name)).set_weights(flat.get_layer(layer.name).get_weights())
+            if layer.shares is None and layer.name in placed:
+                keras_layer(built, code.path(layer.name)).set_weights(flat.get_layer(layer.name).get_weights())
         return built
     state = {code.structured_key(key): value for key, value in flat.state_dict().items()}
     built.load_state_dict(state, strict=True)

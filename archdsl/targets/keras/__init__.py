@@ -457,9 +457,18 @@ def emit_model(model: Model, probe: bool = False, flat: bool = False) -> TargetC
     found = None if flat or probe else structure(model)
     functions: tuple[BlockFunction, ...] = ()
     structured: dict[str, Any] = {}
-    if found is not None and not any(instance.shares for instance in found.instances()):
+    if found is not None:
         taken = {*RESERVED, model.name, *names, *names.values(), *(layer.type for layer in model.layers)}
-        built = structured_body(model, found, {code.name: code for code in records}, names, taken)
+        by_name = {code.name: code for code in records}
+        # A layer shared across block calls is in a block applied again (`use`), which Keras shares as
+        # one model: in the block's function it is made and applied as any other.
+        for layer in model.layers:
+            if layer.name in shared and any(
+                other.shares == layer.name and other.scope != layer.scope for other in model.layers
+            ):
+                plain = tuple(layer_lines(layer, names, frozenset(), states))
+                by_name[layer.name] = replace(by_name[layer.name], forward=plain)
+        built = structured_body(model, found, by_name, names, taken)
         body, functions, results = list(built.body), built.functions, built.result
         structured = {"paths": tuple(built.paths.items()), "members": built.members, "units": built.units}
         structured["notes"] = (blocks_note(*BLOCKS, built.paths, built.members),)

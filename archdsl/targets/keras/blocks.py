@@ -62,7 +62,12 @@ class _FunctionWriter(BlockWriter):
         return [], relayout(renamed, code.forward)
 
     def call_lines(self, instances: tuple[Instance, ...], name: str, source: str, target: str, root: bool):
+        first = instances[0]
+        if first.shares is not None:  # `use NAME`: the model made for that call, applied again
+            return [], statement(f"{target} = ", f"{self.attributes[first.shares]}_model({source})", indent=1)
         called = [self.calls[instance.path] for instance in instances]
+        if first.path in self.reused:
+            return [], self._nested_model(first, name, source, target, root)
         if len(instances) == 1:
             function, values = called[0]
             made = call(function, Raw(source), *values, **{PREFIX: _prefixed(name, root)})
@@ -84,6 +89,25 @@ class _FunctionWriter(BlockWriter):
     def sizes(self, argument: str, channels: list[int | None]) -> tuple[list, list]:
         return [], [(f"{argument}.shape[-1]", channels)]  # Keras layers take no input sizes
 
+    @property
+    def reused(self) -> set[tuple[str, ...]]:
+        return {instance.shares for instance in self.structure.instances() if instance.shares is not None}
+
+    def _nested_model(self, instance: Instance, name: str, source: str, target: str, root: bool) -> list[str]:
+        """A call that `use` applies again is a model of its own, as Keras shares a block: its layers
+        are made once, by one call of the block's function on an input of the call's shape."""
+        function, values = self.calls[instance.path]
+        shape = tuple(size if isinstance(size, int) else None for size in instance.input_shape)
+        first = next(layer for layer in instance.layers if instance.input in layer.inputs)
+        typed = {"dtype": "int32"} if first.type == "embedding" and len(shape) == 1 else {}
+        given = f"{name}_inputs"
+        made = call(function, Raw(given), *values, **{PREFIX: _prefixed(name, root)})
+        return [
+            *statement(f"{given} = ", call("keras.Input", shape=shape, **typed), indent=1),
+            *statement(f"{name}_model = ", call("keras.Model", Raw(given), made, name=_prefixed(name, root)), indent=1),
+            *statement(f"{target} = ", f"{name}_model({source})", indent=1),
+        ]
+
     def comparable(self, init: list[str], forward: list[str], result: str) -> tuple[str, ...]:
         return (*forward, f"{INDENT}return {result}")
 
@@ -99,6 +123,7 @@ def structured_body(
 ) -> StructuredBody:
     """`build_model`'s layers with a function per block, from the flat code's records."""
     writer = _FunctionWriter(model, records, names, taken)
+    writer.structure = structure
     writer.write(structure)
     _, body, _, _, mapping = writer.body(structure.members, None, root=True)
     results = {output: mapping.get(names[output], names[output]) for output in model.outputs}
