@@ -266,7 +266,7 @@ def test_padded_inputs_give_pytorch_what_they_give_keras(name: str) -> None:
     from archdsl.tools import verify
 
     checked = model(name, REDUCED[name])
-    keras_model = archdsl.build(checked, "keras")
+    keras_model = archdsl.build(checked, "keras", flat=True)  # layer by layer beside the flat PyTorch code
     rng = np.random.default_rng(5)
     verify._randomize(keras_model, rng)
     torch_module, code = verify._torch_instance(checked)

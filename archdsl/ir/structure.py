@@ -108,8 +108,6 @@ def structure(model: Model) -> Structure | None:
     """The block calls of `model`; None when it has none or they cannot each become a unit of code."""
     if not any(layer.scope for layer in model.layers):
         return None
-    if any(layer.mask is not None for layer in model.layers):
-        return None  # a padding mask is a second value each block would take and give: flat for now
     readers = Counter(name for layer in model.layers for name in layer.inputs)
     readers.update(model.outputs)
     try:

@@ -254,6 +254,10 @@ def emit_model(model: Model, probe: bool = False, in_place: bool = True, flat: b
     header = tuple(signature("forward", parameters, returns))
     model_class = ModuleClass(model.name, tuple(init), header, tuple(forward), ", ".join(results))
     found = None if flat or probe else structure(model)
+    if found is not None and any(layer.mask is not None for layer in model.layers):
+        # A padding mask is a second value each block would take and give, beside its tensor: in
+        # PyTorch such a model is written flat (Keras carries the mask on the tensor itself).
+        found = None
     classes: tuple[ModuleClass, ...] = (model_class,)
     structured: dict[str, Any] = {}
     notes_on_blocks: list[Note] = []
