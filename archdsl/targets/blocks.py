@@ -18,7 +18,7 @@ from archdsl.frontend.names import reserved_reason
 from archdsl.ir.model import Layer, Model
 from archdsl.ir.structure import Instance, Member, Run, Structure
 from archdsl.targets.common import LayerCode, Note
-from archdsl.targets.generalize import Generalized, generalize, variants, with_defaults
+from archdsl.targets.generalize import Generalized, generalize, joined, variants, with_defaults
 
 
 def class_name(block: str, taken: set[str]) -> str:
@@ -267,7 +267,7 @@ class BlockWriter:
     def _units(self, block: str, calls: list[Instance]) -> None:
         rendered = [self.body(instance.members, instance.input, root=False) for instance in calls]
         written = [self.comparable(init, forward, result) for init, forward, result, *_ in rendered]
-        bodies = with_defaults(written, self.DEFAULTED, self.DEFAULTS)
+        bodies = with_defaults([tuple(joined(body)) for body in written], self.DEFAULTED, self.DEFAULTS)
         for group in (part for shaped in variants(bodies) for part in self.split(bodies, shaped)):
             known = [
                 *(

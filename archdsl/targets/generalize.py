@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from archdsl.common.record import record
-from archdsl.targets.pycode import INDENT, LINE_LENGTH, Call, Raw, statement
+from archdsl.targets.pycode import INDENT, Call, Raw, statement
 
 _TOKENS = re.compile(r'("[^"]*"|[A-Za-z_]\w*|\d+\.\d*(?:e[-+]?\d+)?|\d+(?:e[-+]?\d+)?)')
 _NUMBER = re.compile(r"\d")
@@ -24,9 +24,9 @@ _NAME = re.compile(r"[A-Za-z_]\w*")
 
 def _split_comment(line: str) -> tuple[str, str]:
     """The code and the trailing comment of a generated line (its strings never hold '#')."""
-    code, hash_sign, comment = line.partition("  # ")
-    if not hash_sign and line.lstrip().startswith("# "):
+    if line.lstrip().startswith("# "):  # a comment on a line of its own
         return "", line.lstrip()[2:]
+    code, _, comment = line.partition("  # ")
     return code, comment
 
 
@@ -243,14 +243,22 @@ def _offset(values: tuple[object, ...], given: Sequence[object]) -> int | None:
 
 
 def relayout(lines: Sequence[str], before: Sequence[str]) -> list[str]:
-    """Statements whose text changed laid out again as the targets lay them out (ruff's layout)."""
+    """`lines` (statements on one line each, or as the targets lay them out) with each statement that
+    says what `before`'s says kept as written there, and each other laid out as the targets lay
+    them out (ruff's layout)."""
     result: list[str] = []
     for statement_lines, original in zip(_statements(lines), _statements(before), strict=True):
-        if statement_lines == original:
-            result += statement_lines
+        if _joined(statement_lines) == _joined(original):
+            result += original
         else:
-            result += _layout(statement_lines)
+            result += _layout(_joined(statement_lines))
     return result
+
+
+def joined(lines: Sequence[str]) -> list[str]:
+    """Each statement on one line, its comments after it: code that says the same reads the same,
+    whichever lines a statement was spread over (a longer number can push a call over 88 columns)."""
+    return [_joined(group) for group in _statements(lines)]
 
 
 def _statements(lines: Sequence[str]) -> list[list[str]]:
@@ -275,47 +283,53 @@ def _statements(lines: Sequence[str]) -> list[list[str]]:
     return groups
 
 
-def _indent_of(group: list[str]) -> int:
-    first = next(line for line in group if not line.strip().startswith("# "))
-    return len(first) - len(first.lstrip())
-
-
-def _layout(lines: list[str]) -> list[str]:
-    comments = [line.strip()[2:] for line in lines if line.strip().startswith("# ")]
-    code_lines = [line for line in lines if not line.strip().startswith("# ")]
+def _joined(group: Sequence[str]) -> str:
+    """One statement's lines as one line: the magic trailing comma of an exploded call dropped, the
+    comments above it and after its lines joined after it."""
+    comments = [line.strip()[2:] for line in group if line.strip().startswith("# ")]
+    code_lines = [line for line in group if not line.strip().startswith("# ")]
     if not code_lines:
-        return lines
-    indent = _indent_of(lines) // len(INDENT)
-    # Three lines or more: ruff's layout of a call that does not fit (exploded, or split at its
-    # last bracket), which the flat code already has; kept as written.
-    exploded = len(code_lines) > 2
-    last_code, last_comment = _split_comment(code_lines[-1])
-    comment = "; ".join([*comments, last_comment] if last_comment else comments)
-    if exploded:
-        closing = last_code
-        if comment and len(f"{closing}  # {comment}") <= LINE_LENGTH:
-            return [*code_lines[:-1], f"{closing}  # {comment}"]
-        above = [f"{INDENT * indent}# {comment}"] if comment else []
-        return [*above, *code_lines[:-1], closing]
-    text = "".join(line.strip() for line in [*code_lines[:-1], last_code])
+        return f"{group[0][: len(group[0]) - len(group[0].lstrip())]}# {'; '.join(comments)}"
+    text = ""
+    for line in code_lines:
+        code, comment = _split_comment(line)
+        comments += [comment] if comment else []
+        piece = code.strip()
+        if piece[:1] in ")]}" and text.endswith(","):
+            text = text[:-1]
+        if text and not text.endswith(("(", "[", "{")) and piece[:1] not in ")]}.":
+            text += " "
+        text += piece
+    indent = code_lines[0][: len(code_lines[0]) - len(code_lines[0].lstrip())]
+    return indent + text + (f"  # {'; '.join(comments)}" if comments else "")
+
+
+def _layout(line: str) -> list[str]:
+    code, comment = _split_comment(line)
+    if not code:
+        return [line]
+    indent = (len(code) - len(code.lstrip())) // len(INDENT)
+    text = code.strip()
     applied = _applied_call(text)
-    if applied is not None:  # `x = layers.Conv2D(...)(x)`: laid out as the Keras target lays it out
+    if applied is not None:  # `x = layers.Conv2D(...)(x)`, `self.conv = nn.Conv2d(...)`: as the targets lay calls out
         prefix, made, suffix = applied
         return statement(prefix, made, suffix, indent=indent, comment=comment)
     return statement("", text, indent=indent, comment=comment)
 
 
 def _applied_call(text: str) -> tuple[str, Call, str] | None:
-    """`target = func(arguments)(inputs)` taken apart: the assignment, the inner call, what it is applied to."""
+    """`target = func(arguments)(inputs)` or `target = func(arguments)` taken apart: the assignment, the
+    call whose arguments may go one a line, what it is applied to."""
     try:
-        node = ast.parse(text).body[0]
+        body = ast.parse(text).body
     except SyntaxError:
         return None
-    if not (
-        isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Call)
-    ):
+    node = body[0] if len(body) == 1 else None
+    if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)):
         return None
-    inner = node.value.func
+    inner = node.value.func if isinstance(node.value.func, ast.Call) else node.value
+    if any(keyword.arg is None for keyword in inner.keywords):
+        return None  # `**kwargs`: no call the targets write
     made = Call(
         ast.get_source_segment(text, inner.func) or "",
         tuple(Raw(ast.get_source_segment(text, arg) or "") for arg in inner.args),

@@ -25,24 +25,6 @@ class SelfAttention(nn.Module):
         return x
 
 
-class SelfAttention2(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.attention_1 = nn.MultiheadAttention(64, 4, batch_first=True)
-        self.layernorm_1 = nn.LayerNorm(64, eps=0.001)
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        x, _ = self.attention_1(
-            inputs,
-            inputs,
-            inputs,
-            need_weights=False,
-        )  # (N, seq, 64)
-        x = x + inputs  # (N, seq, 64)
-        x = self.layernorm_1(x)  # (N, seq, 64)
-        return x
-
-
 class FeedForward(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -70,22 +52,10 @@ class Encoder(nn.Module):
         return x
 
 
-class Encoder2(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.self_attention_1 = SelfAttention2()
-        self.feed_forward_1 = FeedForward()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.self_attention_1(x)  # (N, seq, 64)
-        x = self.feed_forward_1(x)  # (N, seq, 64)
-        return x
-
-
 class TransformerClassifier(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.encoder_1 = nn.Sequential(Encoder(), Encoder2())
+        self.encoder_1 = nn.Sequential(*(Encoder() for _ in range(2)))
         self.dropout_1 = nn.Dropout(0.1)
         self.dense_5 = nn.Linear(64, 20)
         self.dropout_2 = nn.Dropout(0.1)
