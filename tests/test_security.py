@@ -82,6 +82,10 @@ TARGET_WORD = {"keras": "Keras", "torch": "PyTorch"}
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 LAYER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+# A Keras layer's name in code with a function per block: the path of its call (`basic_1.0`), and in
+# a block's function an f-string of the call's name and the layer's own (`f"{name}.conv2d_1"`).
+LAYER_PATH = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*\Z")
+PATH_PIECE = re.compile(r"\.?([A-Za-z0-9_]+\.?)*\Z")
 CLASS_ATTRIBUTE = re.compile(r"[A-Z][A-Za-z0-9]*\Z")  # layers.Conv2D, nn.Linear, ...
 FIXED_STRINGS = frozenset({"__main__", "output shape:", "output shapes:", "parameters:", "-inf"})
 # What archdsl's own comments are made of: shapes such as `(N, 32, 62, 62)` and fixed notes.
@@ -176,6 +180,7 @@ class _Scan:
     self_modules: set[str]
     problems: list[str]
     layer_objects: set[str] = field(default_factory=set)  # Keras: `x_layer = layers.Dense(...)`, called again
+    block_functions: set[str] = field(default_factory=set)  # Keras: a function per block
 
     def problem(self, node: ast.AST, text: str) -> None:
         self.problems.append(f"line {getattr(node, 'lineno', '?')}: {text}")
@@ -218,6 +223,8 @@ def _check_call(scan: _Scan, node: ast.Call) -> None:
             return
         if scan.target == "keras" and name in scan.layer_objects:
             return  # a shared layer: the object built once, applied to each input
+        if scan.target == "keras" and name in scan.block_functions:
+            return  # a block's function, checked as a definition of the module
 
         scan.problem(node, f"call of {name}()")
         return
@@ -286,6 +293,12 @@ def _check_structure(scan: _Scan, body: list[ast.stmt], model_name: str | None) 
     if any(isinstance(node, (ast.Import, ast.ImportFrom)) for node in body[1 + len(imports) :]):
         scan.problem(body[0], "imports after other statements")
     expected = [ast.FunctionDef, ast.If] if scan.target == "keras" else [ast.ClassDef, ast.FunctionDef, ast.If]
+    if scan.target == "keras":
+        blocks = rest[:-2]
+        if all(isinstance(node, ast.FunctionDef) for node in blocks):
+            for node in blocks:
+                _check_block_function(scan, node)
+            rest = rest[len(blocks) :]
     classes = 0
     while scan.target == "torch" and all(isinstance(node, ast.ClassDef) for node in rest[classes : classes + 2]):
         classes += 1  # a class per block before the model's
@@ -310,6 +323,82 @@ def _check_structure(scan: _Scan, body: list[ast.stmt], model_name: str | None) 
     assert isinstance(main, ast.If)
     if ast.unparse(main.test) != "__name__ == '__main__'" or main.orelse:
         scan.problem(main, f"top-level if {ast.unparse(main.test)}")
+
+
+def _check_block_function(scan: _Scan, function: ast.FunctionDef) -> None:
+    """A block's Keras function: `def name(x, sizes..., name: str) -> keras.KerasTensor`, a tensor and
+    numbers in, the call's name last, a tensor out, as its last statement."""
+    arguments = function.args.args
+    annotations = [ast.unparse(argument.annotation) if argument.annotation else "" for argument in arguments]
+    if (
+        len(arguments) < 2
+        or annotations[0] != "keras.KerasTensor"
+        or (arguments[-1].arg, annotations[-1]) != ("name", "str")
+        or any(kind not in ("int", "float") for kind in annotations[1:-1])
+        or ast.unparse(function.returns) != "keras.KerasTensor"
+    ):
+        scan.problem(function, f"block function header {ast.unparse(function).splitlines()[0]}")
+    last = function.body[-1]
+    if not (isinstance(last, ast.Return) and isinstance(last.value, ast.Name)):
+        scan.problem(last, "a block function that does not end in returning a tensor")
+    scan.block_functions.add(function.name)
+
+
+def _keras_loops(scan: _Scan, tree: ast.Module) -> set[int]:
+    """The nodes of `for i in range(N): x = block(x, ..., name=f"...{i}")`, a block call repeated with
+    `* N`: the one loop Keras code may hold, over a count that is a constant or a block's parameter
+    (`n - 1`), around one call of a block's function."""
+    allowed: set[int] = set()
+    parameters = {
+        argument.arg
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.name in scan.block_functions
+        for argument in node.args.args
+    }
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.For):
+            continue
+        count = node.iter
+        argument = count.args[0] if isinstance(count, ast.Call) and len(count.args) == 1 else None
+        if isinstance(argument, ast.BinOp) and isinstance(argument.op, ast.Add | ast.Sub):
+            argument = argument.left if isinstance(argument.right, ast.Constant) else None
+        (statement,) = node.body if len(node.body) == 1 else (None,)
+        if (
+            isinstance(node.target, ast.Name)
+            and node.target.id == "i"
+            and not node.orelse
+            and _dotted(count.func if isinstance(count, ast.Call) else count) == "range"
+            and not count.keywords
+            and (
+                isinstance(argument, ast.Constant)
+                and type(argument.value) is int
+                or isinstance(argument, ast.Name)
+                and argument.id in parameters
+            )
+            and isinstance(statement, ast.Assign)
+            and isinstance(statement.value, ast.Call)
+            and isinstance(statement.value.func, ast.Name)
+            and statement.value.func.id in scan.block_functions
+        ):
+            allowed |= {id(node), id(count), id(count.func)}
+    return allowed
+
+
+def _layer_names(node: ast.JoinedStr) -> bool:
+    """`f"{name}.conv2d_1"`, `f"basic_1.{i}"`: a call's name and a path, nothing else in an f-string."""
+    for part in node.values:
+        if isinstance(part, ast.Constant):
+            if not (isinstance(part.value, str) and PATH_PIECE.match(part.value)):
+                return False
+        elif not (
+            isinstance(part, ast.FormattedValue)
+            and isinstance(part.value, ast.Name)
+            and part.value.id in ("name", "i")
+            and part.conversion == -1
+            and part.format_spec is None
+        ):
+            return False
+    return True
 
 
 def _check_docstring(scan: _Scan, source: str, body: list[ast.stmt], model_name: str | None) -> None:
@@ -353,6 +442,9 @@ def _repeated_blocks(scan: _Scan, tree: ast.Module) -> set[int]:
             continue
         made, (loop, *more) = star.value.elt, star.value.generators
         count = loop.iter
+        argument = count.args[0] if isinstance(count, ast.Call) and len(count.args) == 1 else None
+        if isinstance(argument, ast.BinOp) and isinstance(argument.op, ast.Add | ast.Sub):
+            argument = argument.left if isinstance(argument.right, ast.Constant) else None  # range(n - 1)
         if (
             not more
             and not loop.ifs
@@ -364,12 +456,11 @@ def _repeated_blocks(scan: _Scan, tree: ast.Module) -> set[int]:
             and made.func.id in scan.class_names
             and isinstance(count, ast.Call)
             and _dotted(count.func) == "range"
-            and len(count.args) == 1
             and (
-                isinstance(count.args[0], ast.Constant)
-                and type(count.args[0].value) is int
-                or isinstance(count.args[0], ast.Name)
-                and count.args[0].id in constructor_arguments
+                isinstance(argument, ast.Constant)
+                and type(argument.value) is int
+                or isinstance(argument, ast.Name)
+                and argument.id in constructor_arguments
             )
         ):
             allowed |= {id(star), id(count), id(count.func), id(loop.target)}
@@ -404,7 +495,11 @@ def check_generated(source: str, target: str, model_name: str | None = None) -> 
         and len(node.targets) == 1
         and isinstance(node.targets[0], ast.Name)
         and isinstance(node.value, ast.Call)
-        and ((_dotted(node.value.func) or "").startswith("layers.") or _dotted(node.value.func) in scan.class_names)
+        and (
+            (_dotted(node.value.func) or "").startswith("layers.")
+            or _dotted(node.value.func) in scan.class_names
+            or _dotted(node.value.func) == "keras.Model"  # a block applied again (`use`): one nested model
+        )
     }
     _check_docstring(scan, source, tree.body, model_name)
     _check_structure(scan, tree.body, model_name)
@@ -429,7 +524,15 @@ def check_generated(source: str, target: str, model_name: str | None = None) -> 
                 scan.self_modules.add(node.attr)
 
     allowed_names = scan.bound | BUILTIN_CALLS | {"__name__"}
-    sanctioned = _repeated_blocks(scan, tree)
+    sanctioned = _repeated_blocks(scan, tree) | _keras_loops(scan, tree)
+    sanctioned |= {
+        id(piece)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.keyword) and node.arg == "name" and isinstance(node.value, ast.JoinedStr)
+        if _layer_names(node.value)
+        for piece in ast.walk(node.value)
+        if not isinstance(piece, ast.Name)
+    }
     annotations = {
         id(name)
         for function in ast.walk(tree)
@@ -441,8 +544,8 @@ def check_generated(source: str, target: str, model_name: str | None = None) -> 
     for node in ast.walk(tree):
         if id(node) in sanctioned:
             continue
-        if isinstance(node, ast.Name) and id(node) in annotations and node.id in ("int", "float"):
-            continue  # a block's constructor takes its sizes: `c: int`
+        if isinstance(node, ast.Name) and id(node) in annotations and node.id in ("int", "float", "str"):
+            continue  # a block's constructor takes its sizes: `c: int`; a block's function its call's name
         if isinstance(node, BANNED_NODES):
             scan.problem(node, f"{type(node).__name__} is not allowed")
         elif isinstance(node, (ast.Import, ast.ImportFrom)) and node not in tree.body:
@@ -452,7 +555,7 @@ def check_generated(source: str, target: str, model_name: str | None = None) -> 
         elif isinstance(node, ast.FunctionDef):
             if node.decorator_list:
                 scan.problem(node, f"decorated function {node.name}")
-            if node.name not in {"build_model", "__init__", "forward"}:
+            if node.name not in {"build_model", "__init__", "forward"} | scan.block_functions:
                 scan.problem(node, f"function {node.name}")
             arguments = node.args
             if arguments.vararg or arguments.kwarg or arguments.kwonlyargs or arguments.defaults:
@@ -479,7 +582,7 @@ def check_generated(source: str, target: str, model_name: str | None = None) -> 
             value = node.value
             if isinstance(value, bytes):
                 scan.problem(node, "a bytes constant")
-            elif isinstance(value, str) and value not in FIXED_STRINGS and not LAYER_NAME.match(value):
+            elif isinstance(value, str) and value not in FIXED_STRINGS and not LAYER_PATH.match(value):
                 scan.problem(node, f"the string constant {value!r}")
             elif isinstance(value, float) and not math.isfinite(value):
                 scan.problem(node, f"the float constant {value!r}")
@@ -1149,3 +1252,26 @@ def test_error_messages_hold_no_control_characters_from_the_source():
         archdsl.parse(text, "plain.arch")
     rendered = caught.value.render(color=False)
     assert "\x1b" not in rendered and "\x07" not in rendered and "\x08" not in rendered
+
+
+BLOCKS_TAMPERED = {
+    "a name built from a call": ('name=f"{name}.conv2d_1"', 'name=f"{__import__(name)}.conv2d_1"'),
+    "a format spec in a name": ('name=f"{name}.conv2d_1"', 'name=f"{name!r}.conv2d_1"'),
+    "another statement in the loop": ('x = basic(x, 16, name=f"basic_1.{i}")', "x = print(x)"),
+    "a count read at run time": ("for i in range(3):", "for i in range(int(name)):"),
+    "a default in a block's header": ("c: int, name: str)", 'c: int, name: str = "x")'),
+    "a block that returns no tensor": ("    return x\n\n\ndef down", "    return None\n\n\ndef down"),
+}
+
+
+@pytest.mark.parametrize("tamper", BLOCKS_TAMPERED, ids=list(BLOCKS_TAMPERED))
+def test_keras_block_functions_are_checked_as_strictly(tamper):
+    """What the checker lets a Keras module with a function per block hold (f-string layer names,
+    `for i in range(N)` around a block call) is that and nothing more."""
+    model = archdsl.load(REPO / "examples" / "resnet.arch").model()
+    source = archdsl.generate(model, "keras")
+    check_generated(source, "keras", model.name)
+    before, after = BLOCKS_TAMPERED[tamper]
+    assert before in source
+    with pytest.raises(UnsafeCode):
+        check_generated(source.replace(before, after, 1), "keras", model.name)
