@@ -335,6 +335,8 @@ def test_cli_on_fuzzed_files(capsys, data: bytes) -> None:
 def _symbolic_sizes():
     class Sizes(dict):
         def __missing__(self, key):
+            if key == "ceil":
+                raise KeyError(key)  # the function, from eval's globals: `ceil(h/2)`
             return 16
 
     return Sizes(N=2)
@@ -426,3 +428,29 @@ def test_verify_reports_a601_for_a_layer_torch_cannot_express(capsys, tmp_path: 
     code, _, err = run_cli(capsys, ["verify", "--no-color", str(spec)])
     assert "internal error" not in err, err
     assert code == 1 and "[A601]" in err, (code, err)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "block encoder()=u->dense\nmodel e{x1->encoder as enc\ninput 1->use enc}",  # campaign of 2026-12-04, #6379
+        "block encoder()=l->dense 4\nmodel P{input 4 -> encoder as enc->use enc as e}",
+    ],
+)
+def test_use_of_a_call_whose_block_has_an_unknown_layer_is_an_error(text: str) -> None:
+    """`use` of a block call looked the weights of each of its layers up in the table, unknown ones too."""
+    with pytest.raises(ArchError) as caught:
+        archdsl.parse(text, "fuzz.arch")
+    assert "A201" in {diagnostic.code for diagnostic in caught.value.diagnostics}
+
+
+def test_a_block_of_ten_thousand_layers_generates_a_function_and_a_class() -> None:
+    """Campaign of 2026-12-04, #8699: one call of a block holding 10,000 layers took minutes in the Keras
+    target (the renaming tables were rebuilt for every layer of the block) and in finding each
+    layer's readers; now both are built once per block."""
+    text = "block stage() = dense 4 -> relu * 10000\nmodel Deep {\n  input 4 -> stage -> dense 2\n}\n"
+    model = archdsl.parse(text, "deep.arch").model()
+    keras_source, torch_source = archdsl.generate(model, "keras"), archdsl.generate(model, "torch")
+    assert "def stage(x: keras.KerasTensor, name: str) -> keras.KerasTensor:" in keras_source
+    assert "class Stage(nn.Module):" in torch_source
+    assert keras_source.count("layers.ReLU(") == 10_000

@@ -601,7 +601,7 @@ class _Expander:
                 alias=alias,
                 alias_span=node.alias_span,
                 called_from=stack,
-                shares=_owner(original) if LAYERS[original.type].has_weights else None,
+                shares=_owner(original) if original.type in LAYERS and LAYERS[original.type].has_weights else None,
             )
             self._name(state, alias, node.alias_span, added[0])
             return added
@@ -609,7 +609,7 @@ class _Expander:
         first = len(state.nodes)
         result = self._expand_call(call.block, call.bound, node, alias, current, scope, stack, state)
         for copy, source in zip(state.nodes[first:], state.nodes[call.first : call.last], strict=False):
-            if copy.type == source.type and LAYERS[source.type].has_weights:
+            if copy.type == source.type and source.type in LAYERS and LAYERS[source.type].has_weights:
                 copy.shares = _owner(source)  # layers without weights are simply made again
         return result
 

@@ -199,21 +199,24 @@ class BlockWriter:
         """The lines of one block (or of the model) in its own names; its result's variable."""
         local = local_names(members, root)
         mapping: dict[str, str] = {}  # the flat code's variables -> this block's
-        reads = [(index, name) for index, member in enumerate(members) for name in _reads(member)]
+        readers_of: dict[str, list[int]] = {}  # a tensor -> the members that read it, in order
+        for index, member in enumerate(members):
+            for name in _reads(member):
+                readers_of.setdefault(name, []).append(index)
         argument = "x"
         if entering is not None:
             # Inside a block, the flat code's names (which depend on who reads a tensor outside
             # it too) give way to the block's own: the input is `x` when only the first member
             # reads it, once; a member's output is `x` when only the next member reads it, once,
             # and the result is `x` when one statement makes it. The same in every call.
-            argument = "x" if [index for index, name in reads if name == entering] == [0] else "inputs"
+            argument = "x" if readers_of.get(entering) == [0] else "inputs"
             mapping[self.names[entering]] = argument
         held = Counter(self.names.values())
         for index, member in enumerate(members):
             out = member.name if isinstance(member, Layer) else member.output
             if self.names[out] != out and (entering is None or held[self.names[out]] > 1):
                 continue  # `x`, or a layer that computes nothing and passes on another's variable
-            readers = [reader for reader, name in reads if name == out]
+            readers = readers_of.get(out, [])
             if index == len(members) - 1 and entering is not None:
                 made_by = self.records[out].forward if isinstance(member, Layer) else ("out = call",)
                 single = len([line for line in made_by if " = " in line]) == 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from archdsl.common.record import record
 from archdsl.targets.pycode import INDENT, Call, Raw, statement
@@ -31,7 +31,10 @@ def _split_comment(line: str) -> tuple[str, str]:
 
 
 def rename(
-    lines: Iterable[str], names: dict[str, str], attributes: dict[str, str], strings: dict[str, str] | None = None
+    lines: Iterable[str],
+    names: Mapping[str, str],
+    attributes: Mapping[str, str],
+    strings: Mapping[str, str] | None = None,
 ) -> list[str]:
     """`lines` with each variable in `names`, each `self.` attribute in `attributes` and each string in
     `strings` (quotes included) renamed, not attributes of other objects or keyword arguments: the code

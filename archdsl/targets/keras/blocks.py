@@ -6,6 +6,7 @@ how a block's code is found from its calls'."""
 from __future__ import annotations
 
 import re
+from collections import ChainMap
 
 from archdsl.common.record import record
 from archdsl.ir.model import Model
@@ -53,12 +54,17 @@ def _prefixed(local: str, root: bool) -> Raw:
 class _FunctionWriter(BlockWriter):
     DEFAULTED = CONVOLUTIONS
     DEFAULTS = CONVOLUTION_DEFAULTS
+    _renames: tuple[dict[str, str], dict[str, str], dict[str, str]] | None = None
 
     def layer_lines(self, code: LayerCode, mapping: dict[str, str], layers: dict[str, str], root: bool):
         # A layer another applies again is held in `{name}_layer`; its name string says where it lives.
-        held = {f"{flat}_layer": f"{local}_layer" for flat, local in layers.items()}
-        strings = {literal(flat): _prefixed(local, root) for flat, local in layers.items()}
-        renamed = rename(code.forward, {**mapping, **held}, {}, strings)
+        # Made once per body (the same `layers`), not per layer: a block may hold thousands.
+        if self._renames is None or self._renames[0] is not layers:
+            held = {f"{flat}_layer": f"{local}_layer" for flat, local in layers.items()}
+            strings = {literal(flat): _prefixed(local, root) for flat, local in layers.items()}
+            self._renames = (layers, held, strings)
+        _, held, strings = self._renames
+        renamed = rename(code.forward, ChainMap(held, mapping), {}, strings)
         return [], relayout(renamed, code.forward)
 
     def call_lines(self, instances: tuple[Instance, ...], name: str, source: str, target: str, root: bool):
