@@ -1,7 +1,7 @@
 """`archdsl check --depth N`: the check table in the structure of the spec, as torchinfo's `depth`.
 
-A block call nested deeper than N is one row with its subtotals; a call above that depth is
-a row whose layers and calls follow it, indented, and hold its counts. The CLI runs as a
+A block call at depth N (0: a call the model makes itself) is one row with its subtotals; a
+call above that depth is a row whose layers and calls follow it, indented, and hold its counts. The CLI runs as a
 real process; the subtotals are held to the totals they must add up to, and to torchinfo's
 count of each module of the generated PyTorch code (one module per block call).
 """

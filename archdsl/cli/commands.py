@@ -358,8 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--depth",
         type=_whole_number(0),
         metavar="N",
-        help="show block calls nested to depth N, a call deeper than that as one row with its subtotals "
-        "(0: the model's own layers and calls; torchinfo's depth N+1); default: every layer",
+        help="show block calls nested to depth N, each call at depth N as one row with its subtotals "
+        "(0: the model's own layers and calls; torchinfo's depth N+1); default: a row per layer",
     )
 
     generate = sub.add_parser("generate", parents=[common], help="generate Keras or PyTorch code for a model")

@@ -190,7 +190,8 @@ class ArchMagics(Magics):
         "--depth",
         type=int,
         metavar="N",
-        help="block calls nested deeper than N as one row with their subtotals (0: the model's own calls)",
+        help="show block calls nested to depth N, each call at depth N as one row with its subtotals "
+        "(0: the model's own layers and calls)",
     )
     @argument("file", nargs="?", metavar="FILE", help="with %%arch: a .arch file to check instead of a cell")
     @line_cell_magic

@@ -49,9 +49,9 @@ def rows(
     model: Model, layouts: Mapping[str, str] | None = None, macs: bool = False, depth: int | None = None
 ) -> list[Row]:
     """One row for each input and one per layer; with `layouts` (`torch_layouts`), shapes as PyTorch holds
-    them; with `macs`, each layer's multiply-adds. With `depth`, block calls nested deeper than
-    `depth` (0: the calls the model makes itself) are one row each, as torchinfo's `depth` is
-    one more (its depth 0 is the model's own row)."""
+    them; with `macs`, each layer's multiply-adds. With `depth`, block calls nested to `depth`
+    (0: the calls the model makes itself), each call at `depth` one row with its subtotals: what
+    torchinfo shows at one more, as its depth 0 is the model's own row."""
     if layouts is None:
         shape_of, torch_notes_of = _keras_shape, {}
     else:
