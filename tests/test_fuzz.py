@@ -52,6 +52,7 @@ from archdsl.cli import commands as cli
 from archdsl.common.diagnostics import CODES
 from archdsl.common.diagnostics import render as render_diagnostic
 from archdsl.layers import LAYERS
+from archdsl.tools.summary import rows
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("keras", "torch")
@@ -174,6 +175,15 @@ def test_generated_programs_check_and_generate(program: GeneratedProgram) -> Non
     for model, expected in zip(parsed.models, program.models, strict=True):
         assert tuple(model.output_shape) == as_archdsl(expected.output_shape), model.name
         generated_sources(model)
+        _subtotals_add_up(model)
+
+
+def _subtotals_add_up(model: archdsl.Model) -> None:
+    """`check --depth N` at every depth: the rows that count (calls shown whole, layers) make the totals."""
+    for depth in range(max((len(layer.scope) for layer in model.layers), default=0) + 1):
+        counted = [row for row in rows(model, depth=depth) if not row.expanded]
+        assert sum(row.keras for row in counted) == model.params.keras, (model.name, depth)
+        assert sum(row.torch for row in counted) == model.params.torch, (model.name, depth)
 
 
 def test_most_generated_programs_check() -> None:
@@ -315,6 +325,7 @@ def test_cli_on_fuzzed_files(capsys, data: bytes) -> None:
         for argv, allowed in (
             (["check", "--no-color", path], {0, 1}),
             (["check", "--json", path], {0, 1}),
+            (["check", "--no-color", "--depth", "0", path], {0, 1}),
             (["generate", "--no-color", path, "-t", "keras"], {0, 1, 2}),
             (["generate", "--no-color", path, "-t", "torch", "-o", os.path.join(folder, "out.py")], {0, 1, 2}),
         ):

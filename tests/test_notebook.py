@@ -156,6 +156,26 @@ def test_plain_table_text_is_exact(ip: InteractiveShell) -> None:
     )
 
 
+def test_depth_shows_block_calls_as_rows_with_their_subtotals(ip: InteractiveShell) -> None:
+    _, captured = run(ip, "%%arch --depth 0 --model SmallNet\n" + MULTI)
+    (table,) = shown(captured)
+    model = archdsl.parse(MULTI).model("SmallNet")
+    rows = [row for row in summary.rows(model, depth=0) if row.block]
+    assert [row.name for row in rows] == ["conv_bn_1", "conv_bn_2", "conv_bn_3"]
+    for row in rows:
+        # conv_bn 32 on 3 channels: 896 + BatchNorm's 128 in Keras (64 of them moving statistics), 64 in PyTorch
+        assert re.search(rf"^{row.name}\s+conv_bn\s+\(None, \d+, \d+, \d+\)\s+{row.keras:,}\s+{row.torch:,}$",
+                         table["text/plain"], re.M)  # fmt: skip
+        assert f'<td style="text-align: left">{row.name}</td>' in table["text/html"]
+    assert "conv2d_1" not in table["text/plain"]
+    assert "Total" in table["text/plain"] and f"{model.params.keras:,}" in table["text/plain"]
+    _, captured = run(ip, "%%arch --depth 1 --model SmallNet\n" + MULTI)
+    (table,) = shown(captured)
+    # Inside a call, rows are indented; the HTML keeps the spaces.
+    assert re.search(r"^  conv2d_1\s+conv2d", table["text/plain"], re.M)
+    assert '<td style="text-align: left; white-space: pre">  conv2d_1</td>' in table["text/html"]
+
+
 def test_table_says_what_keras_and_torchinfo_say_under_theirs(ip: InteractiveShell) -> None:
     _, captured = run(ip, "%%arch\ninput 8x8x3 -> conv2d 4 -> batchnorm -> flatten -> dense 2\n")
     (table,) = shown(captured)
@@ -338,6 +358,8 @@ def test_run_cell_magic_raises_an_arch_error(ip: InteractiveShell) -> None:
         ("%%arch --name class", "--name needs a Python variable name"),
         ("%%arch --colour", "unrecognized arguments: --colour"),
         ("%%arch examples/card_cnn.arch", "%%arch checks the spec in the cell"),
+        ("%%arch --depth -1", "--depth must be 0 or more, not -1"),
+        ("%%arch --depth two", "argument --depth: invalid int value: 'two'"),
     ],
 )
 def test_bad_options_are_usage_errors(ip: InteractiveShell, line: str, message: str) -> None:

@@ -55,6 +55,8 @@ def _tables() -> list[tuple[str, TextTable]]:
             tables += [(f"{path.stem}-{model.name}", table), (f"{path.stem}-{model.name}-wider", _wider(table))]
             macs = check_table(model, path.name, macs=True, layouts=torch_layouts(model))  # --macs --layout torch
             tables.append((f"{path.stem}-{model.name}-macs-torch", macs))
+            if any(layer.scope for layer in model.layers):  # --depth 1 --macs: indented names, blank counts
+                tables.append((f"{path.stem}-{model.name}-depth", check_table(model, path.name, True, depth=1)))
     return tables + [("layers", layer_table())]
 
 

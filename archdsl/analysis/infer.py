@@ -18,7 +18,7 @@ from archdsl.analysis.suggest import Failure, refine
 from archdsl.common.diagnostics import DiagnosticSink, Fix, Note, Span
 from archdsl.frontend.expand import UNKNOWN
 from archdsl.ir.graph import Graph, GraphNode, WrittenArg
-from archdsl.ir.model import Layer, Model, ModelInput
+from archdsl.ir.model import Layer, Model, ModelInput, sharing_note
 from archdsl.layers import LAYERS, Params, bind
 from archdsl.layers.shapes import RANK_NAMES, Shape, ShapeError, describe, format_dims
 
@@ -178,7 +178,7 @@ def _check_node(
                 _call_notes(node, node.span),
             )
             return None
-        params, notes = Params(), (f"shares the weights of {node.shares}",)
+        params, notes = Params(), (sharing_note(node.shares),)
     if node.state_from is not None:
         if not _state_fits(node, work, checked[node.state_from], sink):
             return None

@@ -73,7 +73,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        data: dict[str, object] = {"models": [_model_json(m, args.layout, program) for m in models]}
+        data: dict[str, object] = {"models": [_model_json(m, args.layout, args.depth, program) for m in models]}
         if program.warnings:  # also on stderr, as text; here for tools, each with its "severity"
             data["warnings"] = [warning.to_json() for warning in program.warnings]
         json.dump(data, sys.stdout, indent=2)
@@ -83,13 +83,25 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     with _source_for_errors(program):
         print_check_tables(
-            models, program.filename, sys.stdout, _use_color(sys.stdout, args), macs=args.macs, layout=args.layout
+            models,
+            program.filename,
+            sys.stdout,
+            _use_color(sys.stdout, args),
+            macs=args.macs,
+            layout=args.layout,
+            depth=args.depth,
         )
     return EXIT_OK
 
 
-def _model_json(model: Model, layout: str, program: Program) -> dict[str, object]:
+def _model_json(model: Model, layout: str, depth: int | None, program: Program) -> dict[str, object]:
+    """The model's JSON; "blocks" (the block calls with their subtotals) only for a model that makes any."""
+    from archdsl.tools.summary import blocks_json
+
     data = model.to_json()
+    blocks = blocks_json(model, depth)
+    if blocks:
+        data["blocks"] = blocks
     if layout == "torch":
         from archdsl.tools.summary import torch_json, torch_layouts
 
@@ -286,14 +298,21 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
-def _dpi(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 10 <= value <= 1200:
-        raise argparse.ArgumentTypeError(f"must be between 10 and 1200: {text!r}")
-    return value
+def _whole_number(low: int, high: int | None = None):
+    """An argparse type: a whole number from `low` (up to `high`); argparse prints the message and exits 2."""
+
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}: {text!r}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {low} or more: {text!r}")
+        return value
+
+    return whole_number
 
 
 def _non_negative_float(text: str) -> float:
@@ -334,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["keras", "torch"],
         default="keras",
         help="show shapes as Keras holds them (channels last, the default) or as the generated PyTorch code does",
+    )
+    check.add_argument(
+        "--depth",
+        type=_whole_number(0),
+        metavar="N",
+        help="show block calls nested to depth N, each call at depth N as one row with its subtotals "
+        "(0: the model's own layers and calls; torchinfo's depth N+1); default: a row per layer",
     )
 
     generate = sub.add_parser("generate", parents=[common], help="generate Keras or PyTorch code for a model")
@@ -389,7 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="TB",
         help="direction of the flow: TB top to bottom (default), LR left to right (wide screens, slides)",
     )
-    graph.add_argument("--dpi", type=_dpi, metavar="N", help="resolution of a PNG (Graphviz's default: 96)")
+    graph.add_argument(
+        "--dpi", type=_whole_number(10, 1200), metavar="N", help="resolution of a PNG (Graphviz's default: 96)"
+    )
     graph.add_argument(
         "--collapse", action="store_true", help="one box per block call instead of one per layer inside it"
     )

@@ -24,7 +24,15 @@ from archdsl.common.record import record
 from archdsl.ir.model import Model
 from archdsl.layers import LAYER_TABLE
 from archdsl.layers.spec import REQUIRED
-from archdsl.tools.summary import TORCH, macs_notes, param_notes, rows, torch_layouts, torch_notes, totals
+from archdsl.tools.summary import (
+    TORCH,
+    macs_notes,
+    param_notes,
+    rows,
+    torch_layouts,
+    torch_notes,
+    totals,
+)
 
 KEEP, WRAP, FOOTNOTE = "keep", "wrap", "footnote"
 GAP = 3  # spaces between two columns
@@ -293,8 +301,15 @@ def show_tables(tables: Sequence[TextTable], stream: TextIO, color: bool) -> Non
 # ---------------------------------------------------------------- the CLI's tables
 
 
-def check_table(model: Model, filename: str, macs: bool = False, layouts: Mapping[str, str] | None = None) -> TextTable:
-    """`archdsl check`'s table; `macs` adds the multiply-adds, `layouts` (`torch_layouts`) PyTorch's shapes."""
+def check_table(
+    model: Model,
+    filename: str,
+    macs: bool = False,
+    layouts: Mapping[str, str] | None = None,
+    depth: int | None = None,
+) -> TextTable:
+    """`archdsl check`'s table; `macs` adds the multiply-adds, `layouts` (`torch_layouts`) PyTorch's shapes,
+    `depth` block calls below it as one row each (`rows`)."""
     columns = [
         Column("Layer", footer="Total"),
         Column("Type", style="cyan"),
@@ -305,10 +320,7 @@ def check_table(model: Model, filename: str, macs: bool = False, layouts: Mappin
     if macs:
         columns.append(Column("MACs", footer=f"{model.macs():,}", numeric=True))
     columns.append(Column("Notes", style="yellow", fit=FOOTNOTE))
-    body = tuple(
-        (r.name, r.type, r.shape, f"{r.keras:,}", f"{r.torch:,}", *((f"{r.macs:,}",) if macs else ()), r.note)
-        for r in rows(model, layouts, macs)
-    )
+    body = tuple(row.cells(macs) for row in rows(model, layouts, macs, depth))
     notes = [
         *param_notes(model),
         *(macs_notes(model) if macs else ()),
@@ -385,9 +397,17 @@ def verify_verdict(report, color: bool) -> str:
 
 
 def print_check_tables(
-    models: list[Model], filename: str, stream: TextIO, color: bool, macs: bool = False, layout: str = "keras"
+    models: list[Model],
+    filename: str,
+    stream: TextIO,
+    color: bool,
+    macs: bool = False,
+    layout: str = "keras",
+    depth: int | None = None,
 ) -> None:
-    tables = [check_table(model, filename, macs, torch_layouts(model) if layout == TORCH else None) for model in models]
+    tables = [
+        check_table(model, filename, macs, torch_layouts(model) if layout == TORCH else None, depth) for model in models
+    ]
     show_tables(tables, stream, color)
 
 

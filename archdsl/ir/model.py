@@ -20,6 +20,11 @@ from archdsl.layers.table import LAYERS
 FLOAT32_BYTES = 4
 
 
+def sharing_note(original: str) -> str:
+    """The note on a layer, or a block call, that applies the weights of `original` again (`use NAME`)."""
+    return f"shares the weights of {original}"
+
+
 def concrete(shape: Shape, size: int = EXAMPLE_SIZE) -> tuple[int, ...]:
     """A shape with numbers for its symbolic sizes; a size that leaves nothing is 0."""
     return tuple(max(evaluate(d, size), 0) for d in shape)

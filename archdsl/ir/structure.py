@@ -9,6 +9,8 @@ that one piece of code can serve them all, and which follow each other from one 
 A block call becomes a unit of code only when it is one: a tensor goes in, one comes out of its
 last layer, and its weights are its own or all those of another call (`use NAME`). A model
 whose calls are not all such units has no structure here, and the targets write it flat.
+The check table asks less (`calls`): which layers each call holds, read from their scopes,
+which every model has, so that its block rows and subtotals never depend on the code's form.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from collections import Counter
 
 from archdsl.common.diagnostics import Span
 from archdsl.common.record import record
-from archdsl.ir.graph import ArgValue
+from archdsl.ir.graph import ArgValue, CallSite
 from archdsl.ir.model import Layer, Model
-from archdsl.layers.shapes import Shape
+from archdsl.layers.shapes import EXAMPLE_SIZE, Shape
+from archdsl.layers.spec import Params
 
 
 @record
@@ -98,6 +101,73 @@ class Structure:
 
         visit(self.members)
         return tuple(found)
+
+
+@record
+class Call:
+    """One block call as its layers' scopes give it: its path (the labels of the calls around it
+    and its own, outermost first), where it is written, and every layer inside it, nested calls
+    included. `shares` is the path of the call whose weights all of its weights are (`use NAME`)."""
+
+    path: tuple[str, ...]
+    site: CallSite
+    layers: tuple[Layer, ...]
+    shares: tuple[str, ...] | None = None
+
+    @property
+    def label(self) -> str:
+        return self.path[-1]
+
+    @property
+    def block(self) -> str:
+        return self.site.block
+
+    @property
+    def depth(self) -> int:
+        """0 for a call the model makes itself, 1 for a call inside one of those, and so on."""
+        return len(self.path) - 1
+
+    @property
+    def output(self) -> Layer:
+        """The layer whose output leaves the call: its last."""
+        return self.layers[-1]
+
+    @property
+    def params(self) -> Params:
+        """Its layers' counts; a shared layer counts 0, as in the model's totals, so subtotals add up to them."""
+        return sum((layer.params for layer in self.layers), Params())
+
+    def macs(self, size: int = EXAMPLE_SIZE) -> int:
+        return sum(layer.macs(size) for layer in self.layers)
+
+
+def calls(model: Model) -> tuple[Call, ...]:
+    """Every block call of `model`, each before the calls inside it, in the order of their first layers."""
+    layers: dict[tuple[str, ...], list[Layer]] = {}
+    sites: dict[tuple[str, ...], CallSite] = {}
+    for layer in model.layers:
+        for depth, site in enumerate(layer.called_from):
+            path = layer.scope[: depth + 1]
+            layers.setdefault(path, []).append(layer)
+            sites.setdefault(path, site)
+    scopes = {layer.name: layer.scope for layer in model.layers}
+    return tuple(
+        Call(path, sites[path], tuple(members), _shared_call(path, members, scopes)) for path, members in layers.items()
+    )
+
+
+def _shared_call(
+    path: tuple[str, ...], layers: list[Layer], scopes: dict[str, tuple[str, ...]]
+) -> tuple[str, ...] | None:
+    """The one other call every weight of this call belongs to, when it has weights and none of its own."""
+    weighted = [layer for layer in layers if layer.shares is not None or layer.params.keras or layer.params.torch]
+    if not weighted or any(layer.shares is None for layer in weighted):
+        return None
+    owners = {scopes[layer.shares][: len(path)] for layer in weighted if layer.shares is not None}
+    if len(owners) != 1:
+        return None
+    (owner,) = owners
+    return owner if len(owner) == len(path) and owner != path else None
 
 
 class _NotUnits(Exception):

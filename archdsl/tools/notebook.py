@@ -58,13 +58,11 @@ def _text_table(header: Sequence[str], body: Sequence[Sequence[str]], footer: Se
 class ShapeTable:
     """The check table of one model: layer, type, output shape, parameters per framework, notes."""
 
-    def __init__(self, model: Model, filename: str = CELL_FILENAME):
+    def __init__(self, model: Model, filename: str = CELL_FILENAME, depth: int | None = None):
         self.model = model
         self.filename = filename
         self.title = f"{model.name}  ({filename})"
-        self.rows = [
-            (row.name, row.type, row.shape, f"{row.keras:,}", f"{row.torch:,}", row.note) for row in rows(model)
-        ]
+        self.rows = [row.cells() for row in rows(model, depth=depth)]
         self.footer = ("Total", "", "", f"{model.params.keras:,}", f"{model.params.torch:,}", "")
         self.totals = totals(model)  # what Keras' model.summary() and torchinfo say under their tables
         self.notes = param_notes(model)
@@ -78,8 +76,10 @@ class ShapeTable:
 
     def _repr_html_(self) -> str:
         def cells(values: Sequence[str], tag: str) -> str:
+            # A cell that starts with spaces keeps them: they indent the rows inside a block call.
             return "".join(
-                f'<{tag} style="text-align: {"right" if numeric else "left"}">{escape(value)}</{tag}>'
+                f'<{tag} style="text-align: {"right" if numeric else "left"}'
+                f'{"; white-space: pre" if value.startswith(" ") else ""}">{escape(value)}</{tag}>'
                 for value, numeric in zip(values, NUMERIC, strict=True)
             )
 
@@ -186,6 +186,13 @@ class ArchMagics(Magics):
     @argument("--model", "-m", metavar="NAME", help="show only this model (default: every model of the spec)")
     @argument("--name", "-n", metavar="VAR", help="store the checked archdsl.Program in the variable VAR")
     @argument("--no-table", action="store_true", help="do not show the shape table")
+    @argument(
+        "--depth",
+        type=int,
+        metavar="N",
+        help="show block calls nested to depth N, each call at depth N as one row with its subtotals "
+        "(0: the model's own layers and calls)",
+    )
     @argument("file", nargs="?", metavar="FILE", help="with %%arch: a .arch file to check instead of a cell")
     @line_cell_magic
     def arch(self, line: str, cell: str | None = None) -> None:
@@ -197,6 +204,8 @@ class ArchMagics(Magics):
         args = parse_argstring(self.arch, line)
         if args.name is not None and (not args.name.isidentifier() or keyword.iskeyword(args.name)):
             raise UsageError(f"--name needs a Python variable name, not {args.name!r}")
+        if args.depth is not None and args.depth < 0:
+            raise UsageError(f"--depth must be 0 or more, not {args.depth}")
         if cell is None and args.file is None:
             raise UsageError("%arch needs a .arch file; for a spec written in the cell use %%arch")
         if cell is not None and args.file is not None:
@@ -211,7 +220,9 @@ class ArchMagics(Magics):
         except SelectionError as error:
             raise UsageError(f"{error.message} ({error.hint})" if error.hint else error.message) from None
         try:
-            outputs = self.outputs(program, models, TARGET_CHOICES[args.target], show_table=not args.no_table)
+            outputs = self.outputs(
+                program, models, TARGET_CHOICES[args.target], show_table=not args.no_table, depth=args.depth
+            )
         except ArchError as error:
             raise CellError(error, program.source, color) from None
         if args.name is not None:
@@ -220,12 +231,14 @@ class ArchMagics(Magics):
             display(output)
 
     @staticmethod
-    def outputs(program: Program, models: Sequence[Model], targets: Sequence[str], show_table: bool) -> list:
+    def outputs(
+        program: Program, models: Sequence[Model], targets: Sequence[str], show_table: bool, depth: int | None = None
+    ) -> list:
         """Everything the cell shows, built before any of it is shown: a failing target shows nothing."""
         result: list = [Diagnostics(program.warnings, program.source)] if program.warnings else []
         for model in models:
             if show_table:
-                result.append(ShapeTable(model, program.filename))
+                result.append(ShapeTable(model, program.filename, depth))
             result.extend(GeneratedCode(generate(model, target), target, model.name) for target in targets)
         return result
 

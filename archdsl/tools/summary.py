@@ -1,7 +1,11 @@
 """The check table: what `archdsl check` shows for a model, as a Keras or torchinfo user reads it.
 
 Only the rows, the totals and the notes are decided here; `cli/tables.py` and the notebook
-lay them out. The totals say what Keras' `model.summary()` and torchinfo's `summary()`
+lay them out. By default a row per layer, as Keras' `model.summary()` lists the layers of
+the flat model; with a depth, the block calls as torchinfo's `depth` shows nested modules:
+a call at that depth is one row with its subtotals, a call above it a row whose layers and
+calls follow, one step more indented, and hold its counts, so that every column still adds
+up to the total. The totals say what Keras' `model.summary()` and torchinfo's `summary()`
 print under their tables, each in its own terms: Keras' memory in 1024-byte units (which
 its summary calls KB and MB), torchinfo's "Params size (MB)" in millions of bytes.
 """
@@ -12,10 +16,12 @@ from collections.abc import Mapping
 
 from archdsl.analysis.masks import mask_note
 from archdsl.common.record import record
-from archdsl.ir.model import FLOAT32_BYTES, Model
+from archdsl.ir.model import FLOAT32_BYTES, Layer, Model, sharing_note
+from archdsl.ir.structure import Call, calls
 from archdsl.layers.shapes import EXAMPLE_SIZE, Shape, display_shape
 
 TORCH = "torch"
+INDENT = "  "  # before the name of a row inside a block call, once per call
 
 
 @record
@@ -27,32 +33,128 @@ class Row:
     torch: int
     macs: int | None  # None unless asked for: counting them evaluates every symbolic size
     note: str
+    depth: int = 0  # how many block calls the row is inside
+    block: bool = False  # a block call: `type` is the block's name, the counts the sums over its layers
+    expanded: bool = False  # a block call whose layers and calls follow it: they show its counts
+
+    def cells(self, macs: bool = False) -> tuple[str, ...]:
+        """The row as a table shows it: the name indented once per call around it; a call whose layers
+        follow leaves its counts to them, as torchinfo does, so that each column adds up to the total."""
+        counts = (self.keras, self.torch, *((self.macs,) if macs else ()))
+        shown = ("",) * len(counts) if self.expanded else tuple(f"{count:,}" for count in counts)
+        return (INDENT * self.depth + self.name, self.type, self.shape, *shown, self.note)
 
 
-def rows(model: Model, layouts: Mapping[str, str] | None = None, macs: bool = False) -> list[Row]:
-    """One row for the input and one per layer; with `layouts` (`torch_layouts`), shapes as PyTorch holds
-    them; with `macs`, each layer's multiply-adds."""
+def rows(
+    model: Model, layouts: Mapping[str, str] | None = None, macs: bool = False, depth: int | None = None
+) -> list[Row]:
+    """One row for each input and one per layer; with `layouts` (`torch_layouts`), shapes as PyTorch holds
+    them; with `macs`, each layer's multiply-adds. With `depth`, block calls nested to `depth`
+    (0: the calls the model makes itself), each call at `depth` one row with its subtotals: what
+    torchinfo shows at one more, as its depth 0 is the model's own row."""
     if layouts is None:
-        shape_of, notes = _keras_shape, {}
+        shape_of, torch_notes_of = _keras_shape, {}
     else:
-        shape_of, notes = _torch_shapes(layouts), _torch_row_notes(layouts)
+        shape_of, torch_notes_of = _torch_shapes(layouts), _torch_row_notes(layouts)
+
+    def notes_of(layer: Layer) -> tuple[str, ...]:
+        return tuple(note for note in (*layer.notes, *torch_notes_of.get(layer.name, ()), mask_note(layer)) if note)
+
+    def layer_row(layer: Layer, depth: int = 0) -> Row:
+        return Row(
+            layer.name,
+            layer.type,
+            shape_of(layer.output_shape, layer.name),
+            layer.params.keras,
+            layer.params.torch,
+            layer.macs() if macs else None,
+            "; ".join(notes_of(layer)),
+            depth,
+        )
+
+    def call_row(call: Call, expanded: bool) -> Row:
+        params = call.params
+        return Row(
+            call.label,
+            call.block,
+            shape_of(call.output.output_shape, call.output.name),
+            params.keras,
+            params.torch,
+            call.macs() if macs else None,
+            _call_note(call, notes_of, expanded),
+            depth=call.depth,
+            block=True,
+            expanded=expanded,
+        )
+
     result = [
         Row(given.name, "input", shape_of(given.shape, given.name), 0, 0, 0 if macs else None, "")
         for given in model.inputs
     ]
+    if depth is None:
+        return result + [layer_row(layer) for layer in model.layers]
+    # Each call's layers and the calls inside it, in the order of their first layers: the order the model runs them.
+    found = {call.path: call for call in calls(model)}
+    members: dict[tuple[str, ...], list[Layer | Call]] = {(): []}
     for layer in model.layers:
-        result.append(
-            Row(
-                layer.name,
-                layer.type,
-                shape_of(layer.output_shape, layer.name),
-                layer.params.keras,
-                layer.params.torch,
-                layer.macs() if macs else None,
-                "; ".join(note for note in (*layer.notes, *notes.get(layer.name, ()), mask_note(layer)) if note),
-            )
-        )
+        parent: tuple[str, ...] = ()
+        for end in range(1, len(layer.scope) + 1):
+            path = layer.scope[:end]
+            if path not in members:
+                members[path] = []
+                members[parent].append(found[path])
+            parent = path
+        members[parent].append(layer)
+
+    def visit(path: tuple[str, ...]) -> None:
+        for member in members[path]:
+            if isinstance(member, Layer):
+                result.append(layer_row(member, len(member.scope)))
+            elif member.depth >= depth:
+                result.append(call_row(member, expanded=False))
+            else:
+                result.append(call_row(member, expanded=True))
+                visit(member.path)
+
+    visit(())
     return result
+
+
+def _call_note(call: Call, notes_of, expanded: bool) -> str:
+    """What a block call's row says: that it applies another call's weights again, then, when its
+    layers have no rows of their own, their notes, each after the name of its layer."""
+    said = [sharing_note(call.shares[-1])] if call.shares is not None else []
+    if not expanded:
+        for layer in call.layers:
+            shared = sharing_note(layer.shares) if call.shares is not None and layer.shares is not None else None
+            said += [f"{layer.name}: {note}" for note in notes_of(layer) if note != shared]
+    return "; ".join(dict.fromkeys(said))
+
+
+def blocks_json(model: Model, depth: int | None = None) -> list[dict[str, object]]:
+    """`check --json`'s "blocks": every block call (to `depth`), outer calls first, with its subtotals.
+
+    `layers` names every layer inside the call, nested calls' included; `shares` is the path
+    of the call whose weights it applies again (`use NAME`), as `path` names this one.
+    """
+    return [
+        {
+            "name": call.label,
+            "block": call.block,
+            "path": list(call.path),
+            "depth": call.depth,
+            "output": call.output.name,
+            "output_shape": list(call.output.output_shape),
+            "params": call.params.to_json(),
+            "macs": call.macs(),
+            "line": call.site.span.line,
+            "column": call.site.span.column,
+            "layers": [layer.name for layer in call.layers],
+            **({"shares": list(call.shares)} if call.shares is not None else {}),
+        }
+        for call in calls(model)
+        if depth is None or call.depth <= depth
+    ]
 
 
 def totals(model: Model, macs: bool = False) -> list[tuple[str, str]]:
