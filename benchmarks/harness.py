@@ -69,6 +69,11 @@ class Plan:
     rt_controls: int = 2  # A/A noise controls: LeNet-5 at batch 1, then VGG-style at batch 64
     lsp_changes: int = 40  # edits of the 1,000-layer file, each timed to its diagnostics
     lsp_hovers: int = 60
+    st_warmup: int = 5  # rounds of structured against flat code (section 6)
+    st_runs: int = 20
+    st_budget_s: float = 4.0  # per model, framework and batch: cheap calls get more runs
+    st_max_runs: int = 2000
+    st_controls: int = 2  # A/A noise controls: the transformer at batch 1, then ResNet-20 at 32
 
 
 FULL = Plan()
@@ -95,6 +100,10 @@ QUICK = Plan(
     rt_controls=1,
     lsp_changes=3,
     lsp_hovers=3,
+    st_warmup=1,
+    st_runs=2,
+    st_budget_s=0.0,
+    st_controls=1,
 )
 
 
