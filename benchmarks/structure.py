@@ -49,6 +49,7 @@ class Pair:
             self.flat = self.build(flat=True)
             self.structured = self.build(flat=False)
         copy_by_path(model, self.code, self.flat, self.structured)
+        self.calls = (self.callable(self.flat), self.callable(self.structured))  # what is timed
 
     def build(self, flat: bool):
         import archdsl
@@ -56,14 +57,18 @@ class Pair:
         net = archdsl.build(self.model, self.framework, flat=flat)
         return net.eval() if self.framework == "torch" else net
 
+    def callable(self, net):
+        """Keras through runtime.py's tf.function, traced once per input shape, as section 4 times it."""
+        return self.fw.keras_call(net) if self.framework == "keras" else net
+
     def flat_copy(self):
-        """A second flat instance holding the same weights: the A/A control's other side."""
+        """A second flat instance holding the same weights, ready to call: the A/A control's other side."""
         other = self.build(flat=True)
         if self.framework == "torch":
             other.load_state_dict(self.flat.state_dict())
         else:
             other.set_weights(self.flat.get_weights())
-        return other
+        return self.callable(other)
 
     def params(self) -> tuple[int, int]:
         if self.framework == "torch":
@@ -96,11 +101,45 @@ class Pair:
                 )
         return float(self.fw.np.abs(flat - structured).max())
 
-    def timed(self, report: Report, batch: int, nets: tuple[Any, Any]):
-        """The two models of `nets` called in turns on the same input; Keras through runtime.py's tf.function."""
+    def work(self) -> tuple[str, dict[str, int]]:
+        """What one forward runs, flat and structured: PyTorch's module calls (a class per block adds
+        calls, each a fixed Python cost), or the ops of the graph Keras traces (a function per block
+        only shapes the building: the graphs should hold the same ops)."""
+        from collections import Counter
+
+        probe = self.inputs(1)
+        if self.framework == "torch":
+            calls = [0]
+            hooks = [
+                module.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+                for net in (self.flat, self.structured)
+                for module in net.modules()
+            ]
+            counts = []
+            with self.fw.context(self.framework):
+                for net in (self.flat, self.structured):
+                    calls[0] = 0
+                    net(probe)
+                    counts.append(calls[0])
+            for hook in hooks:
+                hook.remove()
+            return f"{counts[0]} → {counts[1]} module calls", {"flat_calls": counts[0], "structured_calls": counts[1]}
+        graphs = [
+            Counter(op.type for op in call.get_concrete_function(probe).graph.get_operations()) for call in self.calls
+        ]
+        flat_ops, structured_ops = (sum(graph.values()) for graph in graphs)
+        same = "the same op types" if graphs[0] == graphs[1] else "other op types"
+        return f"{flat_ops} → {structured_ops} graph ops, {same}", {
+            "flat_ops": flat_ops,
+            "structured_ops": structured_ops,
+            "same_op_types": graphs[0] == graphs[1],
+        }
+
+    def timed(self, report: Report, batch: int, calls: tuple[Any, Any]):
+        """The two `calls` in turns on the same input."""
         plan = report.plan
         x = self.inputs(batch)
-        first, second = (self.fw.keras_call(net) if self.framework == "keras" else net for net in nets)
+        first, second = calls
         with self.fw.context(self.framework):
             return rotated_rounds(
                 [lambda: first(x), lambda: second(x)], plan.st_warmup, plan.st_runs, plan.st_budget_s, plan.st_max_runs
@@ -111,10 +150,16 @@ def section_structure(report: Report) -> None:
     fw = Frameworks()
     threads = fw.torch.get_num_threads()
     fw.torch.set_num_threads(TORCH_THREADS)
+    # Eight models each trace a tf.function per input shape, as they should: TensorFlow's
+    # warning about frequent retracing would only be noise in the report.
+    tf_logger = fw.tf.get_logger()
+    level = tf_logger.level
+    tf_logger.setLevel("ERROR")
     try:
         compare(report, fw)
     finally:
         fw.torch.set_num_threads(threads)
+        tf_logger.setLevel(level)
 
 
 def compare(report: Report, fw: Frameworks) -> None:
@@ -129,6 +174,8 @@ def compare(report: Report, fw: Frameworks) -> None:
         "flat params",
         "structured params",
         "max |Δ output|",
+        ("per forward, flat → structured", "left"),
+        caption="PyTorch: modules called (forward hooks); Keras: ops of the graph tf.function traces, counted by type.",
     )
     budget = (
         f"as many rounds as fit in {plan.st_budget_s:g} s (at least {plan.st_runs}, at most {plan.st_max_runs})"
@@ -168,9 +215,10 @@ def compare(report: Report, fw: Frameworks) -> None:
             assert flat_params == structured_params, f"{title} ({framework}): {flat_params} vs {structured_params}"
             delta = pair.max_delta()
             assert delta <= 1e-5, f"{title} ({framework}): structured and flat compute apart (max |Δ| {delta})"
-            checks.add_row(title, framework, f"{flat_params:,}", f"{structured_params:,}", f"{delta:.1e}")
+            work, counts = pair.work()
+            checks.add_row(title, framework, f"{flat_params:,}", f"{structured_params:,}", f"{delta:.1e}", work)
             for batch in batches:
-                rounds = pair.timed(report, batch, (pair.flat, pair.structured))
+                rounds = pair.timed(report, batch, pair.calls)
                 flat_times, structured_times = rounds.times
                 name = f"{title}, {framework}, batch {batch}"
                 f = report.record(f"structure: {name}, flat", flat_times, rounds.warmups[0]).median()
@@ -207,6 +255,7 @@ def compare(report: Report, fw: Frameworks) -> None:
                         "structured": structured_times,
                         "params": flat_params,
                         "max_delta": delta,
+                        **counts,
                     }
                 )
     report.console.print(checks)
@@ -236,7 +285,7 @@ def noise_control(report: Report, pairs: dict[tuple[str, str], Pair]) -> None:
         for framework in ("torch", "keras"):
             report.progress(f"structure: control, {titles[key]}, {framework}, batch {batch}")
             pair = pairs[key, framework]
-            a_times, b_times = pair.timed(report, batch, (pair.flat, pair.flat_copy())).times
+            a_times, b_times = pair.timed(report, batch, (pair.calls[0], pair.flat_copy())).times
             low, high = paired_quartiles(a_times, b_times)
             control.add_row(
                 titles[key],
