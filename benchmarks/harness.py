@@ -200,6 +200,39 @@ def new_table(title: str, *columns: str | tuple[str, str], caption: str | None =
     return table
 
 
+def control_table(baseline: str, compared: str) -> Table:
+    """The table of an A/A noise control: `baseline` against a second instance of itself."""
+    return new_table(
+        f"Noise control: {baseline} against a second instance of itself (A/A), timed the same way",
+        ("model", "left"),
+        ("framework", "left"),
+        "batch",
+        "runs",
+        "instance 1",
+        "instance 2",
+        "ratio",
+        "paired ratio IQR",
+        caption=f"Any distance of this ratio from 1.00× is noise; a {compared} ratio no further from 1 "
+        "than this says nothing either way.",
+    )
+
+
+def control_row(table: Table, title: str, framework: str, batch: int, a: Sequence[float], b: Sequence[float]) -> dict:
+    """One A/A row of `control_table`; returns the raw figures for the report's JSON."""
+    low, high = paired_quartiles(a, b)
+    table.add_row(
+        title,
+        framework,
+        str(batch),
+        str(len(a)),
+        fmt_time(statistics.median(a)),
+        fmt_time(statistics.median(b)),
+        fmt_ratio(statistics.median(a) / statistics.median(b)),
+        f"{low:.2f}–{high:.2f}",
+    )
+    return {"framework": framework, "batch": batch, "a": list(a), "b": list(b)}
+
+
 # ---------------------------------------------------------------------------- the sampler
 
 

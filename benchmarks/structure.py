@@ -18,7 +18,17 @@ from __future__ import annotations
 from statistics import median
 from typing import Any
 
-from harness import Report, fmt_ratio, fmt_time, native_stderr_silenced, new_table, paired_quartiles, rotated_rounds
+from harness import (
+    Report,
+    control_row,
+    control_table,
+    fmt_ratio,
+    fmt_time,
+    native_stderr_silenced,
+    new_table,
+    paired_quartiles,
+    rotated_rounds,
+)
 from runtime import Frameworks
 
 STRUCTURE_RATIO_MAX = 1.02  # the issue's target: structured code within 2 % of the flat code
@@ -266,19 +276,7 @@ def compare(report: Report, fw: Frameworks) -> None:
 
 def noise_control(report: Report, pairs: dict[tuple[str, str], Pair]) -> None:
     """The flat model against a second instance of itself with the same weights (A/A), timed the same way."""
-    control = new_table(
-        "Noise control: the flat model against a second instance of itself (A/A), timed the same way",
-        ("model", "left"),
-        ("framework", "left"),
-        "batch",
-        "runs",
-        "instance 1",
-        "instance 2",
-        "ratio",
-        "paired ratio IQR",
-        caption="Any distance of this ratio from 1.00× is noise: a structured ÷ flat ratio no further from 1 than "
-        "this says nothing either way. Section 4 has the same control for its models.",
-    )
+    control = control_table("the flat model", "structured ÷ flat")
     titles = {key: title for key, title, _, _ in STRUCTURE_MODELS}
     controls = []
     for key, batch in CONTROLS[: report.plan.st_controls]:
@@ -286,17 +284,6 @@ def noise_control(report: Report, pairs: dict[tuple[str, str], Pair]) -> None:
             report.progress(f"structure: control, {titles[key]}, {framework}, batch {batch}")
             pair = pairs[key, framework]
             a_times, b_times = pair.timed(report, batch, (pair.calls[0], pair.flat_copy())).times
-            low, high = paired_quartiles(a_times, b_times)
-            control.add_row(
-                titles[key],
-                framework,
-                str(batch),
-                str(len(a_times)),
-                fmt_time(median(a_times)),
-                fmt_time(median(b_times)),
-                fmt_ratio(median(a_times) / median(b_times)),
-                f"{low:.2f}–{high:.2f}",
-            )
-            controls.append({"model": key, "framework": framework, "batch": batch, "a": a_times, "b": b_times})
+            controls.append({"model": key, **control_row(control, titles[key], framework, batch, a_times, b_times)})
     report.console.print(control)
     report.data["structure_control"] = controls
