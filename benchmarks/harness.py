@@ -69,6 +69,11 @@ class Plan:
     rt_controls: int = 2  # A/A noise controls: LeNet-5 at batch 1, then VGG-style at batch 64
     lsp_changes: int = 40  # edits of the 1,000-layer file, each timed to its diagnostics
     lsp_hovers: int = 60
+    st_warmup: int = 5  # rounds of structured against flat code (section 6)
+    st_runs: int = 20
+    st_budget_s: float = 4.0  # per model, framework and batch: cheap calls get more runs
+    st_max_runs: int = 2000
+    st_controls: int = 2  # A/A noise controls: the transformer at batch 1, then ResNet-20 at 32
 
 
 FULL = Plan()
@@ -95,6 +100,10 @@ QUICK = Plan(
     rt_controls=1,
     lsp_changes=3,
     lsp_hovers=3,
+    st_warmup=1,
+    st_runs=2,
+    st_budget_s=0.0,
+    st_controls=1,
 )
 
 
@@ -189,6 +198,39 @@ def new_table(title: str, *columns: str | tuple[str, str], caption: str | None =
         name, justify = column if isinstance(column, tuple) else (column, "right")
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     return table
+
+
+def control_table(baseline: str, compared: str) -> Table:
+    """The table of an A/A noise control: `baseline` against a second instance of itself."""
+    return new_table(
+        f"Noise control: {baseline} against a second instance of itself (A/A), timed the same way",
+        ("model", "left"),
+        ("framework", "left"),
+        "batch",
+        "runs",
+        "instance 1",
+        "instance 2",
+        "ratio",
+        "paired ratio IQR",
+        caption=f"Any distance of this ratio from 1.00× is noise; a {compared} ratio no further from 1 "
+        "than this says nothing either way.",
+    )
+
+
+def control_row(table: Table, title: str, framework: str, batch: int, a: Sequence[float], b: Sequence[float]) -> dict:
+    """One A/A row of `control_table`; returns the raw figures for the report's JSON."""
+    low, high = paired_quartiles(a, b)
+    table.add_row(
+        title,
+        framework,
+        str(batch),
+        str(len(a)),
+        fmt_time(statistics.median(a)),
+        fmt_time(statistics.median(b)),
+        fmt_ratio(statistics.median(a) / statistics.median(b)),
+        f"{low:.2f}–{high:.2f}",
+    )
+    return {"framework": framework, "batch": batch, "a": list(a), "b": list(b)}
 
 
 # ---------------------------------------------------------------------------- the sampler

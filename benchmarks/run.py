@@ -16,6 +16,9 @@ Sections (names for --only), one module each beside this file:
    ones of reference_models.py, PyTorch and Keras, batch 1 and 64, with an A/A control.
 5. ``lsp``         (lsp.py) the language server through a real client: diagnostics after a
    change to a 1,000-layer file against the parse alone, hover against an empty round trip.
+6. ``structure``   (structure.py) the forward pass of the code with a class (PyTorch) or a
+   function (Keras) per block against the flat code of the same model, the same weights;
+   batch 1 and a larger one, with an A/A control.
 
 harness.py holds what they share (pyperf for the statistics and the record of every series;
 the sampler that times a figure and its baseline in turns), machine.py the description of
@@ -50,6 +53,7 @@ from rich.markup import escape
 from rich.table import Table
 from runtime import section_runtime
 from scaling import section_scaling
+from structure import section_structure
 
 SECTIONS = {
     "coldstart": ("1. Cold start", "cold start", section_coldstart),
@@ -57,6 +61,7 @@ SECTIONS = {
     "alternative": ("3. Against the alternative: building the model in Keras", "alternative", section_alternative),
     "runtime": ("4. Generated code at run time", "run time", section_runtime),
     "lsp": ("5. The language server", "lsp", section_lsp),
+    "structure": ("6. Structured code at run time: a class or function per block", "structure", section_structure),
 }
 ALIASES = {
     "1": "coldstart",
@@ -75,6 +80,9 @@ ALIASES = {
     "5": "lsp",
     "editor": "lsp",
     "server": "lsp",
+    "6": "structure",
+    "blocks": "structure",
+    "structured": "structure",
 }
 
 

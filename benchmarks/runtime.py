@@ -17,6 +17,8 @@ from typing import Any
 
 from harness import (
     Report,
+    control_row,
+    control_table,
     fmt_ratio,
     fmt_time,
     import_frameworks,
@@ -221,19 +223,7 @@ def noise_control(report: Report, fw: Frameworks) -> None:
     """Two instances of the same hand-written model, timed the same way (A/A)."""
     plan = report.plan
     refs = reference_models()
-    control = new_table(
-        "Noise control: the reference against a second instance of itself (A/A), timed the same way",
-        ("model", "left"),
-        ("framework", "left"),
-        "batch",
-        "runs",
-        "instance 1",
-        "instance 2",
-        "ratio",
-        "paired ratio IQR",
-        caption="Any distance of this ratio from 1.00× is noise; a generated ÷ reference ratio no further from 1 "
-        "than this says nothing either way.",
-    )
+    control = control_table("the reference", "generated ÷ reference")
     controls = []
     for key, title, batch in CONTROLS[: plan.rt_controls]:
         runs = plan.rt_runs_batch1 if batch == 1 else plan.rt_runs_batch64
@@ -244,17 +234,6 @@ def noise_control(report: Report, fw: Frameworks) -> None:
             else:
                 pair = tuple(fw.keras_call(refs.KERAS_REFERENCES[key]()) for _ in range(2))
             a_times, b_times = paired(report, fw, key, framework, batch, runs, pair).times
-            low, high = paired_quartiles(a_times, b_times)
-            control.add_row(
-                title,
-                framework,
-                str(batch),
-                str(len(a_times)),
-                fmt_time(median(a_times)),
-                fmt_time(median(b_times)),
-                fmt_ratio(median(a_times) / median(b_times)),
-                f"{low:.2f}–{high:.2f}",
-            )
-            controls.append({"model": key, "framework": framework, "batch": batch, "a": a_times, "b": b_times})
+            controls.append({"model": key, **control_row(control, title, framework, batch, a_times, b_times)})
     report.console.print(control)
     report.data["runtime_control"] = controls

@@ -25,11 +25,12 @@ TARGETS = {
     "alternative": 1,
     "run time": 3 * 2 * 2,  # three models, two frameworks, two batch sizes
     "lsp": 2,  # diagnostics after a change, hover
+    "structure": (3 * 2 + 1) * 2,  # three models at batch 1 and 32, ResNet-50 at 2; two frameworks
 }
-HALVES = ("alternative,runtime", "coldstart,scaling,lsp")  # about as long as each other
+HALVES = ("alternative,runtime", "coldstart,scaling,lsp,structure")  # about as long as each other
 
 
-@pytest.mark.frameworks  # the runtime and alternative sections build Keras and PyTorch models
+@pytest.mark.frameworks  # the runtime, alternative and structure sections build Keras and PyTorch models
 def test_a_quick_report_runs_every_section_and_reports_every_target(tmp_path: Path) -> None:
     runs = []
     for index, sections in enumerate(HALVES):
@@ -57,8 +58,12 @@ def test_a_quick_report_runs_every_section_and_reports_every_target(tmp_path: Pa
             assert "Keras build + summary ÷ archdsl.parse" in out
             assert len(report["alternative"]["archdsl_parse"]) >= 2
             assert len(report["alternative"]["keras_by_hand"]) == 2
+        if "structure" in report:  # flat and structured compute the same, and the A/A control ran
+            assert all(row["max_delta"] <= 1e-5 for row in report["structure"])
+            assert {row["framework"] for row in report["structure_control"]} == {"torch", "keras"}
     assert all(t["status"] in ("PASS", "FAIL") for t in targets), [t for t in targets if t["status"] == "ERROR"]
     assert {section: sum(t["section"] == section for t in targets) for section in TARGETS} == TARGETS
     assert len(targets) == sum(TARGETS.values())
     assert "cold start: python -c pass" in names and "alternative: Keras by hand" in names
     assert "lsp: diagnostics after a change, 1,000 layers" in names
+    assert "structure: ResNet-50, keras, batch 2, structured" in names

@@ -190,11 +190,11 @@ def _same_function(model: archdsl.Model) -> None:
     import test_targets
     import torch
 
-    code = emit(model, "torch")
+    from archdsl.tools.verify import copy_by_path
+
     structured = test_targets.exec_source(archdsl.generate(model, "torch"), f"{model.name}_structured")
     flat = test_targets.exec_source(archdsl.generate(model, "torch", flat=True), f"{model.name}_flat")
-    state = {code.structured_key(key): value for key, value in flat.state_dict().items()}
-    structured.load_state_dict(state, strict=True)
+    copy_by_path(model, emit(model, "torch"), flat, structured)
     count = [sum(p.numel() for p in net.parameters()) for net in (structured, flat)]
     assert count[0] == count[1] == model.params.torch
     batch = test_targets.torch_batch(model)

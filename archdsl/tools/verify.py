@@ -284,22 +284,28 @@ def verify_model(model: Model, seed: int = 0, atol: float = DEFAULT_ATOL, rtol: 
 
 def _structured_instance(model: Model, code: TargetCode, flat: Any) -> Any:
     """The generated model with a class or function per block, holding the weights of `flat` (the same
-    target's model, written flat).
+    target's model, written flat)."""
+    source = render_module(code.target, code.view)
+    namespace: dict[str, Any] = {"__name__": "archdsl_verify"}
+    exec(compile(source, f"<archdsl verify {model.name} structured>", "exec"), namespace)  # noqa: S102
+    built = namespace["build_model"]()
+    copy_by_path(model, code, flat, built)
+    return built if code.target == keras_target.NAME else built.eval()
+
+
+def copy_by_path(model: Model, code: TargetCode, flat: Any, structured: Any) -> None:
+    """Give `structured` (the model with a class or function per block, of `code`'s target) the weights
+    of `flat`, the same model written flat: verify and the structure benchmark compare the two.
 
     Weights are copied by each layer's identity, whatever the nesting: the flat module's
     `conv2d_5.weight` is the structured one's `basic_1.1.conv2d_1.weight`, the flat Keras
     model's layer `conv2d_5` the structured one's `basic_1.1.conv2d_1`.
     """
-    source = render_module(code.target, code.view)
-    namespace: dict[str, Any] = {"__name__": "archdsl_verify"}
-    exec(compile(source, f"<archdsl verify {model.name} structured>", "exec"), namespace)  # noqa: S102
-    built = namespace["build_model"]()
     if code.target == keras_target.NAME:
         placed = dict(code.paths)  # not the layers of a block call applied again: they are the original's
         for layer in model.layers:
             if layer.shares is None and layer.name in placed:
-                keras_layer(built, code.path(layer.name)).set_weights(flat.get_layer(layer.name).get_weights())
-        return built
+                keras_layer(structured, code.path(layer.name)).set_weights(flat.get_layer(layer.name).get_weights())
+        return
     state = {code.structured_key(key): value for key, value in flat.state_dict().items()}
-    built.load_state_dict(state, strict=True)
-    return built.eval()
+    structured.load_state_dict(state, strict=True)
