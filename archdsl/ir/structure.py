@@ -181,7 +181,10 @@ def structure(model: Model) -> Structure | None:
     readers = Counter(name for layer in model.layers for name in layer.inputs)
     readers.update(model.outputs)
     try:
-        members = _members(model, model.layers, 0, readers, built := [])
+        shapes = {given.name: given.shape for given in model.inputs} | {
+            layer.name: layer.output_shape for layer in model.layers
+        }  # by name, once: a model may make thousands of calls
+        members = _members(shapes, model.layers, 0, readers, built := [])
         _check_sharing(model, tuple(built))
     except _NotUnits:
         return None
@@ -201,7 +204,7 @@ def _split_runs(members: tuple[Member, ...], originals: set[tuple[str, ...]]) ->
 
 
 def _members(
-    model: Model, layers: tuple[Layer, ...], depth: int, readers: Counter, built: list[Instance]
+    shapes: dict[str, Shape], layers: tuple[Layer, ...], depth: int, readers: Counter, built: list[Instance]
 ) -> tuple[Member, ...]:
     members: list[Member] = []
     index = 0
@@ -219,12 +222,14 @@ def _members(
         end = index
         while end < len(layers) and len(layers[end].scope) > depth and layers[end].scope[depth] == label:
             end += 1
-        members.append(_instance(model, layers[index:end], depth, readers, built))
+        members.append(_instance(shapes, layers[index:end], depth, readers, built))
         index = end
     return _runs(members, depth, readers)
 
 
-def _instance(model: Model, layers: tuple[Layer, ...], depth: int, readers: Counter, built: list[Instance]) -> Instance:
+def _instance(
+    shapes: dict[str, Shape], layers: tuple[Layer, ...], depth: int, readers: Counter, built: list[Instance]
+) -> Instance:
     produced = {layer.name for layer in layers}
     entering = {name for layer in layers for name in layer.inputs if name not in produced}
     if len(entering) != 1:
@@ -245,10 +250,10 @@ def _instance(model: Model, layers: tuple[Layer, ...], depth: int, readers: Coun
         arguments=site.arguments,
         call=site.span,
         path=layers[0].scope[: depth + 1],
-        members=_members(model, layers, depth + 1, readers, built),
+        members=_members(shapes, layers, depth + 1, readers, built),
         layers=layers,
         input=name,
-        input_shape=model.shape_of(name),
+        input_shape=shapes[name],
         shares=original.path if original is not None else None,
     )
     built.append(instance)

@@ -88,6 +88,44 @@ def paths(structure: Structure) -> dict[str, str]:
     return found
 
 
+def _repeats(structure: Structure) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """The calls of a `* N` whose code is, for certain, that of the second call of their run: each
+    reads only the output of the call before, in the layout the block itself gives, so 5,000 calls
+    cost two bodies, not 5,000 to be compared. (The first call may differ: its input may be read
+    elsewhere, which decides in-place activations, or come in another layout.)"""
+    found: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for members in (structure.members, *(instance.members for instance in structure.instances())):
+        for run in (member for member in members if isinstance(member, Run)):
+            second = run.instances[1]
+            for instance in run.instances[2:]:
+                if _as_names(instance) == _as_names(second):
+                    found[instance.path] = second.path
+    return found
+
+
+def _as_names(instance: Instance) -> tuple[str, ...]:
+    """The names a call's code keeps as the model has them (`as` names, which differ from call to
+    call: `act_1`, `act_2`): calls of a block whose code is the same also have these the same."""
+    found: list[str] = []
+    for members in _nested_members(instance):
+        names = local_names(members, root=False)
+        found += [names[index] for index, member in enumerate(members) if names[index] == _own_name(member)]
+    return tuple(found)
+
+
+def _nested_members(instance: Instance) -> list[tuple[Member, ...]]:
+    found = [instance.members]
+    for member in instance.members:
+        for nested in member.instances if isinstance(member, Run) else (member,):
+            if isinstance(nested, Instance):
+                found += _nested_members(nested)
+    return found
+
+
+def _own_name(member: Member) -> str:
+    return member.name if isinstance(member, Layer) else (member.first if isinstance(member, Run) else member).label
+
+
 def _reads(member: Member) -> list[str]:
     """The tensors a member reads from outside itself."""
     if isinstance(member, Layer):
@@ -160,6 +198,9 @@ class BlockWriter:
         self.unit_names: list[tuple[str, str]] = []  # (block, the name of its class or function)
         self.members: list[tuple[str, LayerCode]] = []  # the model's own, as its code writes them
         self.attributes: dict[tuple[str, ...], str] = {}  # an instance's path -> its name in its holder
+        self.layers = {layer.name: layer for layer in model.layers}
+        self.held = Counter(names.values())  # how many tensors each variable of the flat code holds
+        self.same_as: dict[tuple[str, ...], tuple[str, ...]] = {}  # a call -> the call whose code it has
 
     # -- what each target says -------------------------------------------------------------------
 
@@ -211,10 +252,9 @@ class BlockWriter:
             # and the result is `x` when one statement makes it. The same in every call.
             argument = "x" if readers_of.get(entering) == [0] else "inputs"
             mapping[self.names[entering]] = argument
-        held = Counter(self.names.values())
         for index, member in enumerate(members):
             out = member.name if isinstance(member, Layer) else member.output
-            if self.names[out] != out and (entering is None or held[self.names[out]] > 1):
+            if self.names[out] != out and (entering is None or self.held[self.names[out]] > 1):
                 continue  # `x`, or a layer that computes nothing and passes on another's variable
             readers = readers_of.get(out, [])
             if index == len(members) - 1 and entering is not None:
@@ -259,6 +299,7 @@ class BlockWriter:
     def write(self, structure: Structure) -> None:
         """The code of every block, innermost first: a block's code names the code of the calls inside it."""
         instances = [instance for instance in structure.instances() if instance.shares is None]
+        self.same_as = _repeats(structure)
         for height in sorted({_height(instance) for instance in instances}):
             level = [instance for instance in instances if _height(instance) == height]
             by_block: dict[str, list[Instance]] = {}
@@ -267,7 +308,8 @@ class BlockWriter:
             for block, calls in by_block.items():
                 self._units(block, calls)
 
-    def _units(self, block: str, calls: list[Instance]) -> None:
+    def _units(self, block: str, every_call: list[Instance]) -> None:
+        calls = [instance for instance in every_call if instance.path not in self.same_as]
         rendered = [self.body(instance.members, instance.input, root=False) for instance in calls]
         written = [self.comparable(init, forward, result) for init, forward, result, *_ in rendered]
         bodies = with_defaults([tuple(joined(body)) for body in written], self.DEFAULTED, self.DEFAULTS)
@@ -288,3 +330,6 @@ class BlockWriter:
             self.unit_names.append((block, name))
             for position, index in enumerate(group):
                 self.calls[calls[index].path] = (name, common.arguments[position])
+        for instance in every_call:
+            if instance.path in self.same_as:
+                self.calls[instance.path] = self.calls[self.same_as[instance.path]]

@@ -55,6 +55,7 @@ class _FunctionWriter(BlockWriter):
     DEFAULTED = CONVOLUTIONS
     DEFAULTS = CONVOLUTION_DEFAULTS
     _renames: tuple[dict[str, str], dict[str, str], dict[str, str]] | None = None
+    reused: set[tuple[str, ...]] = set()  # noqa: RUF012 (set by structured_body before writing)
 
     def layer_lines(self, code: LayerCode, mapping: dict[str, str], layers: dict[str, str], root: bool):
         # A layer another applies again is held in `{name}_layer`; its name string says where it lives.
@@ -95,10 +96,6 @@ class _FunctionWriter(BlockWriter):
     def sizes(self, argument: str, channels: list[int | None]) -> tuple[list, list]:
         return [], [(f"{argument}.shape[-1]", channels)]  # Keras layers take no input sizes
 
-    @property
-    def reused(self) -> set[tuple[str, ...]]:
-        return {instance.shares for instance in self.structure.instances() if instance.shares is not None}
-
     def _nested_model(self, instance: Instance, name: str, source: str, target: str, root: bool) -> list[str]:
         """A call that `use` applies again is a model of its own, as Keras shares a block: its layers
         are made once, by one call of the block's function on an input of the call's shape."""
@@ -129,7 +126,8 @@ def structured_body(
 ) -> StructuredBody:
     """`build_model`'s layers with a function per block, from the flat code's records."""
     writer = _FunctionWriter(model, records, names, taken)
-    writer.structure = structure
+    # The calls that `use` applies again, found once: each becomes a model of its own.
+    writer.reused = {instance.shares for instance in structure.instances() if instance.shares is not None}
     writer.write(structure)
     _, body, _, _, mapping = writer.body(structure.members, None, root=True)
     results = {output: mapping.get(names[output], names[output]) for output in model.outputs}

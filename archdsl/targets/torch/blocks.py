@@ -64,7 +64,7 @@ class _ClassWriter(BlockWriter):
             name = self.attributes[first.shares]
         else:
             init = statement(f"self.{name} = ", self._construction(instances), indent=2)
-        shape = torch_shape(self.model.layer(last.output).output_shape, self.records[last.output].layout)
+        shape = torch_shape(self.layers[last.output].output_shape, self.records[last.output].layout)
         return init, statement(f"{target} = ", f"self.{name}({source})", indent=2, comment=shape)
 
     def _construction(self, instances: tuple[Instance, ...]) -> str | Call:
