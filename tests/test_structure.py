@@ -220,18 +220,14 @@ def _same_keras_function(model: archdsl.Model) -> None:
     import numpy as np
     import test_targets
 
-    from archdsl.tools.verify import keras_layer
+    from archdsl.tools.verify import copy_by_path
 
-    code = emit(model, "keras")
     structured = test_targets.exec_source(archdsl.generate(model, "keras"), f"{model.name}_structured")
     flat = test_targets.exec_source(archdsl.generate(model, "keras", flat=True), f"{model.name}_flat")
     rng = np.random.default_rng(0)
-    placed = dict(code.paths)  # a block call applied again (`use`) is its original called again
-    for layer in model.layers:
-        if layer.shares is None and layer.name in placed:
-            weights = [_shown(w, rng) for w in flat.get_layer(layer.name).get_weights()]
-            flat.get_layer(layer.name).set_weights(weights)
-            keras_layer(structured, code.path(layer.name)).set_weights(weights)
+    for layer in flat.layers:  # weights that show: a layer left out of the copy cannot hide
+        layer.set_weights([_shown(w, rng) for w in layer.get_weights()])
+    copy_by_path(model, emit(model, "keras"), flat, structured)
     assert structured.count_params() == flat.count_params() == model.params.keras
     batch = test_targets.keras_batch(model)
     outputs = [test_targets.as_list(net(batch, training=False)) for net in (structured, flat)]
